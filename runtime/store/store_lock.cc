@@ -1,0 +1,61 @@
+#include "runtime/store/store_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace ken {
+
+absl::StatusOr<StoreLock> StoreLock::Acquire(const std::string& store_path) {
+  const std::string lock_path = store_path + ".lock";
+  int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    int err = errno;
+    std::string msg = absl::StrCat("store ", store_path, ": cannot create lock file ",
+                                   lock_path, ": ", strerror(err));
+    if (err == EACCES || err == EROFS || err == EPERM) return absl::PermissionDeniedError(msg);
+    return absl::InternalError(msg);
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char buf[32] = {0};
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    if (err == EWOULDBLOCK) {
+      std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "unknown";
+      while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+      return absl::FailedPreconditionError(
+          absl::StrCat("store ", store_path, " is in use by another process (pid ", pid, ")"));
+    }
+    return absl::InternalError(absl::StrCat("store ", store_path, ": cannot lock ", lock_path,
+                                            ": ", strerror(err)));
+  }
+  std::string pid = absl::StrCat(getpid(), "\n");
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    // The lock is held; the pid is only for other processes' error messages.
+  }
+  return StoreLock(fd);
+}
+
+StoreLock::StoreLock(StoreLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+
+StoreLock& StoreLock::operator=(StoreLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+StoreLock::~StoreLock() {
+  if (fd_ >= 0) close(fd_);  // closing the last descriptor releases the flock
+}
+
+}  // namespace ken
