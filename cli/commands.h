@@ -1,0 +1,35 @@
+// The `ken` command's subcommands. Each returns the process exit code.
+#ifndef KEN_CLI_COMMANDS_H_
+#define KEN_CLI_COMMANDS_H_
+
+#include <cstdint>
+#include <string>
+
+namespace ken {
+
+struct ShellOptions {
+  std::string store_path;
+  int64_t turn_timeout_ms = 5000;
+  std::string history_path;  // empty: <store>.history
+};
+
+// The REPL: every complete input is one turn, committed before its result
+// is printed. Reads stdin with line editing and history when it is a
+// terminal, plain lines otherwise. Exit code 0 on .exit / end of input, 1 when
+// the store cannot be opened (message on stderr).
+int RunShell(const ShellOptions& options);
+
+struct InspectOptions {
+  std::string store_path;
+  std::string expression;  // empty: list the user's globals
+  bool has_expression = false;
+};
+
+// Read-only: loads the newest checkpoint without locking or writing the
+// store, prints EXPR's value (JSON when it has one) or the user's globals.
+// Exit code 0, 1 on store errors, 3 when EXPR throws.
+int RunInspect(const InspectOptions& options);
+
+}  // namespace ken
+
+#endif  // KEN_CLI_COMMANDS_H_

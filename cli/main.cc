@@ -1,0 +1,134 @@
+// `ken`: the command-line entry point. Subcommands: shell, inspect.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "cli/commands.h"
+#include "runtime/isolate/v8_init.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, store, "", "path of the node's store (SQLite file)");
+ABSL_FLAG(absl::Duration, turn_timeout, absl::Seconds(5), "abort a turn that runs longer (e.g. 5s, 500ms)");
+ABSL_FLAG(int64_t, heap_limit_mb, 0, "abort a turn that grows the heap past this many MiB (0: V8 default)");
+ABSL_FLAG(std::string, log_level, "warn", "trace, debug, info, warn, error, critical or off");
+ABSL_FLAG(std::string, eval, "", "inspect: expression to evaluate (also -e)");
+ABSL_FLAG(std::string, history, "", "shell: history file (default <store>.history)");
+
+namespace {
+
+constexpr char kUsage[] = R"(ken: a persistent JavaScript runtime (V8) whose heap survives kill -9
+
+Usage:
+  ken shell --store PATH [--turn-timeout 5s] [--heap-limit-mb N]
+      A REPL whose whole heap is committed to PATH after every input. Creates
+      PATH when it does not exist ("Initialized session"), restores it
+      otherwise ("Restored session"). Reads plain lines when stdin is not a
+      terminal. .help lists shell commands.
+  ken inspect --store PATH [-e EXPR]
+      Read-only: loads PATH's newest checkpoint (also while a node runs on
+      it) and prints EXPR's value as JSON when it has one, else as the shell
+      would; without -e, lists the globals the program defined.
+
+Flags (also --flag=value; - and _ are the same in flag names):
+  --store PATH          the node's store, an SQLite file (one writer at a time)
+  --turn-timeout DUR    abort a turn that runs longer (default 5s)
+  --heap-limit-mb N     abort a turn that grows the heap past N MiB (default: V8's)
+  --log-level LEVEL     trace, debug, info, warn (default), error, critical, off
+  -e, --eval EXPR       inspect: the expression to evaluate
+  --history PATH        shell: history file (default PATH.history)
+  --help                this text
+)";
+
+// absl flag names cannot contain '-': accept --turn-timeout as --turn_timeout,
+// and -e as --eval.
+std::vector<std::string> NormalizeArgs(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i > 0 && arg == "-e") arg = "--eval";
+    if (i > 0 && arg.rfind("--", 0) == 0) {
+      size_t end = arg.find('=');
+      for (size_t k = 2; k < (end == std::string::npos ? arg.size() : end); ++k) {
+        if (arg[k] == '-') arg[k] = '_';
+      }
+    }
+    out.push_back(arg);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args = NormalizeArgs(argc, argv);
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h" || a == "help") {
+      fputs(kUsage, stdout);
+      return 0;
+    }
+  }
+  if (args.size() < 2) {
+    fputs(kUsage, stderr);
+    return 2;
+  }
+  std::string command = args[1];
+  std::vector<char*> flag_argv;
+  flag_argv.push_back(args[0].data());
+  for (size_t i = 2; i < args.size(); ++i) flag_argv.push_back(args[i].data());
+  absl::SetProgramUsageMessage("see ken --help");
+  std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(flag_argv.size()), flag_argv.data());
+
+  auto logger = spdlog::stderr_color_mt("ken");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
+  spdlog::level::level_enum level = spdlog::level::from_str(absl::GetFlag(FLAGS_log_level));
+  if (level == spdlog::level::off && absl::GetFlag(FLAGS_log_level) != "off") {
+    fprintf(stderr, "ken: unknown --log-level '%s'\n", absl::GetFlag(FLAGS_log_level).c_str());
+    return 2;
+  }
+  spdlog::set_level(level);
+
+  if (rest.size() > 1) {
+    fprintf(stderr, "ken %s: unexpected argument '%s' (see ken --help)\n", command.c_str(), rest[1]);
+    return 2;
+  }
+  std::string store = absl::GetFlag(FLAGS_store);
+  if (command != "shell" && command != "inspect") {
+    fprintf(stderr, "ken: unknown command '%s' (see ken --help)\n", command.c_str());
+    return 2;
+  }
+  if (store.empty()) {
+    fprintf(stderr, "ken %s: --store PATH is required\n", command.c_str());
+    return 2;
+  }
+  int64_t timeout_ms = absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_turn_timeout));
+  if (timeout_ms <= 0) {
+    fprintf(stderr, "ken %s: --turn-timeout must be positive\n", command.c_str());
+    return 2;
+  }
+  ken::V8Config v8_config;
+  v8_config.heap_limit_mb = absl::GetFlag(FLAGS_heap_limit_mb);
+  ken::InitializeV8(v8_config);
+
+  if (command == "shell") {
+    ken::ShellOptions options;
+    options.store_path = store;
+    options.turn_timeout_ms = timeout_ms;
+    options.history_path = absl::GetFlag(FLAGS_history);
+    return ken::RunShell(options);
+  }
+  ken::InspectOptions options;
+  options.store_path = store;
+  options.expression = absl::GetFlag(FLAGS_eval);
+  for (const std::string& a : args) {
+    if (a == "--eval" || a.rfind("--eval=", 0) == 0) options.has_expression = true;
+  }
+  return ken::RunInspect(options);
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Writes a C++ file embedding the given .js files, in order, as raw strings.
+set -euo pipefail
+out="$1"; shift
+{
+  echo '#include "js_api/js_sources.h"'
+  echo 'namespace ken {'
+  echo 'const std::vector<JsSource>& BuiltinScripts() {'
+  echo '  static const std::vector<JsSource>* scripts = new std::vector<JsSource>{'
+  for f in "$@"; do
+    name="ken:$(basename "$f")"
+    echo "    {\"$name\", R\"KENJS("
+    cat "$f"
+    echo ')KENJS", 0},'
+  done
+  echo '  };'
+  echo '  static bool sized = [] { for (auto& s : *scripts) { size_t n = 0; while (s.source[n]) ++n; const_cast<JsSource&>(s).length = n; } return true; }();'
+  echo '  (void)sized;'
+  echo '  return *scripts;'
+  echo '}'
+  echo '}  // namespace ken'
+} > "$out"

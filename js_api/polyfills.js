@@ -1,0 +1,153 @@
+// Builtins that V8 10.2 installs only in isolates that are not creating a
+// snapshot (flag-gated "harmony" features; see ../shared/BUILDING.md). Ken's
+// heaps are always made by a SnapshotCreator, so these are defined here, once,
+// when a store is created, and persist with the heap. Each follows its
+// ECMAScript 2023 definition: same name, length, attributes (writable,
+// non-enumerable, configurable) and not a constructor (method syntax).
+//
+// Runs as `function (natives, internals)`.
+'use strict';
+// Captured now so later changes by user code cannot redirect the builtins.
+const ReflectApply = Reflect.apply;
+const hasOwnProperty = Object.prototype.hasOwnProperty;
+const MathTrunc = Math.trunc;
+const defineMethods = (target, methods) => {
+  for (const key of Object.keys(methods)) {
+    if (ReflectApply(hasOwnProperty, target, [key])) continue;
+    Object.defineProperty(target, key, {
+      value: methods[key], writable: true, enumerable: false, configurable: true,
+    });
+  }
+};
+
+// ToIntegerOrInfinity (ECMA-262 7.1.5).
+const toIntegerOrInfinity = (value) => {
+  const n = +value;
+  if (n !== n || n === 0) return 0;
+  if (n === Infinity || n === -Infinity) return n;
+  return MathTrunc(n);
+};
+// ToLength (7.1.20).
+const toLength = (value) => {
+  const len = toIntegerOrInfinity(value);
+  return len <= 0 ? 0 : Math.min(len, Number.MAX_SAFE_INTEGER);
+};
+const requireCallable = (fn, what) => {
+  if (typeof fn !== 'function') throw new TypeError(`${String(fn)} is not a function (${what})`);
+};
+
+// %TypedArray% and ValidateTypedArray (23.2.4.4): the `length` getter throws a
+// TypeError for anything that is not a TypedArray.
+const TypedArray = Object.getPrototypeOf(Int8Array);
+const typedArrayLength = Object.getOwnPropertyDescriptor(TypedArray.prototype, 'length').get;
+const typedArrayBuffer = Object.getOwnPropertyDescriptor(TypedArray.prototype, 'buffer').get;
+const validateTypedArray = (o, method) => {
+  const len = typedArrayLength.call(o);  // throws TypeError if not a TypedArray
+  // A detached buffer reads as length 0 in V8; detach is observable through
+  // the buffer's byteLength getter only when the view was non-empty.
+  if (len === 0 && o.byteLength === 0 && o.byteOffset === 0) {
+    const buffer = typedArrayBuffer.call(o);
+    if (buffer instanceof ArrayBuffer) {
+      try { new Uint8Array(buffer); } catch (e) {
+        throw new TypeError(`Cannot perform ${method} on a detached ArrayBuffer`);
+      }
+    }
+  }
+  return len;
+};
+
+// Object.hasOwn (20.1.2.13).
+defineMethods(Object, {
+  hasOwn(O, P) {
+    if (O == null) throw new TypeError('Cannot convert undefined or null to object');
+    return ReflectApply(hasOwnProperty, O, [P]);
+  },
+});
+
+// Array.prototype.at / findLast / findLastIndex (23.1.3.1, .11, .12).
+defineMethods(Array.prototype, {
+  at(index) {
+    if (this == null) throw new TypeError('Array.prototype.at called on null or undefined');
+    const O = Object(this);
+    const len = toLength(O.length);
+    const rel = toIntegerOrInfinity(index);
+    const k = rel >= 0 ? rel : len + rel;
+    if (k < 0 || k >= len) return undefined;
+    return O[k];
+  },
+  findLast(predicate, thisArg) {
+    if (this == null) throw new TypeError('Array.prototype.findLast called on null or undefined');
+    const O = Object(this);
+    const len = toLength(O.length);
+    requireCallable(predicate, 'Array.prototype.findLast');
+    for (let k = len - 1; k >= 0; k--) {
+      const value = O[k];
+      if (ReflectApply(predicate, thisArg, [value, k, O])) return value;
+    }
+    return undefined;
+  },
+  findLastIndex(predicate, thisArg) {
+    if (this == null) throw new TypeError('Array.prototype.findLastIndex called on null or undefined');
+    const O = Object(this);
+    const len = toLength(O.length);
+    requireCallable(predicate, 'Array.prototype.findLastIndex');
+    for (let k = len - 1; k >= 0; k--) {
+      if (ReflectApply(predicate, thisArg, [O[k], k, O])) return k;
+    }
+    return -1;
+  },
+});
+// The new methods are in Array.prototype[@@unscopables] (23.1.3.38).
+{
+  const unscopables = Array.prototype[Symbol.unscopables];
+  for (const key of ['at', 'findLast', 'findLastIndex']) {
+    if (!ReflectApply(hasOwnProperty, unscopables, [key])) {
+      Object.defineProperty(unscopables, key, { value: true, writable: true, enumerable: true, configurable: true });
+    }
+  }
+}
+
+// String.prototype.at (22.1.3.1).
+defineMethods(String.prototype, {
+  at(index) {
+    if (this == null) throw new TypeError('String.prototype.at called on null or undefined');
+    const S = String(this);
+    const len = S.length;
+    const rel = toIntegerOrInfinity(index);
+    const k = rel >= 0 ? rel : len + rel;
+    if (k < 0 || k >= len) return undefined;
+    return S[k];
+  },
+});
+
+// %TypedArray%.prototype.at / findLast / findLastIndex (23.2.3.1, .13, .14).
+defineMethods(TypedArray.prototype, {
+  at(index) {
+    const len = validateTypedArray(this, '%TypedArray%.prototype.at');
+    const rel = toIntegerOrInfinity(index);
+    const k = rel >= 0 ? rel : len + rel;
+    if (k < 0 || k >= len) return undefined;
+    return this[k];
+  },
+  findLast(predicate, thisArg) {
+    const len = validateTypedArray(this, '%TypedArray%.prototype.findLast');
+    requireCallable(predicate, '%TypedArray%.prototype.findLast');
+    for (let k = len - 1; k >= 0; k--) {
+      const value = this[k];
+      if (ReflectApply(predicate, thisArg, [value, k, this])) return value;
+    }
+    return undefined;
+  },
+  findLastIndex(predicate, thisArg) {
+    const len = validateTypedArray(this, '%TypedArray%.prototype.findLastIndex');
+    requireCallable(predicate, '%TypedArray%.prototype.findLastIndex');
+    for (let k = len - 1; k >= 0; k--) {
+      if (ReflectApply(predicate, thisArg, [this[k], k, this])) return k;
+    }
+    return -1;
+  },
+});
+
+// Error.stackTraceLimit is undefined in snapshot contexts, which leaves
+// `err.stack` undefined; plain V8 sets 10.
+if (typeof Error.stackTraceLimit !== 'number') Error.stackTraceLimit = 10;

@@ -1,0 +1,326 @@
+#include "runtime/isolate/persistent_isolate.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace ken {
+namespace {
+
+v8::Local<v8::String> Str(v8::Isolate* isolate, std::string_view s) {
+  return v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal,
+                                 static_cast<int>(s.size()))
+      .ToLocalChecked();
+}
+
+std::string ToStdString(v8::Isolate* isolate, v8::Local<v8::Value> value) {
+  v8::String::Utf8Value utf8(isolate, value);
+  return *utf8 ? std::string(*utf8, utf8.length()) : std::string();
+}
+
+void DefaultConsole(int stream, std::string_view text) {
+  FILE* f = stream == 2 ? stderr : stdout;
+  fwrite(text.data(), 1, text.size(), f);
+  fputc('\n', f);
+  fflush(f);
+}
+
+}  // namespace
+
+PersistentIsolate::PersistentIsolate(std::string blob, IsolateOptions options)
+    : options_(std::move(options)), blob_(std::move(blob)) {
+  if (!options_.console) options_.console = DefaultConsole;
+  watchdog_ = std::thread([this] { WatchdogLoop(); });
+}
+
+PersistentIsolate::~PersistentIsolate() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  watchdog_.join();
+  DropIsolate();
+}
+
+absl::StatusOr<std::unique_ptr<PersistentIsolate>> PersistentIsolate::CreateNew(IsolateOptions options) {
+  std::unique_ptr<PersistentIsolate> host(new PersistentIsolate("", std::move(options)));
+  // A creator without an existing blob starts from V8's built-in snapshot.
+  host->creator_ = std::make_unique<v8::SnapshotCreator>(ExternalReferences(), nullptr);
+  v8::Isolate* isolate = host->creator_->GetIsolate();
+  host->isolate_ = isolate;
+  isolate->SetData(kNativeHostSlot, host.get());
+  isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
+  std::string error;
+  {
+    v8::HandleScope handle_scope(isolate);
+    v8::Local<v8::Context> context = v8::Context::New(isolate);
+    v8::Context::Scope context_scope(context);
+    v8::TryCatch try_catch(isolate);
+    v8::Local<v8::Object> internals = v8::Object::New(isolate);
+    internals->Set(context, Str(isolate, "beforeCheckpoint"), v8::Array::New(isolate, 0)).Check();
+    bool ok = RunBuiltinScripts(isolate, context, internals);
+    if (ok) {
+      // The global names a new heap has, so `ken inspect` can list the user's.
+      v8::Local<v8::Array> names;
+      ok = context->Global()
+               ->GetPropertyNames(context, v8::KeyCollectionMode::kOwnOnly,
+                                  v8::PropertyFilter::SKIP_SYMBOLS, v8::IndexFilter::kSkipIndices)
+               .ToLocal(&names) &&
+           internals->Set(context, Str(isolate, "baselineGlobals"), names).FromMaybe(false);
+      isolate->PerformMicrotaskCheckpoint();
+    }
+    if (!ok) {
+      error = try_catch.HasCaught() ? ToStdString(isolate, try_catch.StackTrace(context).FromMaybe(
+                                                             try_catch.Exception().As<v8::Value>()))
+                                    : "unknown error";
+    } else {
+      host->creator_->AddData(context, internals);
+      host->creator_->SetDefaultContext(context);
+    }
+  }
+  if (!error.empty()) {
+    host->DropIsolate();
+    return absl::InternalError(absl::StrCat("built-in scripts failed: ", error));
+  }
+  v8::StartupData blob = host->creator_->CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kKeep);
+  host->creator_.reset();
+  host->isolate_ = nullptr;
+  host->blob_.assign(blob.data, static_cast<size_t>(blob.raw_size));
+  delete[] blob.data;
+  return host;
+}
+
+std::unique_ptr<PersistentIsolate> PersistentIsolate::FromBlob(std::string blob, IsolateOptions options) {
+  return std::unique_ptr<PersistentIsolate>(new PersistentIsolate(std::move(blob), std::move(options)));
+}
+
+absl::Status PersistentIsolate::EnsureIsolate() {
+  if (isolate_ != nullptr) return absl::OkStatus();
+  // V8 keeps reading the blob while the isolate lives (contexts deserialize
+  // from it), so it points into blob_, which outlives the isolate.
+  startup_data_ = v8::StartupData{blob_.data(), static_cast<int>(blob_.size())};
+  if (blob_.empty() || !startup_data_.IsValid()) {
+    return absl::DataLossError("heap snapshot is not valid for this V8 version (" +
+                               std::string(v8::V8::GetVersion()) + ")");
+  }
+  creator_ = std::make_unique<v8::SnapshotCreator>(ExternalReferences(), &startup_data_);
+  isolate_ = creator_->GetIsolate();
+  isolate_->SetData(kNativeHostSlot, this);
+  isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
+  isolate_->AddNearHeapLimitCallback(&PersistentIsolate::NearHeapLimit, this);
+  v8::HandleScope handle_scope(isolate_);
+  v8::Local<v8::Context> context = v8::Context::New(isolate_);
+  if (context.IsEmpty()) {
+    DropIsolate();
+    return absl::DataLossError("heap snapshot has no context");
+  }
+  v8::Local<v8::Object> internals;
+  if (!context->GetDataFromSnapshotOnce<v8::Object>(0).ToLocal(&internals)) {
+    DropIsolate();
+    return absl::DataLossError("heap snapshot lacks Ken's internals (not a Ken heap?)");
+  }
+  context_.Reset(isolate_, context);
+  internals_.Reset(isolate_, internals);
+  return absl::OkStatus();
+}
+
+void PersistentIsolate::DropIsolate() {
+  context_.Reset();
+  internals_.Reset();
+  // Disposes the isolate without CreateBlob: every effect since the last
+  // accepted blob is gone.
+  creator_.reset();
+  isolate_ = nullptr;
+}
+
+void PersistentIsolate::Accept(std::string blob) {
+  DropIsolate();
+  blob_ = std::move(blob);
+}
+
+size_t PersistentIsolate::NearHeapLimit(void* data, size_t current_limit, size_t initial_limit) {
+  auto* self = static_cast<PersistentIsolate*>(data);
+  self->heap_limit_hit_ = true;
+  self->isolate_->TerminateExecution();
+  // Room for the terminating turn to unwind; the isolate is then discarded.
+  return current_limit * 2;
+}
+
+void PersistentIsolate::WatchdogLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stopping_) {
+    if (!armed_) {
+      cv_.wait(l);
+      continue;
+    }
+    uint64_t id = turn_id_;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.turn_timeout_ms);
+    bool ended = cv_.wait_until(l, deadline, [&] { return stopping_ || !armed_ || turn_id_ != id; });
+    if (!ended) {
+      timed_out_ = true;
+      armed_ = false;
+      isolate_->TerminateExecution();
+    }
+  }
+}
+
+TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode) {
+  TurnResult result;
+  if (absl::Status s = EnsureIsolate(); !s.ok()) {
+    result.status = TurnStatus::kHostError;
+    result.error = std::string(s.message());
+    return result;
+  }
+  heap_limit_hit_ = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    armed_ = true;
+    timed_out_ = false;
+    ++turn_id_;
+  }
+  cv_.notify_all();
+  bool drop = true;
+  {
+    v8::HandleScope handle_scope(isolate_);
+    v8::Local<v8::Context> context = context_.Get(isolate_);
+    v8::Context::Scope context_scope(context);
+    v8::TryCatch try_catch(isolate_);
+    TurnScope scope{isolate_, context, internals_.Get(isolate_)};
+    absl::StatusOr<std::string> out = body(scope);
+    if (out.ok() && !try_catch.HasCaught()) isolate_->PerformMicrotaskCheckpoint();
+    bool timed_out;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      armed_ = false;
+      timed_out = timed_out_;
+    }
+    cv_.notify_all();
+    if (timed_out || heap_limit_hit_ || try_catch.HasTerminated() || isolate_->IsExecutionTerminating()) {
+      if (heap_limit_hit_) {
+        result.status = TurnStatus::kHeapLimit;
+        result.error = "turn aborted: it reached the heap limit; the heap is as before the turn";
+      } else {
+        result.status = TurnStatus::kTimedOut;
+        result.error = absl::StrCat("turn aborted: it ran longer than the turn timeout (",
+                                    options_.turn_timeout_ms, " ms); the heap is as before the turn");
+      }
+    } else if (!out.ok() || try_catch.HasCaught()) {
+      result.status = TurnStatus::kThrew;
+      if (try_catch.HasCaught()) {
+        v8::Local<v8::Value> exception = try_catch.Exception();
+        try_catch.Reset();
+        result.error = "Uncaught " + Inspect(scope, exception, true);
+      } else {
+        result.error = std::string(out.status().message());
+      }
+    } else if (mode == TurnMode::kDiscard) {
+      result.output = *out;
+    } else {
+      // Before-checkpoint hooks drop what a snapshot cannot hold (Intl's ICU
+      // objects); then the context and internals go into the blob.
+      v8::Local<v8::Value> hooks_value;
+      bool hooks_ok = scope.internals->Get(context, Str(isolate_, "beforeCheckpoint")).ToLocal(&hooks_value);
+      if (hooks_ok && hooks_value->IsArray()) {
+        v8::Local<v8::Array> hooks = hooks_value.As<v8::Array>();
+        for (uint32_t i = 0; hooks_ok && i < hooks->Length(); ++i) {
+          v8::Local<v8::Value> hook;
+          hooks_ok = hooks->Get(context, i).ToLocal(&hook) && hook->IsFunction() &&
+                     !hook.As<v8::Function>()->Call(context, v8::Undefined(isolate_), 0, nullptr).IsEmpty();
+        }
+      }
+      if (!hooks_ok) {
+        result.status = TurnStatus::kHostError;
+        result.error = "turn aborted: a before-checkpoint hook failed";
+      } else {
+        result.output = *out;
+        creator_->AddData(context, scope.internals);
+        creator_->SetDefaultContext(context);
+        drop = false;
+      }
+    }
+  }
+  if (drop) {
+    DropIsolate();
+    return result;
+  }
+  context_.Reset();
+  internals_.Reset();
+  v8::StartupData blob = creator_->CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kKeep);
+  creator_.reset();
+  isolate_ = nullptr;
+  if (blob.data == nullptr || blob.raw_size <= 0) {
+    result.status = TurnStatus::kHostError;
+    result.error = "turn aborted: V8 could not snapshot the heap";
+    return result;
+  }
+  result.blob.assign(blob.data, static_cast<size_t>(blob.raw_size));
+  delete[] blob.data;
+  return result;
+}
+
+absl::StatusOr<PersistentIsolate::Syntax> PersistentIsolate::CheckSyntax(const std::string& source) {
+  if (absl::Status s = EnsureIsolate(); !s.ok()) return s;
+  v8::HandleScope handle_scope(isolate_);
+  v8::Local<v8::Context> context = context_.Get(isolate_);
+  v8::Context::Scope context_scope(context);
+  v8::TryCatch try_catch(isolate_);
+  v8::ScriptOrigin origin(isolate_, Str(isolate_, "check"));
+  v8::ScriptCompiler::Source src(Str(isolate_, source), origin);
+  if (!v8::ScriptCompiler::Compile(context, &src).IsEmpty()) return Syntax::kValid;
+  if (!try_catch.HasCaught() || try_catch.Message().IsEmpty()) return Syntax::kInvalid;
+  std::string message = ToStdString(isolate_, try_catch.Message()->Get());
+  bool unfinished = message.find("Unexpected end of input") != std::string::npos ||
+                    message.find("Unterminated template literal") != std::string::npos;
+  return unfinished ? Syntax::kIncomplete : Syntax::kInvalid;
+}
+
+absl::StatusOr<size_t> PersistentIsolate::UsedHeapBytes() {
+  if (absl::Status s = EnsureIsolate(); !s.ok()) return s;
+  v8::HeapStatistics stats;
+  isolate_->GetHeapStatistics(&stats);
+  return stats.used_heap_size();
+}
+
+void PersistentIsolate::ConsoleWrite(int stream, std::string_view text) { options_.console(stream, text); }
+
+v8::MaybeLocal<v8::Value> EvalScript(const TurnScope& scope, const std::string& source,
+                                     const std::string& name) {
+  v8::ScriptOrigin origin(scope.isolate, Str(scope.isolate, name));
+  v8::ScriptCompiler::Source src(Str(scope.isolate, source), origin);
+  v8::Local<v8::Script> script;
+  if (!v8::ScriptCompiler::Compile(scope.context, &src).ToLocal(&script)) return {};
+  return script->Run(scope.context);
+}
+
+std::string Inspect(const TurnScope& scope, v8::Local<v8::Value> value, bool top) {
+  v8::Isolate* isolate = scope.isolate;
+  v8::TryCatch try_catch(isolate);
+  v8::Local<v8::Value> fn;
+  if (!scope.internals->Get(scope.context, Str(isolate, "inspect")).ToLocal(&fn) || !fn->IsFunction()) {
+    return ToStdString(isolate, value);
+  }
+  v8::Local<v8::Value> args[] = {value, v8::Boolean::New(isolate, top)};
+  v8::Local<v8::Value> text;
+  if (!fn.As<v8::Function>()->Call(scope.context, v8::Undefined(isolate), 2, args).ToLocal(&text)) {
+    return "[value could not be inspected]";
+  }
+  return ToStdString(isolate, text);
+}
+
+bool ToJson(const TurnScope& scope, v8::Local<v8::Value> value, std::string* out) {
+  v8::TryCatch try_catch(scope.isolate);
+  v8::Local<v8::String> json;
+  if (!v8::JSON::Stringify(scope.context, value).ToLocal(&json)) return false;
+  // JSON.stringify(undefined / a function) yields undefined, not a string.
+  if (json.As<v8::Value>()->IsUndefined()) return false;
+  *out = ToStdString(scope.isolate, json);
+  return true;
+}
+
+}  // namespace ken

@@ -1,0 +1,159 @@
+// The isolate host: one persistent V8 isolate whose heap moves from
+// checkpoint to checkpoint, one turn at a time.
+//
+// How a heap persists. V8's public snapshot API is the persistence mechanism
+// (../shared/BUILDING.md has the measured facts): every turn runs in an
+// isolate made by a v8::SnapshotCreator whose `existing_blob` is the last
+// committed checkpoint. A turn evaluates its input, then drains the microtask
+// queue. If it finished, the host runs the JS before-checkpoint hooks (Intl
+// caches), and CreateBlob(kKeep) turns the whole heap, compiled code included,
+// into the next blob. CreateBlob can be called once per creator, so the next
+// turn restores a fresh isolate from the blob the caller committed.
+//
+// Turn abort falls out of the same mechanism: an uncaught exception, a turn
+// longer than `turn_timeout_ms` (a watchdog thread calls TerminateExecution)
+// or the near-heap-limit callback firing makes RunTurn throw the isolate
+// away; the next turn restores from the last committed blob, so the heap is
+// exactly as before the turn and nothing the turn did survives.
+//
+// Threading: one thread (the turn loop) calls every method; the watchdog
+// thread only ever calls Isolate::TerminateExecution.
+#ifndef KEN_RUNTIME_ISOLATE_PERSISTENT_ISOLATE_H_
+#define KEN_RUNTIME_ISOLATE_PERSISTENT_ISOLATE_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "js_api/natives.h"
+#include "v8.h"
+
+namespace ken {
+
+struct IsolateOptions {
+  // A turn running longer than this (wall clock, ms) is terminated and aborted.
+  int64_t turn_timeout_ms = 5000;
+  // Receives console output (stream 1 or 2, text without newline), on the
+  // turn thread. Default: write to stdout/stderr.
+  std::function<void(int stream, std::string_view text)> console;
+};
+
+// What a turn body sees. Valid only during the call; never store it.
+struct TurnScope {
+  v8::Isolate* isolate;
+  v8::Local<v8::Context> context;
+  v8::Local<v8::Object> internals;  // hooks set by js_api/*.js (inspect, format, ...)
+};
+
+enum class TurnStatus {
+  kOk,              // finished; `blob` holds the new heap (when requested)
+  kThrew,           // uncaught exception (`error` holds the formatted error)
+  kTimedOut,        // ran past turn_timeout_ms
+  kHeapLimit,       // reached the heap limit
+  kHostError,       // the heap could not be restored or snapshotted
+};
+
+struct TurnResult {
+  TurnStatus status = TurnStatus::kOk;
+  std::string output;  // the body's result (kOk)
+  std::string error;   // one-paragraph description (not kOk)
+  std::string blob;    // the heap after the turn (kOk and TurnMode::kCheckpoint)
+  bool ok() const { return status == TurnStatus::kOk; }
+};
+
+enum class TurnMode {
+  kCheckpoint,  // snapshot the heap after the turn (the caller commits it)
+  kDiscard,     // run, then drop every effect (read-only evaluation)
+};
+
+class PersistentIsolate : public NativeHost {
+ public:
+  // A body returns its output, or nullopt-like failure by returning an error
+  // status after leaving the JS exception in the TryCatch the host set up.
+  using TurnBody = std::function<absl::StatusOr<std::string>(const TurnScope&)>;
+
+  // A brand-new heap: runs the built-in scripts (js_api/) and snapshots the
+  // result. The returned host's blob() is the heap to store as checkpoint 1.
+  // InitializeV8 must have run. Errors: kInternal if a built-in script fails.
+  static absl::StatusOr<std::unique_ptr<PersistentIsolate>> CreateNew(IsolateOptions options);
+
+  // A host whose current heap is `blob` (a committed checkpoint). The blob
+  // is checked lazily: kDataLoss from the first turn if V8 rejects it.
+  static std::unique_ptr<PersistentIsolate> FromBlob(std::string blob, IsolateOptions options);
+
+  ~PersistentIsolate() override;
+
+  // Runs one turn. With kCheckpoint and a kOk result, `result.blob` is the
+  // new heap: commit it, then call Accept(std::move(blob)). If the commit
+  // fails, do not call Accept: the next turn restores the old heap. Any
+  // other outcome leaves the current heap as it was.
+  TurnResult RunTurn(const TurnBody& body, TurnMode mode);
+
+  // Makes `blob` (just committed) the current heap.
+  void Accept(std::string blob);
+
+  // The current (last accepted) heap blob.
+  const std::string& blob() const { return blob_; }
+
+  enum class Syntax { kValid, kIncomplete, kInvalid };
+  // Compiles `source` as a classic script without running it: kIncomplete
+  // when it is unfinished (open block, function or template literal), for
+  // the shell's multi-line input. Errors: kDataLoss if the heap blob cannot
+  // be restored.
+  absl::StatusOr<Syntax> CheckSyntax(const std::string& source);
+
+  // Live heap of the current isolate, bytes (restores it if needed).
+  absl::StatusOr<size_t> UsedHeapBytes();
+
+  // NativeHost:
+  void ConsoleWrite(int stream, std::string_view text) override;
+
+ private:
+  PersistentIsolate(std::string blob, IsolateOptions options);
+  absl::Status EnsureIsolate();
+  void DropIsolate();
+  static size_t NearHeapLimit(void* data, size_t current_limit, size_t initial_limit);
+  void WatchdogLoop();
+
+  IsolateOptions options_;
+  std::string blob_;
+  v8::StartupData startup_data_{nullptr, 0};
+  std::unique_ptr<v8::SnapshotCreator> creator_;
+  v8::Isolate* isolate_ = nullptr;
+  v8::Global<v8::Context> context_;
+  v8::Global<v8::Object> internals_;
+
+  std::atomic<bool> heap_limit_hit_{false};
+  // Watchdog: armed for the duration of a turn.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool armed_ = false;
+  bool stopping_ = false;
+  bool timed_out_ = false;
+  uint64_t turn_id_ = 0;
+  std::thread watchdog_;
+};
+
+// Compiles and runs `source` as a classic script named `name` in the turn's
+// context and returns its completion value. On an exception returns an empty
+// handle (the exception is in the caller's TryCatch).
+v8::MaybeLocal<v8::Value> EvalScript(const TurnScope& scope, const std::string& source,
+                                     const std::string& name);
+
+// internals.inspect(value, top): Node-style text for the shell/console.
+std::string Inspect(const TurnScope& scope, v8::Local<v8::Value> value, bool top);
+
+// JSON.stringify(value), or nullopt-like empty string with ok=false when the
+// value has no JSON form (undefined, functions, cycles, BigInt).
+bool ToJson(const TurnScope& scope, v8::Local<v8::Value> value, std::string* out);
+
+}  // namespace ken
+
+#endif  // KEN_RUNTIME_ISOLATE_PERSISTENT_ISOLATE_H_
