@@ -1,0 +1,157 @@
+#include "tests/util/subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "gtest/gtest.h"
+
+namespace ken::testing {
+
+ChildResult RunInChild(const std::function<void()>& fn) {
+  int pipefd[2];
+  if (pipe(pipefd) != 0) abort();
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(pipefd[0]);
+    dup2(pipefd[1], 1);
+    dup2(pipefd[1], 2);
+    fn();
+    fflush(stdout);
+    fflush(stderr);
+    _exit(::testing::Test::HasFailure() ? 1 : 0);
+  }
+  close(pipefd[1]);
+  ChildResult result;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(pipefd[0], buf, sizeof(buf))) > 0) result.output.append(buf, static_cast<size_t>(n));
+  close(pipefd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+  return result;
+}
+
+Process::Process(const std::vector<std::string>& argv) {
+  int in[2], out[2];
+  if (pipe(in) != 0 || pipe(out) != 0) abort();
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(out[1], 2);
+    close(in[1]);
+    close(out[0]);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  stdin_fd_ = in[1];
+  stdout_fd_ = out[0];
+  signal(SIGPIPE, SIG_IGN);
+}
+
+Process::~Process() {
+  if (!exited_) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status_, 0);
+  }
+  if (stdin_fd_ >= 0) close(stdin_fd_);
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+}
+
+void Process::Write(const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(stdin_fd_, text.data() + done, text.size() - done);
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+
+void Process::CloseStdin() {
+  if (stdin_fd_ >= 0) close(stdin_fd_);
+  stdin_fd_ = -1;
+}
+
+void Process::ReadSome(int timeout_ms) {
+  if (stdout_fd_ < 0) return;
+  struct pollfd p = {stdout_fd_, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0) return;
+  char buf[4096];
+  ssize_t n = read(stdout_fd_, buf, sizeof(buf));
+  if (n > 0) {
+    output_.append(buf, static_cast<size_t>(n));
+  } else {
+    close(stdout_fd_);
+    stdout_fd_ = -1;
+  }
+}
+
+bool Process::WaitFor(const std::string& needle, int timeout_ms, size_t from) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    if (output_.size() >= from && output_.find(needle, from) != std::string::npos) return true;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0 || stdout_fd_ < 0) return output_.find(needle, from) != std::string::npos;
+    ReadSome(static_cast<int>(std::min<int64_t>(left, 100)));
+  }
+}
+
+void Process::Kill(int sig) { kill(pid_, sig); }
+
+int Process::Wait(int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!exited_) {
+    pid_t r = waitpid(pid_, &status_, WNOHANG);
+    if (r == pid_) {
+      exited_ = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    ReadSome(20);
+  }
+  while (stdout_fd_ >= 0) ReadSome(100);
+  return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+}
+
+ChildResult RunProgram(const std::vector<std::string>& argv, const std::string& input, int timeout_ms) {
+  Process p(argv);
+  p.Write(input);
+  p.CloseStdin();
+  ChildResult r;
+  r.exit_code = p.Wait(timeout_ms);
+  r.output = p.output();
+  return r;
+}
+
+std::string MakeTempDir() {
+  const char* t = getenv("TEST_TMPDIR");
+  std::string tmpl = std::string(t ? t : "/tmp") + "/kenXXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) abort();
+  return tmpl;
+}
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+}  // namespace ken::testing

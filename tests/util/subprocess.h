@@ -1,0 +1,66 @@
+// Test helpers for running code and programs in fresh processes.
+#ifndef KEN_TESTS_UTIL_SUBPROCESS_H_
+#define KEN_TESTS_UTIL_SUBPROCESS_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace ken::testing {
+
+struct ChildResult {
+  int exit_code = -1;  // -1 when killed by a signal
+  int signal = 0;
+  std::string output;  // stdout and stderr, interleaved
+};
+
+// Runs `fn` in a forked child (so V8 can be initialised afresh there) and
+// waits. The child exits 1 if `fn` recorded a gtest failure, else 0. Call
+// only from a process that has not initialised V8.
+ChildResult RunInChild(const std::function<void()>& fn);
+
+// A program started with pipes on stdin and stdout+stderr.
+class Process {
+ public:
+  // argv[0] is the program path. Environment is inherited.
+  explicit Process(const std::vector<std::string>& argv);
+  ~Process();  // kills (SIGKILL) and reaps if still running
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void Write(const std::string& text);
+  void CloseStdin();
+  // Reads output until `needle` appears in everything read so far after
+  // `from` (byte offset), or `timeout_ms` passes. Returns whether found.
+  bool WaitFor(const std::string& needle, int timeout_ms = 30000, size_t from = 0);
+  const std::string& output() const { return output_; }
+  void Kill(int signal);
+  // Waits for exit (reading output meanwhile); returns the exit code, or -1
+  // if killed by a signal or not done within `timeout_ms`.
+  int Wait(int timeout_ms = 30000);
+
+ private:
+  void ReadSome(int timeout_ms);
+  pid_t pid_ = -1;
+  int stdin_fd_ = -1;
+  int stdout_fd_ = -1;
+  bool exited_ = false;
+  int status_ = 0;
+  std::string output_;
+};
+
+// Runs a program to completion with `input` on stdin.
+ChildResult RunProgram(const std::vector<std::string>& argv, const std::string& input = "",
+                       int timeout_ms = 60000);
+
+// A fresh directory under TEST_TMPDIR (or /tmp).
+std::string MakeTempDir();
+
+std::string ReadFileOrEmpty(const std::string& path);
+
+}  // namespace ken::testing
+
+#endif  // KEN_TESTS_UTIL_SUBPROCESS_H_
