@@ -75,7 +75,8 @@ defineMethods(Array.prototype, {
     if (k < 0 || k >= len) return undefined;
     return O[k];
   },
-  findLast(predicate, thisArg) {
+  findLast(predicate) {  // length 1: thisArg is optional
+    const thisArg = arguments[1];
     if (this == null) throw new TypeError('Array.prototype.findLast called on null or undefined');
     const O = Object(this);
     const len = toLength(O.length);
@@ -86,7 +87,8 @@ defineMethods(Array.prototype, {
     }
     return undefined;
   },
-  findLastIndex(predicate, thisArg) {
+  findLastIndex(predicate) {  // length 1: thisArg is optional
+    const thisArg = arguments[1];
     if (this == null) throw new TypeError('Array.prototype.findLastIndex called on null or undefined');
     const O = Object(this);
     const len = toLength(O.length);
@@ -129,7 +131,8 @@ defineMethods(TypedArray.prototype, {
     if (k < 0 || k >= len) return undefined;
     return this[k];
   },
-  findLast(predicate, thisArg) {
+  findLast(predicate) {  // length 1: thisArg is optional
+    const thisArg = arguments[1];
     const len = validateTypedArray(this, '%TypedArray%.prototype.findLast');
     requireCallable(predicate, '%TypedArray%.prototype.findLast');
     for (let k = len - 1; k >= 0; k--) {
@@ -138,7 +141,8 @@ defineMethods(TypedArray.prototype, {
     }
     return undefined;
   },
-  findLastIndex(predicate, thisArg) {
+  findLastIndex(predicate) {  // length 1: thisArg is optional
+    const thisArg = arguments[1];
     const len = validateTypedArray(this, '%TypedArray%.prototype.findLastIndex');
     requireCallable(predicate, '%TypedArray%.prototype.findLastIndex');
     for (let k = len - 1; k >= 0; k--) {
