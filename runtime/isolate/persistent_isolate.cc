@@ -314,11 +314,11 @@ std::string Inspect(const TurnScope& scope, v8::Local<v8::Value> value, bool top
 }
 
 bool ToJson(const TurnScope& scope, v8::Local<v8::Value> value, std::string* out) {
+  // JSON.stringify has no text for these (it returns undefined).
+  if (value->IsUndefined() || value->IsFunction() || value->IsSymbol()) return false;
   v8::TryCatch try_catch(scope.isolate);
   v8::Local<v8::String> json;
   if (!v8::JSON::Stringify(scope.context, value).ToLocal(&json)) return false;
-  // JSON.stringify(undefined / a function) yields undefined, not a string.
-  if (json.As<v8::Value>()->IsUndefined()) return false;
   *out = ToStdString(scope.isolate, json);
   return true;
 }

@@ -1,0 +1,215 @@
+// `ken shell` and `ken inspect` as a user runs them: real processes, real
+// kill -9, real store files.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/util/subprocess.h"
+
+namespace ken {
+namespace {
+
+using ::ken::testing::MakeTempDir;
+using ::ken::testing::Process;
+using ::ken::testing::ReadFileOrEmpty;
+using ::ken::testing::RunProgram;
+
+const std::string kKen = "cli/ken";  // in the test's runfiles
+
+std::vector<std::string> Shell(const std::string& store, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {kKen, "shell", "--store", store};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+// Sends one input line and waits for `expect` to appear after it.
+void Send(Process& p, const std::string& line, const std::string& expect) {
+  size_t from = p.output().size();
+  p.Write(line + "\n");
+  ASSERT_TRUE(p.WaitFor(expect, 30000, from)) << "after `" << line << "` expected `" << expect
+                                               << "`; output so far:\n" << p.output();
+}
+
+TEST(ShellTest, TranscriptSurvivesKill9) {
+  const std::string store = MakeTempDir() + "/session.ken";
+  {
+    Process shell(Shell(store));
+    ASSERT_TRUE(shell.WaitFor("Initialized session\n")) << shell.output();
+    Send(shell, "var create_counter = function() { var counter = 0; return function() { return counter++; }; };",
+         "undefined\n");
+    Send(shell, "var a = create_counter();", "undefined\n");
+    Send(shell, "a(); a(); a();", "2\n");
+    Send(shell, "var b = create_counter();", "undefined\n");
+    Send(shell, "b(); b();", "1\n");
+    Send(shell, "a();", "3\n");
+    shell.Kill(SIGKILL);
+    EXPECT_EQ(shell.Wait(), -1);  // died of the signal
+  }
+  Process shell(Shell(store));
+  ASSERT_TRUE(shell.WaitFor("Restored session\n")) << shell.output();
+  Send(shell, "create_counter",
+       "function() { var counter = 0; return function() { return counter++; }; }\n");
+  Send(shell, "a();", "4\n");
+  Send(shell, "b();", "2\n");
+  shell.Write(".exit\n");
+  EXPECT_EQ(shell.Wait(), 0);
+  EXPECT_EQ(shell.output(),
+            "Restored session\n"
+            "function() { var counter = 0; return function() { return counter++; }; }\n"
+            "4\n2\n");
+}
+
+TEST(ShellTest, AbortedTurnsRollBackAndShellContinues) {
+  const std::string store = MakeTempDir() + "/abort.ken";
+  auto r = RunProgram(Shell(store, {"--turn-timeout", "300ms"}),
+                      "var x = 1; throw new Error(\"boom\")\n"
+                      "typeof x\n"
+                      "var y = 2; while(true){}\n"
+                      "typeof y\n"
+                      "function f() {\n"
+                      "  return `multi\n"
+                      "line`;\n"
+                      "}\n"
+                      "f()\n"
+                      "{ a: 1, 'b-c': [1, 'two'] }\n"
+                      "Promise.reject(new TypeError('nope')).catch(e => e.message)\n"
+                      "1 +\n"
+                      ".break\n"
+                      "6 * 7\n");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Uncaught Error: boom\n    at REPL"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("'undefined'\nturn aborted: it ran longer than the turn timeout (300 ms)"),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("the heap is as before the turn\n'undefined'\nundefined\n'multi\\nline'\n"),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("{ a: 1, 'b-c': [ 1, 'two' ] }\nPromise { <pending> }\n42\n"), std::string::npos)
+      << r.output;
+}
+
+TEST(ShellTest, SecondWriterIsRefusedAndInspectReadsWhileRunning) {
+  const std::string store = MakeTempDir() + "/locked.ken";
+  Process shell(Shell(store));
+  ASSERT_TRUE(shell.WaitFor("Initialized session\n"));
+  Send(shell, "var account = { owner: 'ada', balance: 10, history: [1, 2] }; function helper() {}", "undefined\n");
+  auto second = RunProgram(Shell(store), "1\n");
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.output.find("in use by another process (pid " + std::to_string(shell.pid()) + ")"),
+            std::string::npos) << second.output;
+
+  std::string before = ReadFileOrEmpty(store) + ReadFileOrEmpty(store + "-wal");
+  auto json = RunProgram({kKen, "inspect", "--store", store, "-e", "account"});
+  EXPECT_EQ(json.exit_code, 0) << json.output;
+  EXPECT_EQ(json.output, "{\"owner\":\"ada\",\"balance\":10,\"history\":[1,2]}\n");
+  auto not_json = RunProgram({kKen, "inspect", "--store", store, "--eval=helper"});
+  EXPECT_EQ(not_json.output, "function helper() {}\n");
+  auto globals = RunProgram({kKen, "inspect", "--store", store});
+  EXPECT_EQ(globals.output, "account: { owner: 'ada', balance: 10, history: [ 1, 2 ] }\nhelper: [Function: helper]\n");
+  auto throws = RunProgram({kKen, "inspect", "--store", store, "-e", "account.missing.x"});
+  EXPECT_EQ(throws.exit_code, 3);
+  EXPECT_NE(throws.output.find("TypeError"), std::string::npos) << throws.output;
+  EXPECT_EQ(ReadFileOrEmpty(store) + ReadFileOrEmpty(store + "-wal"), before) << "inspect wrote to the store";
+  // The shell is unaffected.
+  Send(shell, "account.balance += 5", "15\n");
+}
+
+// kill -9 at random instants while turns commit back to back: every value
+// the shell printed is durable, and at most the one turn in flight at the
+// kill committed without being printed.
+TEST(ShellTest, RandomKill9NeverLosesAPrintedTurn) {
+  const std::string store = MakeTempDir() + "/kills.ken";
+  std::mt19937 rng(12345);
+  int64_t last_seen = -1;
+  for (int round = 0; round < 6; ++round) {
+    Process shell(Shell(store));
+    ASSERT_TRUE(shell.WaitFor("session\n"));
+    if (round == 0) Send(shell, "var n = 0;", "undefined\n");
+    size_t from = shell.output().size();
+    Send(shell, "n", "\n");
+    int64_t restored = std::stoll(shell.output().substr(from));
+    EXPECT_GE(restored, last_seen) << "a printed turn was lost";
+    EXPECT_LE(restored, last_seen + 1) << "more than the in-flight turn committed unseen";
+    std::string burst;
+    for (int i = 0; i < 400; ++i) burst += "++n\n";
+    shell.Write(burst);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 400));
+    shell.Kill(SIGKILL);
+    shell.Wait();
+    // The last complete number the shell printed.
+    std::string out = shell.output();
+    size_t end = out.rfind('\n');
+    size_t start = out.rfind('\n', end - 1);
+    last_seen = std::stoll(out.substr(start + 1, end - start - 1));
+  }
+}
+
+struct BadStore {
+  std::string name;
+  std::string bytes;
+};
+
+TEST(ShellTest, BadStoreFilesGetOneLineErrorAndStayUntouched) {
+  const std::string dir = MakeTempDir();
+  const std::string good = dir + "/good.ken";
+  ASSERT_EQ(RunProgram(Shell(good), "var big = 'x'.repeat(200000);\n").exit_code, 0);
+  std::string good_bytes = ReadFileOrEmpty(good);
+  ASSERT_GT(good_bytes.size(), 8192u);
+  std::vector<BadStore> cases = {
+      {"not-sqlite", "this is a text file, not a store\n"},
+      {"empty", ""},
+      {"truncated", good_bytes.substr(0, good_bytes.size() / 2)},
+  };
+  for (const BadStore& c : cases) {
+    const std::string path = dir + "/" + c.name + ".ken";
+    { std::ofstream(path, std::ios::binary) << c.bytes; }
+    for (auto argv : {Shell(path), std::vector<std::string>{kKen, "inspect", "--store", path}}) {
+      auto r = RunProgram(argv, "1\n");
+      EXPECT_NE(r.exit_code, 0) << c.name << ": " << r.output;
+      EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << c.name << ": " << r.output;
+      EXPECT_NE(r.output.find(path), std::string::npos) << r.output;
+      EXPECT_EQ(ReadFileOrEmpty(path), c.bytes) << c.name << " was modified";
+    }
+  }
+}
+
+TEST(ShellTest, ReadOnlyDirectoryIsAnError) {
+  const std::string dir = MakeTempDir();
+  const std::string existing = dir + "/ro/existing.ken";
+  mkdir((dir + "/ro").c_str(), 0755);
+  ASSERT_EQ(RunProgram(Shell(existing), "var v = 1;\n").exit_code, 0);
+  unlink((existing + ".lock").c_str());
+  std::string bytes = ReadFileOrEmpty(existing);
+  // Root ignores directory permissions: make the directory read-only with a
+  // read-only bind mount in a private mount namespace instead.
+  std::vector<std::string> prefix;
+  if (geteuid() == 0) {
+    auto probe = RunProgram({"/usr/bin/unshare", "--mount", "/bin/sh", "-c",
+                             "mount --bind -o ro " + dir + "/ro " + dir + "/ro && touch " + dir + "/ro/x"});
+    if (probe.exit_code == 0 || probe.output.find("Read-only") == std::string::npos) {
+      GTEST_SKIP() << "cannot make a read-only directory here as root: " << probe.output;
+    }
+    prefix = {"/usr/bin/unshare", "--mount", "/bin/sh", "-c",
+              "mount --bind -o ro " + dir + "/ro " + dir + "/ro && exec \"$0\" \"$@\""};
+  } else {
+    chmod((dir + "/ro").c_str(), 0555);
+  }
+  for (const std::string& store : {existing, dir + "/ro/new.ken"}) {
+    std::vector<std::string> argv = prefix;
+    for (const std::string& a : Shell(store)) argv.push_back(a);
+    auto r = RunProgram(argv, "1\n");
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    EXPECT_NE(r.output.find(store), std::string::npos) << r.output;
+  }
+  EXPECT_EQ(ReadFileOrEmpty(existing), bytes);
+  chmod((dir + "/ro").c_str(), 0755);
+}
+
+}  // namespace
+}  // namespace ken
