@@ -1,4 +1,5 @@
 // `ken`: the command-line entry point. Subcommands: shell, inspect.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -113,6 +114,8 @@ int main(int argc, char** argv) {
     fprintf(stderr, "ken %s: --turn-timeout must be positive\n", command.c_str());
     return 2;
   }
+  // A file-size limit must surface as a failed commit (EFBIG), not kill us.
+  signal(SIGXFSZ, SIG_IGN);
   ken::V8Config v8_config;
   v8_config.heap_limit_mb = absl::GetFlag(FLAGS_heap_limit_mb);
   ken::InitializeV8(v8_config);

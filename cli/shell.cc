@@ -3,6 +3,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <string>
 
@@ -19,6 +21,7 @@ constexpr char kHelp[] =
     ".break    Abandon the multi-line input being entered\n"
     ".exit     Exit the shell (so does Ctrl-D); the session is already saved\n"
     ".help     Print this help\n"
+    ".load F   Run file F as one turn (one script, like a <script> tag)\n"
     "Every input runs as one turn: when it finishes, the whole heap is committed to\n"
     "the store before its result is printed. A turn that throws, runs past the turn\n"
     "timeout or reaches the heap limit is rolled back.\n";
@@ -69,6 +72,17 @@ std::string AsExpressionIfObjectLiteral(PersistentIsolate& isolate, const std::s
   return syntax.ok() && *syntax == PersistentIsolate::Syntax::kValid ? wrapped : source;
 }
 
+// One turn: evaluates `source` as a script named `name`; prints its value
+// (or the error) once the turn is committed.
+void RunInput(Node& node, const std::string& source, const std::string& name) {
+  TurnResult result = node.Turn([&](const TurnScope& scope) -> absl::StatusOr<std::string> {
+    v8::Local<v8::Value> value;
+    if (!EvalScript(scope, source, name).ToLocal(&value)) return absl::AbortedError("threw");
+    return Inspect(scope, value, true);
+  });
+  Print(result.ok() ? result.output : result.error);
+}
+
 }  // namespace
 
 int RunShell(const ShellOptions& options) {
@@ -97,6 +111,19 @@ int RunShell(const ShellOptions& options) {
         continue;
       }
       if (command.empty()) continue;
+      if (absl::StartsWith(command, ".load ")) {
+        std::string file(absl::StripAsciiWhitespace(command.substr(6)));
+        std::ifstream in(file, std::ios::binary);
+        if (!in) {
+          Print(absl::StrCat(".load: cannot read ", file));
+          continue;
+        }
+        std::stringstream text;
+        text << in.rdbuf();
+        reader.Remember(line);
+        RunInput(node, text.str(), file);
+        continue;
+      }
     }
     if (command == ".break") {
       pending.clear();
@@ -113,13 +140,7 @@ int RunShell(const ShellOptions& options) {
     std::string source = AsExpressionIfObjectLiteral(node.isolate(), pending);
     reader.Remember(pending);
     pending.clear();
-    const std::string name = absl::StrCat("REPL", node.next_turn());
-    TurnResult result = node.Turn([&](const TurnScope& scope) -> absl::StatusOr<std::string> {
-      v8::Local<v8::Value> value;
-      if (!EvalScript(scope, source, name).ToLocal(&value)) return absl::AbortedError("threw");
-      return Inspect(scope, value, true);
-    });
-    Print(result.ok() ? result.output : result.error);
+    RunInput(node, source, absl::StrCat("REPL", node.next_turn()));
   }
   if (!pending.empty()) Print("(unfinished input discarded)");
   return 0;

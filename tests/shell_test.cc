@@ -213,3 +213,41 @@ TEST(ShellTest, ReadOnlyDirectoryIsAnError) {
 
 }  // namespace
 }  // namespace ken
+
+namespace ken {
+namespace {
+
+TEST(ShellTest, LoadFileAndMultiLineComments) {
+  const std::string dir = MakeTempDir();
+  { std::ofstream(dir + "/lib.js") << "'use strict';\nvar loaded = (function () { return this; })() === undefined;\n"; }
+  auto r = RunProgram(Shell(dir + "/s.ken"), "/*---\ndescription: a test262-style header\n---*/\n"
+                                             ".load " + dir + "/lib.js\nloaded\n.load " + dir + "/missing.js\n");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.output, "Initialized session\nundefined\n'use strict'\ntrue\n.load: cannot read " + dir + "/missing.js\n");
+}
+
+// A disk that fills up fails the commit: the turn is rolled back with the
+// store's reason, the shell keeps its committed state and goes on.
+TEST(ShellTest, FullDiskRollsBackTheTurn) {
+  const std::string dir = MakeTempDir();
+  mkdir((dir + "/small").c_str(), 0755);
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
+  const std::string store = dir + "/small/full.ken";
+  std::vector<std::string> argv = {"/usr/bin/unshare", "--mount", "/bin/sh", "-c",
+                                   "mount -t tmpfs -o size=3m tmpfs " + dir + "/small && exec \"$0\" \"$@\""};
+  for (const std::string& a : Shell(store)) argv.push_back(a);
+  auto r = RunProgram(argv,
+                      "var kept = 'small';\n"
+                      "var big = new Float64Array(600000).map(Math.random); kept = 'changed'; 1\n"
+                      "typeof big + ' ' + kept\n");
+  if (r.output.find("Initialized session") == std::string::npos) {
+    GTEST_SKIP() << "cannot mount a tmpfs here: " << r.output;
+  }
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("turn aborted: commit failed: store " + store), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("full"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("'undefined small'\n"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace ken

@@ -269,15 +269,31 @@ absl::StatusOr<PersistentIsolate::Syntax> PersistentIsolate::CheckSyntax(const s
   v8::HandleScope handle_scope(isolate_);
   v8::Local<v8::Context> context = context_.Get(isolate_);
   v8::Context::Scope context_scope(context);
-  v8::TryCatch try_catch(isolate_);
-  v8::ScriptOrigin origin(isolate_, Str(isolate_, "check"));
-  v8::ScriptCompiler::Source src(Str(isolate_, source), origin);
-  if (!v8::ScriptCompiler::Compile(context, &src).IsEmpty()) return Syntax::kValid;
-  if (!try_catch.HasCaught() || try_catch.Message().IsEmpty()) return Syntax::kInvalid;
-  std::string message = ToStdString(isolate_, try_catch.Message()->Get());
-  bool unfinished = message.find("Unexpected end of input") != std::string::npos ||
-                    message.find("Unterminated template literal") != std::string::npos;
-  return unfinished ? Syntax::kIncomplete : Syntax::kInvalid;
+  // V8 says "Unexpected end of input" for an open block, call or function,
+  // "Unterminated template literal" for an open `...`, and "Invalid or
+  // unexpected token" for an open /* comment (and for real errors, so the
+  // comment case is confirmed by closing it).
+  auto compile_error = [&](const std::string& text) -> std::string {
+    v8::TryCatch try_catch(isolate_);
+    v8::ScriptOrigin origin(isolate_, Str(isolate_, "check"));
+    v8::ScriptCompiler::Source src(Str(isolate_, text), origin);
+    if (!v8::ScriptCompiler::Compile(context, &src).IsEmpty()) return "";
+    if (!try_catch.HasCaught() || try_catch.Message().IsEmpty()) return "unknown error";
+    return ToStdString(isolate_, try_catch.Message()->Get());
+  };
+  auto unfinished = [](const std::string& message) {
+    return message.find("Unexpected end of input") != std::string::npos ||
+           message.find("Unterminated template literal") != std::string::npos;
+  };
+  std::string message = compile_error(source);
+  if (message.empty()) return Syntax::kValid;
+  if (unfinished(message)) return Syntax::kIncomplete;
+  if (message.find("Invalid or unexpected token") != std::string::npos &&
+      source.find("/*") != std::string::npos) {
+    std::string closed = compile_error(source + "*/");
+    if (closed.empty() || unfinished(closed)) return Syntax::kIncomplete;
+  }
+  return Syntax::kInvalid;
 }
 
 absl::StatusOr<size_t> PersistentIsolate::UsedHeapBytes() {
