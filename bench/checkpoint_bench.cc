@@ -60,15 +60,15 @@ constexpr int64_t kTurnTimeoutMs = 120000;
 struct Row {
   int target_mb = 0;
   int iterations = 0;
-  double heap_mb = 0;     // V8 used heap after restore (built-ins included)
-  double blob_mb = 0;     // checkpoint blob
-  double json_mb = 0;     // JSON.stringify(data).length, for scale
-  double commit_ms = 0;   // p50 of Node::Turn with the isolate already restored
-  double turn_ms = 0;     // p50 of a whole turn: isolate restore + commit
-  double sqlite_ms = 0;   // p50 of CheckpointStore::Commit alone (no V8)
-  double raw_ms = 0;      // p50 of write(blob bytes) + fsync to a new file
-  double restore_ms = 0;  // p50 of Node::Open + first read
-  double rss_mb = 0;      // VmRSS with the restored heap live
+  double heap_mb = 0;      // V8 used heap after restore (built-ins included)
+  double blob_mb = 0;      // checkpoint blob
+  double json_mb = 0;      // JSON.stringify(data).length, for scale
+  double commit_ms = 0;    // p50 of Node::Turn with the isolate already restored
+  double turn_ms = 0;      // p50 of a whole turn: isolate restore + commit
+  double sqlite_ms = 0;    // p50 of CheckpointStore::Commit alone (no V8)
+  double raw_ms = 0;       // p50 of write(blob bytes) + fsync to a new file
+  double restore_ms = 0;   // p50 of Node::Open + first read
+  double rss_mb = 0;       // VmRSS with the restored heap live
   double peak_rss_mb = 0;  // VmHWM over this size's whole run
 };
 
