@@ -11,11 +11,9 @@ out="$1"; shift
     name="ken:$(basename "$f")"
     echo "    {\"$name\", R\"KENJS("
     cat "$f"
-    echo ')KENJS", 0},'
+    echo ')KENJS"},'
   done
   echo '  };'
-  echo '  static bool sized = [] { for (auto& s : *scripts) { size_t n = 0; while (s.source[n]) ++n; const_cast<JsSource&>(s).length = n; } return true; }();'
-  echo '  (void)sized;'
   echo '  return *scripts;'
   echo '}'
   echo '}  // namespace ken'

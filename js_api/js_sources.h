@@ -9,8 +9,7 @@ namespace ken {
 
 struct JsSource {
   const char* name;    // e.g. "ken:polyfills.js"
-  const char* source;  // UTF-8
-  size_t length;       // bytes
+  const char* source;  // UTF-8, NUL-terminated
 };
 
 // In the order they must run.

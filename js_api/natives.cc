@@ -1,5 +1,6 @@
 #include "js_api/natives.h"
 
+#include <cstring>
 #include <string>
 
 #include "js_api/js_sources.h"
@@ -74,7 +75,7 @@ bool RunBuiltinScripts(v8::Isolate* isolate, v8::Local<v8::Context> context,
   for (const JsSource& script : BuiltinScripts()) {
     v8::Local<v8::String> source_text =
         v8::String::NewFromUtf8(isolate, script.source, v8::NewStringType::kNormal,
-                                static_cast<int>(script.length))
+                                static_cast<int>(strlen(script.source)))
             .ToLocalChecked();
     v8::ScriptOrigin origin(isolate, v8::String::NewFromUtf8(isolate, script.name).ToLocalChecked());
     v8::ScriptCompiler::Source source(source_text, origin);

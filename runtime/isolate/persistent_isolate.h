@@ -75,8 +75,9 @@ enum class TurnMode {
 
 class PersistentIsolate : public NativeHost {
  public:
-  // A body returns its output, or nullopt-like failure by returning an error
-  // status after leaving the JS exception in the TryCatch the host set up.
+  // A turn body returns its output (e.g. the formatted result), or an error
+  // status; when JS threw, the exception stays in the host's TryCatch and is
+  // what the TurnResult reports.
   using TurnBody = std::function<absl::StatusOr<std::string>(const TurnScope&)>;
 
   // A brand-new heap: runs the built-in scripts (js_api/) and snapshots the
@@ -150,8 +151,8 @@ v8::MaybeLocal<v8::Value> EvalScript(const TurnScope& scope, const std::string& 
 // internals.inspect(value, top): Node-style text for the shell/console.
 std::string Inspect(const TurnScope& scope, v8::Local<v8::Value> value, bool top);
 
-// JSON.stringify(value), or nullopt-like empty string with ok=false when the
-// value has no JSON form (undefined, functions, cycles, BigInt).
+// Sets *out to JSON.stringify(value) and returns true; returns false when the
+// value has no JSON text (undefined, functions, symbols, cycles, BigInt).
 bool ToJson(const TurnScope& scope, v8::Local<v8::Value> value, std::string* out);
 
 }  // namespace ken
