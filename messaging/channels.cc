@@ -1,0 +1,370 @@
+#include "messaging/channels.h"
+
+#include <algorithm>
+#include <climits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace ken {
+
+Channels::Channels(std::string self, std::string incarnation, std::vector<std::string> peers,
+                   const Clock* clock, ChannelOptions options)
+    : self_(std::move(self)),
+      incarnation_(std::move(incarnation)),
+      peers_(std::move(peers)),
+      clock_(clock),
+      options_(options) {
+  absl::MutexLock l(&mu_);
+  for (const std::string& p : peers_) {
+    out_[p];
+    in_[p];
+  }
+}
+
+bool Channels::IsPeer(const std::string& id) const {
+  return std::find(peers_.begin(), peers_.end(), id) != peers_.end();
+}
+
+void Channels::Restore(const v1::NodeState& state) {
+  absl::MutexLock l(&mu_);
+  int64_t now = clock_->NowMs();
+  for (const v1::OutChannelState& o : state.out()) {
+    auto it = out_.find(o.peer());
+    if (it == out_.end()) {
+      if (o.unacked_size() > 0) {
+        spdlog::error("channel {}->{}: {} unacked envelopes to a node no longer in the cluster config; kept",
+                      self_, o.peer(), o.unacked_size());
+      }
+      // Keep it so the envelopes are not lost if the peer comes back.
+      it = out_.emplace(o.peer(), Out()).first;
+    }
+    Out& out = it->second;
+    out.next_seq = std::max<uint64_t>(o.next_seq(), 1);
+    out.acked_through = o.acked_through();
+    out.peer_incarnation = o.peer_incarnation();
+    for (const v1::StoredEnvelope& e : o.unacked()) {
+      Pending p;
+      p.payload = e.payload();
+      p.next_send_ms = now;
+      out.unacked.emplace(e.seq(), std::move(p));
+    }
+  }
+  for (const v1::InChannelState& i : state.in()) {
+    In& in = in_[i.peer()];
+    in.delivered_through = i.delivered_through();
+    in.taken_through = i.delivered_through();
+    in.peer_incarnation = i.peer_incarnation();
+    in.ack_due = in.delivered_through > 0;  // the peer may have missed the last ack
+  }
+}
+
+void Channels::Snapshot(const ChannelBatch* batch, v1::NodeState* state) const {
+  absl::MutexLock l(&mu_);
+  state->clear_out();
+  state->clear_in();
+  for (const auto& [peer, out] : out_) {
+    v1::OutChannelState* o = state->add_out();
+    o->set_peer(peer);
+    o->set_next_seq(out.next_seq);
+    o->set_acked_through(out.acked_through);
+    o->set_peer_incarnation(out.peer_incarnation);
+    for (const auto& [seq, pending] : out.unacked) {
+      v1::StoredEnvelope* e = o->add_unacked();
+      e->set_seq(seq);
+      e->set_payload(pending.payload);
+    }
+    if (batch != nullptr) {
+      auto next = batch->next_seq_.find(peer);
+      if (next != batch->next_seq_.end()) o->set_next_seq(next->second);
+      for (const ChannelBatch::Send& s : batch->sends_) {
+        if (s.dst != peer) continue;
+        v1::StoredEnvelope* e = o->add_unacked();
+        e->set_seq(s.seq);
+        e->set_payload(s.payload);
+      }
+    }
+  }
+  for (const auto& [peer, in] : in_) {
+    v1::InChannelState* i = state->add_in();
+    i->set_peer(peer);
+    uint64_t through = in.delivered_through;
+    if (batch != nullptr) {
+      auto d = batch->delivered_.find(peer);
+      if (d != batch->delivered_.end()) through = std::max(through, d->second);
+    }
+    i->set_delivered_through(through);
+    i->set_peer_incarnation(in.peer_incarnation);
+  }
+}
+
+ChannelBatch Channels::BeginBatch() const { return ChannelBatch(); }
+
+std::optional<uint64_t> Channels::Stage(ChannelBatch& batch, const std::string& dst,
+                                        std::string payload, std::string* error) const {
+  if (!IsPeer(dst)) {
+    *error = dst == self_ ? absl::StrCat("ken.send: cannot send to itself ('", dst, "')")
+                          : absl::StrCat("ken.send: unknown destination '", dst, "'");
+    return std::nullopt;
+  }
+  if (payload.size() > options_.max_message_bytes) {
+    *error = absl::StrCat("ken.send: message of ", payload.size(), " bytes exceeds max_message_bytes (",
+                          options_.max_message_bytes, ")");
+    return std::nullopt;
+  }
+  uint64_t seq;
+  auto it = batch.next_seq_.find(dst);
+  if (it == batch.next_seq_.end()) {
+    absl::MutexLock l(&mu_);
+    const Out& out = out_.at(dst);
+    if (!out.error.empty()) {
+      *error = absl::StrCat("ken.send: channel ", self_, "->", dst, " is broken: ", out.error);
+      return std::nullopt;
+    }
+    seq = out.next_seq;
+  } else {
+    seq = it->second;
+  }
+  batch.next_seq_[dst] = seq + 1;
+  batch.sends_.push_back({dst, seq, std::move(payload)});
+  return seq;
+}
+
+void Channels::MarkDelivered(ChannelBatch& batch, const std::string& src, uint64_t seq) const {
+  uint64_t& d = batch.delivered_[src];
+  d = std::max(d, seq);
+}
+
+void Channels::CommitBatch(const ChannelBatch& batch) {
+  absl::MutexLock l(&mu_);
+  int64_t now = clock_->NowMs();
+  for (const auto& [dst, next] : batch.next_seq_) out_[dst].next_seq = std::max(out_[dst].next_seq, next);
+  for (const ChannelBatch::Send& s : batch.sends_) {
+    Pending p;
+    p.payload = s.payload;
+    p.next_send_ms = now;
+    out_[s.dst].unacked.emplace(s.seq, std::move(p));
+  }
+  for (const auto& [src, seq] : batch.delivered_) {
+    In& in = in_[src];
+    if (seq > in.delivered_through) {
+      in.delivered_through = seq;
+      in.ack_due = true;
+    }
+    in.taken_through = std::max(in.taken_through, in.delivered_through);
+    in.buffered.erase(in.buffered.begin(), in.buffered.upper_bound(in.delivered_through));
+  }
+}
+
+void Channels::AbortBatch(const ChannelBatch& batch) {
+  absl::MutexLock l(&mu_);
+  for (auto& [src, in] : in_) in.taken_through = in.delivered_through;
+}
+
+std::vector<v1::Envelope> Channels::TakeDeliverable(size_t max) {
+  absl::MutexLock l(&mu_);
+  std::vector<v1::Envelope> out;
+  bool progress = true;
+  // Round-robin over sources so one busy channel cannot starve the others.
+  while (progress && out.size() < max) {
+    progress = false;
+    for (auto& [src, in] : in_) {
+      if (out.size() >= max) break;
+      if (!in.error.empty()) continue;
+      auto it = in.buffered.find(in.taken_through + 1);
+      if (it == in.buffered.end()) continue;
+      out.push_back(it->second);
+      in.taken_through = it->first;
+      progress = true;
+    }
+  }
+  return out;
+}
+
+Channels::Verdict Channels::Receive(const v1::Envelope& e, std::string* reason) {
+  if (e.dst() != self_) {
+    *reason = absl::StrCat("envelope for '", e.dst(), "' reached node '", self_, "'");
+    return Verdict::kRejected;
+  }
+  if (!IsPeer(e.src())) {
+    *reason = absl::StrCat("envelope from unknown node '", e.src(), "'");
+    return Verdict::kRejected;
+  }
+  if (e.seq() == 0) {
+    *reason = absl::StrCat("envelope ", e.src(), "->", self_, " has seq 0 (sequence numbers start at 1)");
+    return Verdict::kRejected;
+  }
+  if (e.payload().size() > options_.max_message_bytes) {
+    *reason = absl::StrCat("envelope ", e.src(), "->", self_, " #", e.seq(), " has ", e.payload().size(),
+                           " bytes, over max_message_bytes (", options_.max_message_bytes, ")");
+    return Verdict::kRejected;
+  }
+  if (!e.dst_incarnation().empty() && e.dst_incarnation() != incarnation_) {
+    *reason = absl::StrCat("envelope ", e.src(), "->", self_, " #", e.seq(),
+                           " is addressed to store incarnation ", e.dst_incarnation(), " of '", self_,
+                           "', but this store is incarnation ", incarnation_,
+                           " (this node's store was re-created; see README, Store incarnations)");
+    return Verdict::kRejected;
+  }
+  absl::MutexLock l(&mu_);
+  In& in = in_[e.src()];
+  if (!in.error.empty()) {
+    *reason = in.error;
+    return Verdict::kRejected;
+  }
+  if (in.peer_incarnation.empty()) {
+    in.peer_incarnation = e.src_incarnation();
+  } else if (e.src_incarnation() != in.peer_incarnation) {
+    in.error = absl::StrCat("channel ", e.src(), "->", self_, ": node '", e.src(),
+                            "' now has store incarnation ", e.src_incarnation(), " but its messages so far came from ",
+                            in.peer_incarnation, " (its store was re-created); refusing its messages");
+    *reason = in.error;
+    return Verdict::kRejected;
+  }
+  if (e.seq() <= in.delivered_through) {
+    ++in.duplicates;
+    in.ack_due = true;  // the sender missed an ack
+    return Verdict::kDuplicate;
+  }
+  in.buffered.emplace(e.seq(), e);
+  return Verdict::kQueued;
+}
+
+bool Channels::OnAck(const v1::Ack& ack, std::string* reason) {
+  if (ack.src() != self_ || !IsPeer(ack.dst())) {
+    *reason = absl::StrCat("ack for channel ", ack.src(), "->", ack.dst(), " reached node '", self_, "'");
+    return false;
+  }
+  if (ack.src_incarnation() != incarnation_) {
+    *reason = absl::StrCat("ack from '", ack.dst(), "' is for store incarnation ", ack.src_incarnation(),
+                           " of '", self_, "', but this store is incarnation ", incarnation_);
+    return false;
+  }
+  absl::MutexLock l(&mu_);
+  Out& out = out_[ack.dst()];
+  if (out.peer_incarnation.empty()) {
+    out.peer_incarnation = ack.dst_incarnation();
+  } else if (ack.dst_incarnation() != out.peer_incarnation) {
+    out.error = absl::StrCat("node '", ack.dst(), "' now has store incarnation ", ack.dst_incarnation(),
+                             " but acked ", out.peer_incarnation, " before (its store was re-created); ",
+                             out.unacked.size(), " unacked messages are held, not resent");
+    *reason = absl::StrCat("channel ", self_, "->", ack.dst(), ": ", out.error);
+    return false;
+  }
+  if (ack.acked_through() >= out.next_seq) {
+    *reason = absl::StrCat("ack from '", ack.dst(), "' through #", ack.acked_through(), " but channel ",
+                           self_, "->", ack.dst(), " has only sent up to #", out.next_seq - 1);
+    return false;
+  }
+  out.acked_through = std::max(out.acked_through, ack.acked_through());
+  out.unacked.erase(out.unacked.begin(), out.unacked.upper_bound(out.acked_through));
+  return true;
+}
+
+int64_t Channels::RetransmitDelayMs(int attempts) const {
+  int64_t delay = options_.retransmit_base_ms;
+  for (int i = 1; i < attempts && delay < options_.retransmit_cap_ms; ++i) delay *= 2;
+  return std::min(delay, options_.retransmit_cap_ms);
+}
+
+v1::Batch Channels::TakeDue(const std::string& peer) {
+  v1::Batch batch;
+  batch.set_from(self_);
+  absl::MutexLock l(&mu_);
+  int64_t now = clock_->NowMs();
+  auto oit = out_.find(peer);
+  if (oit != out_.end() && oit->second.error.empty()) {
+    Out& out = oit->second;
+    size_t bytes = 0;
+    for (auto& [seq, pending] : out.unacked) {
+      if (pending.next_send_ms > now) continue;
+      if (batch.envelopes_size() >= static_cast<int>(options_.max_batch_envelopes)) break;
+      if (batch.envelopes_size() > 0 && bytes + pending.payload.size() > options_.max_batch_bytes) break;
+      v1::Envelope* e = batch.add_envelopes();
+      e->set_src(self_);
+      e->set_dst(peer);
+      e->set_seq(seq);
+      e->set_payload(pending.payload);
+      e->set_src_incarnation(incarnation_);
+      e->set_dst_incarnation(out.peer_incarnation);
+      bytes += pending.payload.size();
+      if (pending.attempts > 0) ++out.retransmits;
+      ++pending.attempts;
+      pending.next_send_ms = now + RetransmitDelayMs(pending.attempts);
+    }
+  }
+  auto iit = in_.find(peer);
+  if (iit != in_.end() && iit->second.ack_due && iit->second.error.empty()) {
+    In& in = iit->second;
+    v1::Ack* ack = batch.add_acks();
+    ack->set_src(peer);
+    ack->set_dst(self_);
+    ack->set_acked_through(in.delivered_through);
+    ack->set_src_incarnation(in.peer_incarnation);
+    ack->set_dst_incarnation(incarnation_);
+    in.ack_due = false;
+  }
+  return batch;
+}
+
+void Channels::OnSendFailed(const std::string& peer) {
+  absl::MutexLock l(&mu_);
+  auto iit = in_.find(peer);
+  if (iit != in_.end() && iit->second.delivered_through > 0) iit->second.ack_due = true;
+  auto oit = out_.find(peer);
+  if (oit != out_.end()) oit->second.failing = true;
+}
+
+void Channels::OnSendOk(const std::string& peer) {
+  absl::MutexLock l(&mu_);
+  auto oit = out_.find(peer);
+  if (oit == out_.end() || !oit->second.failing) return;
+  // Reconnected: everything unacked goes again now rather than on backoff.
+  oit->second.failing = false;
+  int64_t now = clock_->NowMs();
+  for (auto& [seq, pending] : oit->second.unacked) pending.next_send_ms = now;
+}
+
+int64_t Channels::NextDueMs(const std::string& peer) const {
+  absl::MutexLock l(&mu_);
+  int64_t next = INT64_MAX;
+  auto iit = in_.find(peer);
+  if (iit != in_.end() && iit->second.ack_due && iit->second.error.empty()) return clock_->NowMs();
+  auto oit = out_.find(peer);
+  if (oit != out_.end() && oit->second.error.empty()) {
+    for (const auto& [seq, pending] : oit->second.unacked) next = std::min(next, pending.next_send_ms);
+  }
+  return next;
+}
+
+std::vector<v1::ChannelStatus> Channels::Status() const {
+  absl::MutexLock l(&mu_);
+  std::vector<v1::ChannelStatus> result;
+  for (const std::string& peer : peers_) {
+    v1::ChannelStatus s;
+    s.set_peer(peer);
+    const Out& out = out_.at(peer);
+    const In& in = in_.at(peer);
+    s.set_next_seq(out.next_seq);
+    s.set_unacked(out.unacked.size());
+    s.set_acked_through(out.acked_through);
+    s.set_retransmits(out.retransmits);
+    s.set_delivered_through(in.delivered_through);
+    s.set_duplicates_dropped(in.duplicates);
+    s.set_buffered(in.buffered.size());
+    s.set_peer_incarnation(!in.peer_incarnation.empty() ? in.peer_incarnation : out.peer_incarnation);
+    s.set_error(!out.error.empty() ? out.error : in.error);
+    result.push_back(std::move(s));
+  }
+  return result;
+}
+
+size_t Channels::UnackedTotal() const {
+  absl::MutexLock l(&mu_);
+  size_t n = 0;
+  for (const auto& [peer, out] : out_) n += out.unacked.size();
+  return n;
+}
+
+}  // namespace ken

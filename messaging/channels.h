@@ -1,0 +1,169 @@
+// Channel bookkeeping for exactly-once messaging (DESIGN.md, "Exactly-once
+// messaging"). No V8 and no network here: this is the state machine, and it is
+// unit-tested with a fake clock.
+//
+// Sender side, per destination (OutChannel): `next_seq` and the outbox of
+// unacked envelopes. A turn's sends are staged in a Batch and get their seqs
+// there; they join the outbox only when CommitBatch() is called, which the
+// node does after the commit that contains the turn is durable (output
+// commit). The outbox goes into every checkpoint (Snapshot), so envelopes
+// survive crashes until acked. Envelopes are (re)sent when due: at once after
+// commit, then with exponential backoff (base, doubling, capped) until an ack
+// covers them, and all at once when a peer that was failing answers again.
+//
+// Receiver side, per source (InChannel): `delivered_through`, the high-water
+// mark of committed deliveries. Envelopes above it are buffered in memory;
+// the node takes them in seq order (TakeDeliverable), delivers each as a
+// turn, and CommitBatch raises the mark once the commit is durable — only
+// then is the cumulative ack due. Envelopes at or below the mark are
+// duplicates: dropped, counted and acked again. The buffer is not durable: a
+// crash loses it and the sender retransmits.
+//
+// Incarnations: each store has a random id. The receiver adopts a source's
+// incarnation from its first envelope and the sender adopts the receiver's
+// from its first ack; both are checkpointed. An envelope or ack from another
+// incarnation means a store was deleted and re-created: the channel is marked
+// broken with an error naming the node and channel, and nothing more is
+// delivered or sent on it (see README, "Store incarnations").
+//
+// Thread safety: all methods may be called from any thread (one mutex).
+#ifndef KEN_MESSAGING_CHANNELS_H_
+#define KEN_MESSAGING_CHANNELS_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "messaging/clock.h"
+#include "proto/ken.pb.h"
+#include "proto/state.pb.h"
+
+namespace ken {
+
+struct ChannelOptions {
+  int64_t retransmit_base_ms = 200;  // first retransmit this long after a send
+  int64_t retransmit_cap_ms = 2000;  // backoff never waits longer
+  size_t max_batch_envelopes = 512;  // per Batch sent to one peer
+  size_t max_batch_bytes = 4 << 20;  // payload bytes per Batch (at least one envelope)
+  size_t max_message_bytes = 4 << 20;
+};
+
+// The effects of a group of turns, applied by CommitBatch once durable.
+class ChannelBatch {
+ public:
+  // Sends staged by the batch's turns, in order.
+  struct Send {
+    std::string dst;
+    uint64_t seq;
+    std::string payload;
+  };
+  const std::vector<Send>& sends() const { return sends_; }
+  const std::map<std::string, uint64_t>& delivered() const { return delivered_; }
+
+ private:
+  friend class Channels;
+  std::vector<Send> sends_;
+  std::map<std::string, uint64_t> next_seq_;   // dst -> next seq within the batch
+  std::map<std::string, uint64_t> delivered_;  // src -> highest seq delivered by the batch
+};
+
+class Channels {
+ public:
+  Channels(std::string self, std::string incarnation, std::vector<std::string> peers,
+           const Clock* clock, ChannelOptions options = {});
+
+  const std::string& self() const { return self_; }
+  const std::string& incarnation() const { return incarnation_; }
+  const std::vector<std::string>& peers() const { return peers_; }
+  bool IsPeer(const std::string& id) const;
+
+  // Loads the committed state of a checkpoint (outbox, marks, incarnations).
+  // Every restored unacked envelope is due at once. Call before any other use.
+  void Restore(const v1::NodeState& state);
+  // The committed state plus `batch`'s effects, for the next checkpoint.
+  // Fills out/in channels of `state` (other fields are the caller's).
+  void Snapshot(const ChannelBatch* batch, v1::NodeState* state) const;
+
+  // --- turns (isolate thread) ---
+  ChannelBatch BeginBatch() const;
+  // Stages a send in `batch`; returns its seq. Errors: unknown destination,
+  // oversized payload, broken channel (message in *error).
+  std::optional<uint64_t> Stage(ChannelBatch& batch, const std::string& dst, std::string payload,
+                                std::string* error) const;
+  // Records that the batch delivered `seq` from `src`.
+  void MarkDelivered(ChannelBatch& batch, const std::string& src, uint64_t seq) const;
+  // After the batch's commit is durable: sends join the outbox (due now),
+  // delivery marks rise, acks become due.
+  void CommitBatch(const ChannelBatch& batch);
+  // The batch was not committed: its taken envelopes may be taken again.
+  void AbortBatch(const ChannelBatch& batch);
+  // Envelopes ready for delivery, in seq order per source, not yet taken by
+  // an uncommitted batch. Marks them taken.
+  std::vector<v1::Envelope> TakeDeliverable(size_t max);
+
+  // --- network, receiving (server threads) ---
+  enum class Verdict { kQueued, kDuplicate, kRejected };
+  // Checks and buffers an envelope from the wire. kRejected sets *reason.
+  Verdict Receive(const v1::Envelope& envelope, std::string* reason);
+  // Applies an ack from the wire. Returns false (with *reason) if rejected.
+  bool OnAck(const v1::Ack& ack, std::string* reason);
+
+  // --- network, sending (one sender per peer) ---
+  // What to send to `peer` now: due envelopes (marked sent, next retransmit
+  // scheduled) and the ack if one is due. Empty batch: nothing to do.
+  v1::Batch TakeDue(const std::string& peer);
+  // The transmission failed: its ack is due again; envelopes stay on their
+  // backoff schedule. `OnSendOk` after failures makes the whole outbox due.
+  void OnSendFailed(const std::string& peer);
+  void OnSendOk(const std::string& peer);
+  // When TakeDue(peer) will next have something (ms, Clock time); INT64_MAX if
+  // nothing is pending.
+  int64_t NextDueMs(const std::string& peer) const;
+
+  // Per-channel counters for the admin Status RPC.
+  std::vector<v1::ChannelStatus> Status() const;
+  size_t UnackedTotal() const;
+
+ private:
+  struct Pending {
+    std::string payload;
+    int attempts = 0;       // transmissions so far
+    int64_t next_send_ms = 0;
+  };
+  struct Out {
+    uint64_t next_seq = 1;
+    uint64_t acked_through = 0;
+    std::string peer_incarnation;
+    std::map<uint64_t, Pending> unacked;
+    uint64_t retransmits = 0;
+    bool failing = false;
+    std::string error;
+  };
+  struct In {
+    uint64_t delivered_through = 0;
+    uint64_t taken_through = 0;  // >= delivered_through: handed to a batch
+    std::string peer_incarnation;
+    std::map<uint64_t, v1::Envelope> buffered;
+    uint64_t duplicates = 0;
+    bool ack_due = false;
+    std::string error;
+  };
+
+  int64_t RetransmitDelayMs(int attempts) const;
+
+  const std::string self_;
+  const std::string incarnation_;
+  const std::vector<std::string> peers_;
+  const Clock* clock_;
+  const ChannelOptions options_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, Out> out_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, In> in_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ken
+
+#endif  // KEN_MESSAGING_CHANNELS_H_
