@@ -1,0 +1,192 @@
+#include "cluster/config.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "yaml-cpp/yaml.h"
+
+namespace ken {
+namespace {
+
+std::string Where(const std::string& name, const YAML::Node& node) {
+  const YAML::Mark mark = node.Mark();
+  if (mark.line < 0) return name;
+  return absl::StrCat(name, ":", mark.line + 1);
+}
+
+absl::Status Error(const std::string& name, const YAML::Node& node, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(Where(name, node), ": ", what));
+}
+
+std::string Resolve(const std::string& base_dir, const std::string& path) {
+  std::filesystem::path p(path);
+  if (p.is_absolute()) return p.lexically_normal().string();
+  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
+}
+
+bool ValidId(const std::string& id) {
+  if (id.empty() || id.size() > 63) return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::string> ScalarField(const std::string& name, const YAML::Node& map, const char* key,
+                                        bool required) {
+  YAML::Node v = map[key];
+  if (!v) {
+    if (required) return Error(name, map, absl::StrCat("missing field '", key, "'"));
+    return std::string();
+  }
+  if (!v.IsScalar()) return Error(name, v, absl::StrCat("'", key, "' must be a string"));
+  return v.as<std::string>();
+}
+
+}  // namespace
+
+const NodeConfig* ClusterConfig::Find(const std::string& id) const {
+  for (const NodeConfig& n : nodes) {
+    if (n.id == id) return &n;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> ClusterConfig::PeersOf(const std::string& id) const {
+  std::vector<std::string> peers;
+  for (const NodeConfig& n : nodes) {
+    if (n.id != id) peers.push_back(n.id);
+  }
+  return peers;
+}
+
+bool ParseHostPort(const std::string& address, std::string* host, int* port) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= address.size()) return false;
+  std::string h = address.substr(0, colon);
+  if (h.front() == '[') {
+    if (h.back() != ']' || h.size() < 3) return false;
+  } else if (h.find(':') != std::string::npos || h.find_first_of(" /") != std::string::npos) {
+    return false;
+  }
+  int p = 0;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &p) || p < 1 || p > 65535) return false;
+  *host = h;
+  *port = p;
+  return true;
+}
+
+absl::StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml, const std::string& base_dir,
+                                                 const std::string& name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
+  }
+  if (!root.IsMap()) return Error(name, root, "the cluster config must be a mapping (token, nodes, ...)");
+  ClusterConfig config;
+  static const std::set<std::string> kTopKeys = {"token", "durability", "nodes", "max_message_bytes"};
+  static const std::set<std::string> kNodeKeys = {"id", "address", "script", "store", "http", "durability"};
+  for (const auto& kv : root) {
+    std::string key = kv.first.as<std::string>();
+    if (!kTopKeys.count(key)) {
+      return Error(name, kv.first, absl::StrCat("unknown key '", key, "' (expected token, durability, nodes, max_message_bytes)"));
+    }
+  }
+  absl::StatusOr<std::string> token = ScalarField(name, root, "token", true);
+  if (!token.ok()) return token.status();
+  if (token->empty()) return Error(name, root["token"], "'token' must not be empty");
+  config.token = *token;
+  absl::StatusOr<std::string> durability = ScalarField(name, root, "durability", false);
+  if (!durability.ok()) return durability.status();
+  if (!durability->empty()) config.durability = *durability;
+  if (config.durability != "snapshot") {
+    return Error(name, root["durability"], absl::StrCat("durability '", config.durability, "' is not supported (supported: snapshot)"));
+  }
+  if (YAML::Node m = root["max_message_bytes"]) {
+    int64_t v = 0;
+    if (!m.IsScalar() || !absl::SimpleAtoi(m.as<std::string>(), &v) || v < 1 || v > (64 << 20)) {
+      return Error(name, m, "'max_message_bytes' must be a number of bytes from 1 to 67108864");
+    }
+    config.max_message_bytes = v;
+  }
+  YAML::Node nodes = root["nodes"];
+  if (!nodes) return Error(name, root, "missing field 'nodes'");
+  if (!nodes.IsSequence() || nodes.size() == 0) return Error(name, nodes, "'nodes' must be a non-empty list");
+  std::set<std::string> ids, addresses;
+  for (const YAML::Node& n : nodes) {
+    if (!n.IsMap()) return Error(name, n, "each node must be a mapping (id, address, script, ...)");
+    for (const auto& kv : n) {
+      std::string key = kv.first.as<std::string>();
+      if (!kNodeKeys.count(key)) {
+        return Error(name, kv.first, absl::StrCat("unknown key '", key, "' in node (expected id, address, script, store, http, durability)"));
+      }
+    }
+    NodeConfig node;
+    absl::StatusOr<std::string> id = ScalarField(name, n, "id", true);
+    if (!id.ok()) return id.status();
+    if (!ValidId(*id)) return Error(name, n["id"], absl::StrCat("node id '", *id, "' must be 1-63 characters of [a-z0-9-]"));
+    if (!ids.insert(*id).second) return Error(name, n["id"], absl::StrCat("duplicate node id '", *id, "'"));
+    node.id = *id;
+    absl::StatusOr<std::string> address = ScalarField(name, n, "address", true);
+    if (!address.ok()) return address.status();
+    if (!ParseHostPort(*address, &node.host, &node.port)) {
+      return Error(name, n["address"], absl::StrCat("node '", node.id, "': cannot parse address '", *address, "' (expected host:port)"));
+    }
+    if (!addresses.insert(*address).second) {
+      return Error(name, n["address"], absl::StrCat("node '", node.id, "': duplicate address '", *address, "'"));
+    }
+    node.address = *address;
+    absl::StatusOr<std::string> script = ScalarField(name, n, "script", true);
+    if (!script.ok()) return script.status();
+    node.script = Resolve(base_dir, *script);
+    if (access(node.script.c_str(), R_OK) != 0 || std::filesystem::is_directory(node.script)) {
+      return Error(name, n["script"], absl::StrCat("node '", node.id, "': cannot read script ", node.script));
+    }
+    absl::StatusOr<std::string> store = ScalarField(name, n, "store", false);
+    if (!store.ok()) return store.status();
+    node.store = Resolve(base_dir, store->empty() ? absl::StrCat("data/", node.id, ".ken") : *store);
+    absl::StatusOr<std::string> http = ScalarField(name, n, "http", false);
+    if (!http.ok()) return http.status();
+    if (!http->empty()) {
+      std::string h;
+      int p;
+      if (!ParseHostPort(*http, &h, &p)) {
+        return Error(name, n["http"], absl::StrCat("node '", node.id, "': cannot parse http address '", *http, "'"));
+      }
+      if (!addresses.insert(*http).second) {
+        return Error(name, n["http"], absl::StrCat("node '", node.id, "': duplicate address '", *http, "'"));
+      }
+      node.http = *http;
+    }
+    absl::StatusOr<std::string> node_durability = ScalarField(name, n, "durability", false);
+    if (!node_durability.ok()) return node_durability.status();
+    node.durability = node_durability->empty() ? config.durability : *node_durability;
+    if (node.durability != "snapshot") {
+      return Error(name, n["durability"], absl::StrCat("durability '", node.durability, "' is not supported (supported: snapshot)"));
+    }
+    config.nodes.push_back(std::move(node));
+  }
+  return config;
+}
+
+absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read cluster config ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string absolute = std::filesystem::absolute(path).lexically_normal().string();
+  absl::StatusOr<ClusterConfig> config =
+      ParseClusterConfig(text.str(), std::filesystem::path(absolute).parent_path().string(), path);
+  if (config.ok()) config->path = absolute;
+  return config;
+}
+
+}  // namespace ken

@@ -1,0 +1,55 @@
+// The cluster config: one YAML file used by `ken run`, `ken cluster` and
+// deploy (DESIGN.md, "Cluster config"). Parsed with yaml-cpp; every problem
+// is reported before anything starts, with the file, line and field.
+#ifndef KEN_CLUSTER_CONFIG_H_
+#define KEN_CLUSTER_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace ken {
+
+struct NodeConfig {
+  std::string id;          // [a-z0-9-]+, unique
+  std::string address;     // host:port, gRPC listen/dial address
+  std::string host;        // parsed from address
+  int port = 0;
+  std::string script;      // absolute path; run as the first turn of a new store
+  std::string store;       // absolute path; default <config dir>/data/<id>.ken
+  std::string http;        // optional host:port
+  std::string durability;  // "snapshot"
+};
+
+struct ClusterConfig {
+  std::string path;  // the file it came from (absolute)
+  std::string token;
+  std::string durability = "snapshot";
+  int64_t max_message_bytes = 4 << 20;
+  std::vector<NodeConfig> nodes;
+
+  // nullptr if absent.
+  const NodeConfig* Find(const std::string& id) const;
+  // Every node id but `id`, in config order.
+  std::vector<std::string> PeersOf(const std::string& id) const;
+};
+
+// Reads and validates `path`. Relative paths in it resolve against its
+// folder. Errors (kInvalidArgument / kNotFound): unreadable file, YAML syntax,
+// unknown key, missing field, bad id, duplicate id or address, unparsable
+// address, unreadable script; the message names the file and the line.
+absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path);
+
+// Same, from text; `base_dir` resolves relative paths, `name` is used in
+// messages.
+absl::StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml, const std::string& base_dir,
+                                                 const std::string& name);
+
+// Parses "host:port" (port 1..65535; host non-empty, [v6] allowed).
+bool ParseHostPort(const std::string& address, std::string* host, int* port);
+
+}  // namespace ken
+
+#endif  // KEN_CLUSTER_CONFIG_H_
