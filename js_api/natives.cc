@@ -1,5 +1,6 @@
 #include "js_api/natives.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -39,9 +40,59 @@ void PromiseState(const v8::FunctionCallbackInfo<v8::Value>& info) {
   info.GetReturnValue().Set(v8::Array::New(isolate, pair, 2));
 }
 
+void ThrowError(v8::Isolate* isolate, const std::string& message) {
+  isolate->ThrowException(v8::Exception::Error(
+      v8::String::NewFromUtf8(isolate, message.data(), v8::NewStringType::kNormal,
+                              static_cast<int>(message.size()))
+          .ToLocalChecked()));
+}
+
+// natives.send(dst, value): structured-clones `value` (V8 ValueSerializer;
+// functions and symbols throw a DataCloneError) and stages it.
+void Send(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  if (!info[0]->IsString()) {
+    isolate->ThrowException(v8::Exception::TypeError(
+        v8::String::NewFromUtf8Literal(isolate, "ken.send: the destination must be a node id (string)")));
+    return;
+  }
+  v8::String::Utf8Value dst(isolate, info[0]);
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  v8::ValueSerializer serializer(isolate);
+  serializer.WriteHeader();
+  if (!serializer.WriteValue(context, info[1]).FromMaybe(false)) return;  // DataCloneError thrown
+  std::pair<uint8_t*, size_t> bytes = serializer.Release();
+  std::string payload(reinterpret_cast<char*>(bytes.first), bytes.second);
+  free(bytes.first);  // ValueSerializer's default delegate allocates with realloc
+  absl::Status s = HostOf(isolate)->Send(std::string(*dst, dst.length()), std::move(payload));
+  if (!s.ok()) ThrowError(isolate, std::string(s.message()));
+}
+
+void Me(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  std::string id = HostOf(isolate)->NodeId();
+  if (id.empty()) {
+    info.GetReturnValue().SetNull();
+    return;
+  }
+  info.GetReturnValue().Set(v8::String::NewFromUtf8(isolate, id.c_str()).ToLocalChecked());
+}
+
+void Peers(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  std::vector<v8::Local<v8::Value>> ids;
+  for (const std::string& p : HostOf(isolate)->Peers()) {
+    ids.push_back(v8::String::NewFromUtf8(isolate, p.c_str()).ToLocalChecked());
+  }
+  info.GetReturnValue().Set(v8::Array::New(isolate, ids.data(), ids.size()));
+}
+
 const intptr_t kExternalReferences[] = {
     reinterpret_cast<intptr_t>(&Write),
     reinterpret_cast<intptr_t>(&PromiseState),
+    reinterpret_cast<intptr_t>(&Send),
+    reinterpret_cast<intptr_t>(&Me),
+    reinterpret_cast<intptr_t>(&Peers),
     0,
 };
 
@@ -64,6 +115,9 @@ v8::Local<v8::Object> MakeNatives(v8::Isolate* isolate, v8::Local<v8::Context> c
   v8::Local<v8::Object> natives = v8::Object::New(isolate);
   SetFunction(isolate, context, natives, "write", &Write);
   SetFunction(isolate, context, natives, "promiseState", &PromiseState);
+  SetFunction(isolate, context, natives, "send", &Send);
+  SetFunction(isolate, context, natives, "me", &Me);
+  SetFunction(isolate, context, natives, "peers", &Peers);
   return natives;
 }
 
@@ -87,6 +141,16 @@ bool RunBuiltinScripts(v8::Isolate* isolate, v8::Local<v8::Context> context,
     if (fn->Call(context, v8::Undefined(isolate), 2, args).IsEmpty()) return false;
   }
   return true;
+}
+
+v8::MaybeLocal<v8::Value> DeserializeMessage(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                                             const std::string& payload) {
+  v8::ValueDeserializer deserializer(isolate, reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+  if (!deserializer.ReadHeader(context).FromMaybe(false)) {
+    if (!isolate->IsExecutionTerminating()) ThrowError(isolate, "malformed message: bad ValueSerializer header");
+    return {};
+  }
+  return deserializer.ReadValue(context);
 }
 
 }  // namespace ken

@@ -7,7 +7,11 @@
 #define KEN_JS_API_NATIVES_H_
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
 
 #include "v8.h"
 
@@ -22,6 +26,12 @@ class NativeHost {
   // Console output; `stream` is 1 (stdout) or 2 (stderr); `text` has no
   // trailing newline. Called on the isolate thread, inside a turn.
   virtual void ConsoleWrite(int stream, std::string_view text) = 0;
+  // ken.send: `payload` is the value serialized by v8::ValueSerializer. An
+  // error becomes the JS exception of the sending turn.
+  virtual absl::Status Send(const std::string& dst, std::string payload) = 0;
+  // ken.me ("" outside a cluster) and ken.peers.
+  virtual std::string NodeId() = 0;
+  virtual std::vector<std::string> Peers() = 0;
 };
 
 inline constexpr uint32_t kNativeHostSlot = 0;
@@ -31,8 +41,8 @@ inline constexpr uint32_t kNativeHostSlot = 0;
 const intptr_t* ExternalReferences();
 
 // Builds the `natives` object handed to the built-in scripts: write(stream,
-// text) and promiseState(promise) -> [0 pending | 1 fulfilled | 2 rejected,
-// result]. Only while creating a new heap: after that the functions live in
+// text), promiseState(promise) -> [0 pending | 1 fulfilled | 2 rejected,
+// result], send(dst, value), me(), peers(). Only while creating a new heap: after that the functions live in
 // the heap, captured by the built-in scripts' closures.
 v8::Local<v8::Object> MakeNatives(v8::Isolate* isolate, v8::Local<v8::Context> context);
 
@@ -42,6 +52,11 @@ v8::Local<v8::Object> MakeNatives(v8::Isolate* isolate, v8::Local<v8::Context> c
 // false with the exception left in the caller's TryCatch on failure.
 bool RunBuiltinScripts(v8::Isolate* isolate, v8::Local<v8::Context> context,
                        v8::Local<v8::Object> internals);
+
+// Deserializes a ken.send payload (v8::ValueDeserializer) in the current
+// context. Empty on malformed bytes, with a JS exception pending.
+v8::MaybeLocal<v8::Value> DeserializeMessage(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                                             const std::string& payload);
 
 }  // namespace ken
 

@@ -219,35 +219,60 @@ TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode) {
       } else {
         result.error = std::string(out.status().message());
       }
-    } else if (mode == TurnMode::kDiscard) {
-      result.output = *out;
     } else {
-      // Before-checkpoint hooks drop what a snapshot cannot hold (Intl's ICU
-      // objects); then the context and internals go into the blob.
-      v8::Local<v8::Value> hooks_value;
-      bool hooks_ok = scope.internals->Get(context, Str(isolate_, "beforeCheckpoint")).ToLocal(&hooks_value);
-      if (hooks_ok && hooks_value->IsArray()) {
-        v8::Local<v8::Array> hooks = hooks_value.As<v8::Array>();
-        for (uint32_t i = 0; hooks_ok && i < hooks->Length(); ++i) {
-          v8::Local<v8::Value> hook;
-          hooks_ok = hooks->Get(context, i).ToLocal(&hook) && hook->IsFunction() &&
-                     !hook.As<v8::Function>()->Call(context, v8::Undefined(isolate_), 0, nullptr).IsEmpty();
-        }
-      }
-      if (!hooks_ok) {
-        result.status = TurnStatus::kHostError;
-        result.error = "turn aborted: a before-checkpoint hook failed";
-      } else {
-        result.output = *out;
-        creator_->AddData(context, scope.internals);
-        creator_->SetDefaultContext(context);
-        drop = false;
-      }
+      result.output = *out;
+      drop = mode == TurnMode::kDiscard;
     }
   }
   if (drop) {
     DropIsolate();
     return result;
+  }
+  if (mode == TurnMode::kCheckpoint) {
+    absl::StatusOr<std::string> blob = Snapshot();
+    if (!blob.ok()) {
+      result.status = TurnStatus::kHostError;
+      result.error = absl::StrCat("turn aborted: ", blob.status().message());
+      result.output.clear();
+      return result;
+    }
+    result.blob = std::move(*blob);
+  }
+  return result;
+}
+
+absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
+  if (isolate_ == nullptr) return absl::FailedPreconditionError("no live isolate to snapshot");
+  bool hooks_ok = true;
+  {
+    v8::HandleScope handle_scope(isolate_);
+    v8::Local<v8::Context> context = context_.Get(isolate_);
+    v8::Context::Scope context_scope(context);
+    v8::TryCatch try_catch(isolate_);
+    v8::Local<v8::Object> internals = internals_.Get(isolate_);
+    // Before-checkpoint hooks drop what a snapshot cannot hold (Intl's ICU
+    // objects); then the context and internals go into the blob.
+    v8::Local<v8::Value> hooks_value;
+    hooks_ok = internals->Get(context, Str(isolate_, "beforeCheckpoint")).ToLocal(&hooks_value);
+    if (hooks_ok && hooks_value->IsArray()) {
+      v8::Local<v8::Array> hooks = hooks_value.As<v8::Array>();
+      for (uint32_t i = 0; hooks_ok && i < hooks->Length(); ++i) {
+        v8::Local<v8::Value> hook;
+        hooks_ok = hooks->Get(context, i).ToLocal(&hook) && hook->IsFunction() &&
+                   !hook.As<v8::Function>()->Call(context, v8::Undefined(isolate_), 0, nullptr).IsEmpty();
+      }
+    }
+    if (hooks_ok) {
+      v8::HeapStatistics stats;
+      isolate_->GetHeapStatistics(&stats);
+      last_snapshot_heap_bytes_ = stats.used_heap_size();
+      creator_->AddData(context, internals);
+      creator_->SetDefaultContext(context);
+    }
+  }
+  if (!hooks_ok) {
+    DropIsolate();
+    return absl::InternalError("a before-checkpoint hook failed");
   }
   context_.Reset();
   internals_.Reset();
@@ -255,13 +280,12 @@ TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode) {
   creator_.reset();
   isolate_ = nullptr;
   if (blob.data == nullptr || blob.raw_size <= 0) {
-    result.status = TurnStatus::kHostError;
-    result.error = "turn aborted: V8 could not snapshot the heap";
-    return result;
+    delete[] blob.data;
+    return absl::InternalError("V8 could not snapshot the heap");
   }
-  result.blob.assign(blob.data, static_cast<size_t>(blob.raw_size));
+  std::string out(blob.data, static_cast<size_t>(blob.raw_size));
   delete[] blob.data;
-  return result;
+  return out;
 }
 
 absl::StatusOr<PersistentIsolate::Syntax> PersistentIsolate::CheckSyntax(const std::string& source) {
@@ -304,6 +328,13 @@ absl::StatusOr<size_t> PersistentIsolate::UsedHeapBytes() {
 }
 
 void PersistentIsolate::ConsoleWrite(int stream, std::string_view text) { options_.console(stream, text); }
+
+absl::Status PersistentIsolate::Send(const std::string& dst, std::string payload) {
+  if (!options_.send) {
+    return absl::FailedPreconditionError("ken.send: this node is not part of a cluster (started by ken shell)");
+  }
+  return options_.send(dst, std::move(payload));
+}
 
 v8::MaybeLocal<v8::Value> EvalScript(const TurnScope& scope, const std::string& source,
                                      const std::string& name) {

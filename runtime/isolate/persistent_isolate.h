@@ -29,6 +29,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -43,6 +44,12 @@ struct IsolateOptions {
   // Receives console output (stream 1 or 2, text without newline), on the
   // turn thread. Default: write to stdout/stderr.
   std::function<void(int stream, std::string_view text)> console;
+  // ken.me / ken.peers; empty for a node outside a cluster (the shell).
+  std::string node_id;
+  std::vector<std::string> peers;
+  // ken.send: stages a ValueSerializer payload for `dst` in the current turn.
+  // An error status becomes the JS exception. Unset: ken.send throws.
+  std::function<absl::Status(const std::string& dst, std::string payload)> send;
 };
 
 // What a turn body sees. Valid only during the call; never store it.
@@ -70,6 +77,7 @@ struct TurnResult {
 
 enum class TurnMode {
   kCheckpoint,  // snapshot the heap after the turn (the caller commits it)
+  kKeep,        // keep the isolate for more turns; Snapshot() later (group commit)
   kDiscard,     // run, then drop every effect (read-only evaluation)
 };
 
@@ -97,8 +105,21 @@ class PersistentIsolate : public NativeHost {
   // other outcome leaves the current heap as it was.
   TurnResult RunTurn(const TurnBody& body, TurnMode mode);
 
+  // Snapshots the live isolate, which holds every kKeep turn since the last
+  // accepted blob, and returns the blob to commit. The isolate is consumed;
+  // call Accept(blob) once committed. Errors: kFailedPrecondition if no
+  // isolate is live (no kKeep turn succeeded), kInternal if a
+  // before-checkpoint hook threw or V8 produced no blob.
+  absl::StatusOr<std::string> Snapshot();
+
+  // Drops the live isolate and every effect since the last accepted blob.
+  void Discard() { DropIsolate(); }
+
   // Makes `blob` (just committed) the current heap.
   void Accept(std::string blob);
+
+  // Used heap of the live isolate (bytes) as of the last Snapshot().
+  size_t last_snapshot_heap_bytes() const { return last_snapshot_heap_bytes_; }
 
   // The current (last accepted) heap blob.
   const std::string& blob() const { return blob_; }
@@ -115,6 +136,9 @@ class PersistentIsolate : public NativeHost {
 
   // NativeHost:
   void ConsoleWrite(int stream, std::string_view text) override;
+  absl::Status Send(const std::string& dst, std::string payload) override;
+  std::string NodeId() override { return options_.node_id; }
+  std::vector<std::string> Peers() override { return options_.peers; }
 
  private:
   PersistentIsolate(std::string blob, IsolateOptions options);
@@ -132,6 +156,7 @@ class PersistentIsolate : public NativeHost {
   v8::Global<v8::Object> internals_;
 
   std::atomic<bool> heap_limit_hit_{false};
+  size_t last_snapshot_heap_bytes_ = 0;
   // Watchdog: armed for the duration of a turn.
   std::mutex mu_;
   std::condition_variable cv_;

@@ -4,10 +4,22 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/crash/crash_point.h"
 #include "runtime/isolate/v8_init.h"
 #include "spdlog/spdlog.h"
 
 namespace ken {
+namespace {
+
+constexpr int kRetainedDeadLetters = 100;
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   std::unique_ptr<Node> node(new Node());
@@ -21,6 +33,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
     Checkpoint initial;
     initial.engine = V8Version();
     initial.heap = (*fresh)->blob();
+    v1::NodeState state;
+    state.set_node_id(options.node_id);
+    initial.state = state.SerializeAsString();
     store = CheckpointStore::Create(path, std::move(initial));
     if (!store.ok()) return store.status();
     spdlog::info("store {}: created (incarnation {}) in {} ms", path, (*store)->incarnation(),
@@ -36,11 +51,30 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
         absl::StrCat("store ", path, ": checkpoint ", checkpoint->seq, " was written by V8 ",
                      checkpoint->engine, "; this ken runs V8 ", V8Version()));
   }
+  if (!node->state_.ParseFromString(checkpoint->state)) {
+    return absl::DataLossError(absl::StrCat("store ", path, ": checkpoint ", checkpoint->seq,
+                                            " has unreadable runtime state"));
+  }
+  if (!options.node_id.empty() && !node->state_.node_id().empty() && node->state_.node_id() != options.node_id) {
+    return absl::FailedPreconditionError(absl::StrCat("store ", path, " belongs to node '",
+                                                      node->state_.node_id(), "', not '", options.node_id, "'"));
+  }
   if (node->store_->skipped_corrupt() > 0) {
     spdlog::error("store {}: {} newer checkpoint(s) were corrupt; restored checkpoint {}", path,
                   node->store_->skipped_corrupt(), checkpoint->seq);
   }
   node->seq_ = checkpoint->seq;
+  if (!options.node_id.empty()) {
+    node->channels_ = std::make_unique<Channels>(options.node_id, node->store_->incarnation(), options.peers,
+                                                 &node->clock_, options.channels);
+    node->channels_->Restore(node->state_);
+  }
+  Node* self = node.get();
+  options.isolate.node_id = options.node_id;
+  options.isolate.peers = options.peers;
+  options.isolate.send = [self](const std::string& dst, std::string payload) {
+    return self->Send(dst, std::move(payload));
+  };
   node->isolate_ = PersistentIsolate::FromBlob(std::move(checkpoint->heap), std::move(options.isolate));
   // Restore now, so a heap V8 rejects is reported at start, not at a turn.
   absl::StatusOr<size_t> heap = node->isolate_->UsedHeapBytes();
@@ -52,23 +86,107 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   return node;
 }
 
-TurnResult Node::Turn(const PersistentIsolate::TurnBody& body) {
-  TurnResult result = isolate_->RunTurn(body, TurnMode::kCheckpoint);
-  if (!result.ok()) return result;
-  Checkpoint checkpoint;
-  checkpoint.engine = V8Version();
-  checkpoint.heap = std::move(result.blob);
-  absl::Status committed = store_->Commit(checkpoint);
-  if (!committed.ok()) {
-    spdlog::error("{}", std::string(committed.message()));
-    result.status = TurnStatus::kHostError;
-    result.error = absl::StrCat("turn aborted: commit failed: ", committed.message());
-    result.output.clear();
-    return result;
+absl::Status Node::Send(const std::string& dst, std::string payload) {
+  if (channels_ == nullptr) {
+    return absl::FailedPreconditionError("ken.send: this node is not part of a cluster (started by ken shell)");
   }
-  seq_ = checkpoint.seq;
-  isolate_->Accept(std::move(checkpoint.heap));
-  return result;
+  if (batch_ == nullptr) return absl::FailedPreconditionError("ken.send: called outside a turn");
+  std::string error;
+  if (!channels_->Stage(*batch_, dst, std::move(payload), &error)) return absl::InvalidArgumentError(error);
+  return absl::OkStatus();
+}
+
+BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs) {
+  BatchResult out;
+  out.results.resize(inputs.size());
+  std::vector<bool> failed(inputs.size(), false);
+  while (true) {
+    ChannelBatch batch = channels_ ? channels_->BeginBatch() : ChannelBatch();
+    batch_ = &batch;
+    bool any_ok = false, rerun = false, any_delivery = false;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i].delivered_src && channels_) {
+        channels_->MarkDelivered(batch, *inputs[i].delivered_src, inputs[i].delivered_seq);
+        any_delivery = true;
+      }
+      if (failed[i]) continue;
+      out.results[i] = isolate_->RunTurn(inputs[i].body, TurnMode::kKeep);
+      if (out.results[i].ok()) {
+        any_ok = true;
+        continue;
+      }
+      failed[i] = true;
+      if (any_ok) {  // the dropped isolate held earlier turns of this batch
+        rerun = true;
+        break;
+      }
+    }
+    batch_ = nullptr;
+    if (rerun) continue;
+    if (!any_ok && !any_delivery && !program_loaded_pending_) return out;  // nothing to commit
+
+    v1::NodeState next = state_;
+    uint64_t ok_turns = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!failed[i]) {
+        ++ok_turns;
+        continue;
+      }
+      spdlog::error("dead letter: {}: {}", inputs[i].description, out.results[i].error);
+      v1::DeadLetter* d = next.add_dead_letters();
+      d->set_input(inputs[i].description);
+      d->set_error(out.results[i].error);
+      d->set_unix_ms(NowUnixMs());
+      next.set_dead_letter_count(next.dead_letter_count() + 1);
+    }
+    if (next.dead_letters_size() > kRetainedDeadLetters) {
+      next.mutable_dead_letters()->DeleteSubrange(0, next.dead_letters_size() - kRetainedDeadLetters);
+    }
+    next.set_turns(next.turns() + ok_turns);
+    if (program_loaded_pending_) next.set_program_loaded(true);
+    if (channels_) channels_->Snapshot(&batch, &next);
+
+    auto fail = [&](const absl::Status& s) {
+      out.commit = s;
+      if (channels_) channels_->AbortBatch(batch);
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        if (failed[i]) continue;
+        out.results[i].status = TurnStatus::kHostError;
+        out.results[i].error = absl::StrCat("turn aborted: commit failed: ", s.message());
+        out.results[i].output.clear();
+      }
+      spdlog::error("{}", std::string(s.message()));
+      return out;
+    };
+    Checkpoint checkpoint;
+    checkpoint.engine = V8Version();
+    if (any_ok) {
+      absl::StatusOr<std::string> heap = isolate_->Snapshot();
+      if (!heap.ok()) return fail(heap.status());
+      checkpoint.heap = std::move(*heap);
+    } else {
+      checkpoint.heap = isolate_->blob();  // only state changed (dead letters)
+    }
+    checkpoint.state = next.SerializeAsString();
+    CrashPoint("before_commit");
+    if (absl::Status s = store_->Commit(checkpoint); !s.ok()) return fail(s);
+    seq_ = checkpoint.seq;
+    state_ = std::move(next);
+    program_loaded_pending_ = false;
+    if (any_ok) isolate_->Accept(std::move(checkpoint.heap));
+    if (!batch.sends().empty()) CrashPoint("after_send_commit");
+    if (!batch.delivered().empty()) CrashPoint("after_deliver_commit");
+    if (channels_) channels_->CommitBatch(batch);
+    return out;
+  }
+}
+
+TurnResult Node::Turn(const PersistentIsolate::TurnBody& body) {
+  TurnInput input;
+  input.description = "shell input";
+  input.body = body;
+  BatchResult batch = RunBatch({input});
+  return batch.results[0];
 }
 
 TurnResult Node::Evaluate(const PersistentIsolate::TurnBody& body) {
