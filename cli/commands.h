@@ -30,6 +30,19 @@ struct InspectOptions {
 // Exit code 0, 1 on store errors, 3 when EXPR throws.
 int RunInspect(const InspectOptions& options);
 
+struct RunOptions {
+  std::string cluster_path;
+  std::string node_id;
+  std::string store_path;  // empty: the config's store for the node
+  int64_t turn_timeout_ms = 5000;
+};
+
+// One node of a cluster (see run.cc). On first start it creates the store and
+// runs the node's script as the first turn; later starts restore the newest
+// checkpoint and do not run it again. Runs until SIGTERM/SIGINT (exit 0).
+// Exit code 2 for config errors, 1 for store/listen/script errors.
+int RunNode(const RunOptions& options);
+
 }  // namespace ken
 
 #endif  // KEN_CLI_COMMANDS_H_

@@ -21,6 +21,8 @@ ABSL_FLAG(int64_t, heap_limit_mb, 0, "abort a turn that grows the heap past this
 ABSL_FLAG(std::string, log_level, "warn", "trace, debug, info, warn, error, critical or off");
 ABSL_FLAG(std::string, eval, "", "inspect: expression to evaluate (also -e)");
 ABSL_FLAG(std::string, history, "", "shell: history file (default <store>.history)");
+ABSL_FLAG(std::string, cluster, "", "run: the cluster config (YAML)");
+ABSL_FLAG(std::string, id, "", "run: this node's id in the cluster config");
 
 namespace {
 
@@ -32,6 +34,11 @@ Usage:
       PATH when it does not exist ("Initialized session"), restores it
       otherwise ("Restored session"). Reads plain lines when stdin is not a
       terminal. .help lists shell commands.
+  ken run --cluster CLUSTER.yaml --id NODE [--store PATH]
+      One node of a cluster. The first start creates the store (default
+      data/<id>.ken beside the config) and runs the node's script as the
+      first turn; later starts restore the newest checkpoint. ken.send /
+      ken.receive messages are delivered exactly once across crashes.
   ken inspect --store PATH [-e EXPR]
       Read-only: loads PATH's newest checkpoint (also while a node runs on
       it) and prints EXPR's value as JSON when it has one, else as the shell
@@ -44,6 +51,8 @@ Flags (also --flag=value; - and _ are the same in flag names):
   --log-level LEVEL     trace, debug, info, warn (default), error, critical, off
   -e, --eval EXPR       inspect: the expression to evaluate
   --history PATH        shell: history file (default PATH.history)
+  --cluster FILE        run: the cluster config
+  --id NODE             run: which node of the config to run
   --help                this text
 )";
 
@@ -101,11 +110,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string store = absl::GetFlag(FLAGS_store);
-  if (command != "shell" && command != "inspect") {
+  if (command != "shell" && command != "inspect" && command != "run") {
     fprintf(stderr, "ken: unknown command '%s' (see ken --help)\n", command.c_str());
     return 2;
   }
-  if (store.empty()) {
+  if (command == "run" && (absl::GetFlag(FLAGS_cluster).empty() || absl::GetFlag(FLAGS_id).empty())) {
+    fprintf(stderr, "ken run: --cluster FILE and --id NODE are required\n");
+    return 2;
+  }
+  if (store.empty() && command != "run") {
     fprintf(stderr, "ken %s: --store PATH is required\n", command.c_str());
     return 2;
   }
@@ -120,6 +133,14 @@ int main(int argc, char** argv) {
   v8_config.heap_limit_mb = absl::GetFlag(FLAGS_heap_limit_mb);
   ken::InitializeV8(v8_config);
 
+  if (command == "run") {
+    ken::RunOptions options;
+    options.cluster_path = absl::GetFlag(FLAGS_cluster);
+    options.node_id = absl::GetFlag(FLAGS_id);
+    options.store_path = store;
+    options.turn_timeout_ms = timeout_ms;
+    return ken::RunNode(options);
+  }
   if (command == "shell") {
     ken::ShellOptions options;
     options.store_path = store;

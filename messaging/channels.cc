@@ -268,7 +268,8 @@ int64_t Channels::RetransmitDelayMs(int attempts) const {
   return std::min(delay, options_.retransmit_cap_ms);
 }
 
-v1::Batch Channels::TakeDue(const std::string& peer) {
+v1::Batch Channels::TakeDue(const std::string& peer, int* retransmitted) {
+  if (retransmitted != nullptr) *retransmitted = 0;
   v1::Batch batch;
   batch.set_from(self_);
   absl::MutexLock l(&mu_);
@@ -289,7 +290,10 @@ v1::Batch Channels::TakeDue(const std::string& peer) {
       e->set_src_incarnation(incarnation_);
       e->set_dst_incarnation(out.peer_incarnation);
       bytes += pending.payload.size();
-      if (pending.attempts > 0) ++out.retransmits;
+      if (pending.attempts > 0) {
+        ++out.retransmits;
+        if (retransmitted != nullptr) ++*retransmitted;
+      }
       ++pending.attempts;
       pending.next_send_ms = now + RetransmitDelayMs(pending.attempts);
     }

@@ -114,7 +114,8 @@ class Channels {
   // --- network, sending (one sender per peer) ---
   // What to send to `peer` now: due envelopes (marked sent, next retransmit
   // scheduled) and the ack if one is due. Empty batch: nothing to do.
-  v1::Batch TakeDue(const std::string& peer);
+  // `retransmitted` (optional) counts envelopes sent before.
+  v1::Batch TakeDue(const std::string& peer, int* retransmitted = nullptr);
   // The transmission failed: its ack is due again; envelopes stay on their
   // backoff schedule. `OnSendOk` after failures makes the whole outbox due.
   void OnSendFailed(const std::string& peer);

@@ -123,7 +123,10 @@ BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs) {
     }
     batch_ = nullptr;
     if (rerun) continue;
-    if (!any_ok && !any_delivery && !program_loaded_pending_) return out;  // nothing to commit
+    if (!any_ok && !any_delivery) {  // nothing to commit
+      program_loaded_pending_ = false;
+      return out;
+    }
 
     v1::NodeState next = state_;
     uint64_t ok_turns = 0;
@@ -143,7 +146,7 @@ BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs) {
       next.mutable_dead_letters()->DeleteSubrange(0, next.dead_letters_size() - kRetainedDeadLetters);
     }
     next.set_turns(next.turns() + ok_turns);
-    if (program_loaded_pending_) next.set_program_loaded(true);
+    if (program_loaded_pending_ && any_ok) next.set_program_loaded(true);
     if (channels_) channels_->Snapshot(&batch, &next);
 
     auto fail = [&](const absl::Status& s) {

@@ -90,7 +90,8 @@ class Node {
   int64_t checkpoint_seq() const { return seq_; }   // newest committed checkpoint
   int64_t next_turn() const { return seq_ + 1; }
   const v1::NodeState& state() const { return state_; }  // as last committed
-  // Marks the program (the config's script) as loaded in the next commit.
+  // Marks the program (the config's script) as loaded in the next batch's
+  // commit, if a turn of that batch succeeds.
   void SetProgramLoaded() { program_loaded_pending_ = true; }
   bool program_loaded() const { return state_.program_loaded(); }
 

@@ -201,3 +201,60 @@ TEST(NodeTest, ConsoleOutputReachesHost) {
 
 }  // namespace
 }  // namespace ken
+
+namespace ken {
+namespace {
+
+TurnInput EvalInput(const std::string& source) {
+  TurnInput input;
+  input.description = source;
+  input.body = [source](const TurnScope& scope) -> absl::StatusOr<std::string> {
+    v8::Local<v8::Value> value;
+    if (!EvalScript(scope, source, "batch").ToLocal(&value)) return absl::AbortedError("threw");
+    return Inspect(scope, value, true);
+  };
+  return input;
+}
+
+// A failing turn in the middle of a batch: the batch is re-run without it,
+// its sends never reach the outbox, the others commit once.
+TEST(NodeTest, BatchRerunsWithoutTheFailedTurn) {
+  const std::string path = ::ken::testing::MakeTempDir() + "/batch.ken";
+  auto child = RunInChild([&] {
+    InitializeV8({});
+    NodeOptions options;
+    options.store_path = path;
+    options.node_id = "a";
+    options.peers = {"b"};
+    auto opened = Node::Open(options);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    Node& node = **opened;
+    ASSERT_TRUE(node.RunBatch({EvalInput("var log = [];")}).commit.ok());
+    int64_t seq = node.checkpoint_seq();
+    BatchResult r = node.RunBatch({EvalInput("log.push(1); ken.send('b', 'one'); 1"),
+                                   EvalInput("log.push(2); ken.send('b', 'two'); throw new Error('bad turn')"),
+                                   EvalInput("log.push(3); ken.send('b', { three: 3 }); 3")});
+    ASSERT_TRUE(r.commit.ok()) << r.commit;
+    EXPECT_TRUE(r.results[0].ok());
+    EXPECT_EQ(r.results[1].status, TurnStatus::kThrew);
+    EXPECT_TRUE(r.results[2].ok());
+    EXPECT_EQ(node.checkpoint_seq(), seq + 1);  // one commit for the batch
+    EXPECT_EQ(node.state().dead_letter_count(), 1u);
+    EXPECT_NE(node.state().dead_letters(0).error().find("bad turn"), std::string::npos);
+    EXPECT_EQ(Eval(node, "log.join()").output, "'1,3'");
+    // The outbox holds the two committed sends, numbered 1 and 2.
+    v1::Batch out = node.channels()->TakeDue("b");
+    ASSERT_EQ(out.envelopes_size(), 2);
+    EXPECT_EQ(out.envelopes(1).seq(), 2u);
+    // ken.send errors throw in the sending turn.
+    EXPECT_NE(Eval(node, "ken.send('nobody', 1)").error.find("unknown destination 'nobody'"), std::string::npos);
+    EXPECT_NE(Eval(node, "ken.send('b', function f() {})").error.find("could not be cloned"), std::string::npos);
+    EXPECT_NE(Eval(node, "ken.send('b', Symbol('s'))").error.find("could not be cloned"), std::string::npos);
+    EXPECT_NE(Eval(node, "ken.send('b', 'x'.repeat(5 << 20))").error.find("exceeds max_message_bytes"), std::string::npos);
+    EXPECT_EQ(Eval(node, "ken.me + ' ' + ken.peers").output, "'a b'");
+  });
+  ASSERT_EQ(child.exit_code, 0) << child.output;
+}
+
+}  // namespace
+}  // namespace ken

@@ -1,0 +1,231 @@
+#include "messaging/transport.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/crash/crash_point.h"
+#include "spdlog/spdlog.h"
+
+namespace ken {
+namespace {
+
+constexpr char kAuthHeader[] = "authorization";
+
+bool Authorized(grpc::ServerContext* context, const std::string& token) {
+  const std::string expected = "Bearer " + token;
+  auto range = context->client_metadata().equal_range(kAuthHeader);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (std::string(it->second.data(), it->second.size()) == expected) return true;
+  }
+  return false;
+}
+
+// V8's ValueSerializer output starts with kVersionTag (0xFF) and a version.
+bool LooksSerialized(const std::string& payload) {
+  return payload.size() >= 2 && static_cast<uint8_t>(payload[0]) == 0xFF && static_cast<uint8_t>(payload[1]) <= 15;
+}
+
+}  // namespace
+
+void Notifier::Notify() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    notified_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Notifier::Wait(int64_t timeout_ms) {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] { return notified_; });
+  notified_ = false;
+}
+
+int MaxGrpcMessageBytes(size_t max_message_bytes) {
+  // A batch carries at least one envelope of up to max_message_bytes plus
+  // others up to ChannelOptions::max_batch_bytes; leave room for framing.
+  return static_cast<int>(std::min<size_t>(2 * max_message_bytes + (8 << 20), 512 << 20));
+}
+
+class TransportServer::Service final : public v1::Transport::Service {
+ public:
+  Service(Channels* channels, std::string token, std::function<void()> on_input)
+      : channels_(channels), token_(std::move(token)), on_input_(std::move(on_input)) {}
+
+  grpc::Status Deliver(grpc::ServerContext* context, const v1::Batch* batch, v1::BatchReply* reply) override {
+    if (!Authorized(context, token_)) {
+      spdlog::warn("rejected a transmission from {}: wrong or missing cluster token", context->peer());
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong or missing cluster token");
+    }
+    if (!channels_->IsPeer(batch->from())) {
+      spdlog::warn("rejected a transmission from {}: '{}' is not a node of this cluster", context->peer(),
+                   batch->from());
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "sender is not a node of this cluster");
+    }
+    uint32_t accepted = 0, rejected = 0;
+    for (const v1::Envelope& e : batch->envelopes()) {
+      std::string reason;
+      Channels::Verdict verdict = Channels::Verdict::kRejected;
+      if (e.src() != batch->from()) {
+        reason = absl::StrCat("envelope claims src '", e.src(), "' inside a transmission from '", batch->from(), "'");
+      } else if (!LooksSerialized(e.payload())) {
+        reason = absl::StrCat("envelope ", e.src(), "->", e.dst(), " #", e.seq(),
+                              " has a payload that is not a V8-serialized value (", e.payload().size(), " bytes)");
+      } else {
+        verdict = channels_->Receive(e, &reason);
+      }
+      if (verdict == Channels::Verdict::kRejected) {
+        ++rejected;
+        spdlog::warn("rejected {}", reason);
+      } else {
+        ++accepted;
+        if (verdict == Channels::Verdict::kQueued) CrashPoint("after_receive");
+      }
+    }
+    for (const v1::Ack& ack : batch->acks()) {
+      std::string reason;
+      if (ack.dst() != batch->from()) {
+        spdlog::warn("rejected an ack for channel {}->{} sent by '{}'", ack.src(), ack.dst(), batch->from());
+      } else if (!channels_->OnAck(ack, &reason)) {
+        spdlog::warn("rejected {}", reason);
+      }
+    }
+    reply->set_accepted(accepted);
+    reply->set_rejected(rejected);
+    on_input_();
+    return grpc::Status::OK;
+  }
+
+ private:
+  Channels* channels_;
+  const std::string token_;
+  std::function<void()> on_input_;
+};
+
+class TransportServer::AdminService final : public v1::Admin::Service {
+ public:
+  AdminService(std::string token, StatusFn status) : token_(std::move(token)), status_(std::move(status)) {}
+  grpc::Status Status(grpc::ServerContext* context, const v1::StatusRequest*, v1::StatusReply* reply) override {
+    if (!Authorized(context, token_)) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong or missing cluster token");
+    }
+    *reply = status_();
+    return grpc::Status::OK;
+  }
+
+ private:
+  const std::string token_;
+  StatusFn status_;
+};
+
+absl::StatusOr<std::unique_ptr<TransportServer>> TransportServer::Start(const TransportOptions& options,
+                                                                        Channels* channels,
+                                                                        std::function<void()> on_input,
+                                                                        StatusFn status) {
+  std::unique_ptr<TransportServer> server(new TransportServer());
+  server->service_ = std::make_unique<Service>(channels, options.token, std::move(on_input));
+  server->admin_ = std::make_unique<AdminService>(options.token, std::move(status));
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &bound_port);
+  builder.SetMaxReceiveMessageSize(MaxGrpcMessageBytes(options.max_message_bytes));
+  // SO_REUSEPORT would let two nodes bind one address; a second node on an
+  // address must fail instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.RegisterService(server->service_.get());
+  builder.RegisterService(server->admin_.get());
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || bound_port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address,
+                                               " (address in use or not local?)"));
+  }
+  return server;
+}
+
+TransportServer::~TransportServer() { Shutdown(); }
+
+void TransportServer::Shutdown() {
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    server_->Wait();
+    server_.reset();
+  }
+}
+
+PeerSenders::PeerSenders(Channels* channels, const std::map<std::string, std::string>& addresses,
+                         std::string token, size_t max_message_bytes)
+    : channels_(channels), token_(std::move(token)), max_message_bytes_(max_message_bytes) {
+  for (const auto& [peer, address] : addresses) {
+    threads_.emplace_back([this, peer = peer, address = address] { Loop(peer, address); });
+  }
+}
+
+PeerSenders::~PeerSenders() {
+  stop_ = true;
+  Wake();
+  for (std::thread& t : threads_) t.join();
+}
+
+void PeerSenders::Wake() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++wakeups_;
+  }
+  cv_.notify_all();
+}
+
+void PeerSenders::Loop(const std::string& peer, const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(MaxGrpcMessageBytes(max_message_bytes_));
+  args.SetMaxSendMessageSize(MaxGrpcMessageBytes(max_message_bytes_));
+  // Reconnect quickly after a peer restarts (gRPC's default backoff grows to 120 s).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  std::unique_ptr<v1::Transport::Stub> stub = v1::Transport::NewStub(channel);
+  SteadyClock clock;
+  int failures = 0;
+  int64_t not_before = 0;  // after a failure, wait before the next try
+  uint64_t seen_wakeups = 0;
+  while (!stop_) {
+    int64_t now = clock.NowMs();
+    int64_t due = std::max(channels_->NextDueMs(peer), not_before);
+    if (due > now) {
+      std::unique_lock<std::mutex> l(mu_);
+      int64_t wait = std::min<int64_t>(due - now, 1000);
+      cv_.wait_for(l, std::chrono::milliseconds(wait), [&] { return stop_ || wakeups_ != seen_wakeups; });
+      seen_wakeups = wakeups_;
+      continue;
+    }
+    int retransmitted = 0;
+    v1::Batch batch = channels_->TakeDue(peer, &retransmitted);
+    if (batch.envelopes_size() == 0 && batch.acks_size() == 0) continue;
+    if (retransmitted > 0) CrashPoint("mid_retransmit");
+    grpc::ClientContext context;
+    context.AddMetadata(kAuthHeader, "Bearer " + token_);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::BatchReply reply;
+    grpc::Status status = stub->Deliver(&context, batch, &reply);
+    if (status.ok()) {
+      if (failures > 0) spdlog::info("peer {} ({}) reachable again", peer, address);
+      failures = 0;
+      not_before = 0;
+      channels_->OnSendOk(peer);
+      if (batch.envelopes_size() > 0) CrashPoint("after_send_rpc");
+    } else {
+      channels_->OnSendFailed(peer);
+      if (failures == 0) {
+        spdlog::warn("cannot reach peer {} at {}: {}; retrying", peer, address, status.error_message());
+      }
+      ++failures;
+      not_before = clock.NowMs() + std::min<int64_t>(2000, 100LL << std::min(failures - 1, 5));
+    }
+  }
+}
+
+}  // namespace ken

@@ -1,0 +1,109 @@
+// The gRPC transport between nodes (proto/ken.proto, service Transport) and
+// the admin service (service Admin).
+//
+// Receiving: TransportServer::Deliver authenticates the caller by the cluster
+// token ("authorization: Bearer <token>" metadata), checks that the batch
+// comes from a configured node, checks each envelope's payload header, and
+// hands envelopes and acks to Channels, which checks the rest (dst, seq,
+// size, incarnations). Every rejection is logged with its reason; nothing
+// rejected reaches JS. Envelopes are only buffered here: they are delivered
+// by the node's turn loop, and acked after the delivering commit.
+//
+// Sending: one PeerSender thread per peer moves what Channels says is due
+// (new envelopes, retransmissions, the cumulative ack) in one unary Deliver
+// call (batched). Unary batches were chosen over a bidirectional stream for
+// simplicity of failure handling: a failed call is simply retried later,
+// and a reconnect needs no stream re-establishment. A peer that does not
+// answer is retried with exponential backoff (100 ms doubling to 2 s).
+#ifndef KEN_MESSAGING_TRANSPORT_H_
+#define KEN_MESSAGING_TRANSPORT_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "messaging/channels.h"
+#include "proto/ken.grpc.pb.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace ken {
+
+// Wakes a waiting thread; any thread may Notify.
+class Notifier {
+ public:
+  void Notify();
+  // Waits until notified or `timeout_ms` passes; clears the notification.
+  void Wait(int64_t timeout_ms);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool notified_ = false;
+};
+
+struct TransportOptions {
+  std::string listen_address;  // host:port
+  std::string token;
+  size_t max_message_bytes = 4 << 20;
+};
+
+class TransportServer {
+ public:
+  using StatusFn = std::function<v1::StatusReply()>;
+  // Listens on options.listen_address. `on_input` is called (from gRPC
+  // threads) when envelopes or acks arrived; `status` answers Admin.Status.
+  // Errors: kUnavailable if the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<TransportServer>> Start(const TransportOptions& options,
+                                                                Channels* channels,
+                                                                std::function<void()> on_input,
+                                                                StatusFn status);
+  ~TransportServer();
+  void Shutdown();
+
+ private:
+  class Service;
+  class AdminService;
+  TransportServer() = default;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<AdminService> admin_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+// Channel arguments for Ken's gRPC channels and servers: message limits that
+// fit a full batch of maximum-size messages.
+int MaxGrpcMessageBytes(size_t max_message_bytes);
+
+class PeerSenders {
+ public:
+  // addresses: peer id -> host:port. Starts one thread per peer.
+  PeerSenders(Channels* channels, const std::map<std::string, std::string>& addresses, std::string token,
+              size_t max_message_bytes);
+  ~PeerSenders();  // stops and joins
+  // Something may be due (after a commit, or an ack became due).
+  void Wake();
+
+ private:
+  void Loop(const std::string& peer, const std::string& address);
+  Channels* channels_;
+  std::string token_;
+  size_t max_message_bytes_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t wakeups_ = 0;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace ken
+
+#endif  // KEN_MESSAGING_TRANSPORT_H_
