@@ -1,6 +1,9 @@
 #include "tests/util/subprocess.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -43,7 +46,7 @@ ChildResult RunInChild(const std::function<void()>& fn) {
   return result;
 }
 
-Process::Process(const std::vector<std::string>& argv) {
+Process::Process(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   int in[2], out[2];
   if (pipe(in) != 0 || pipe(out) != 0) abort();
   pid_ = fork();
@@ -53,6 +56,7 @@ Process::Process(const std::vector<std::string>& argv) {
     dup2(out[1], 2);
     close(in[1]);
     close(out[0]);
+    for (const std::string& e : env) putenv(const_cast<char*>(e.c_str()));
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -89,18 +93,19 @@ void Process::CloseStdin() {
   stdin_fd_ = -1;
 }
 
-void Process::ReadSome(int timeout_ms) {
-  if (stdout_fd_ < 0) return;
+bool Process::ReadSome(int timeout_ms) {
+  if (stdout_fd_ < 0) return false;
   struct pollfd p = {stdout_fd_, POLLIN, 0};
-  if (poll(&p, 1, timeout_ms) <= 0) return;
+  if (poll(&p, 1, timeout_ms) <= 0) return false;
   char buf[4096];
   ssize_t n = read(stdout_fd_, buf, sizeof(buf));
   if (n > 0) {
     output_.append(buf, static_cast<size_t>(n));
-  } else {
-    close(stdout_fd_);
-    stdout_fd_ = -1;
+    return true;
   }
+  close(stdout_fd_);
+  stdout_fd_ = -1;
+  return false;
 }
 
 bool Process::WaitFor(const std::string& needle, int timeout_ms, size_t from) {
@@ -128,6 +133,31 @@ int Process::Wait(int timeout_ms) {
   }
   while (stdout_fd_ >= 0) ReadSome(100);
   return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+}
+
+bool Process::Poll(int* exit_code) {
+  if (!exited_) {
+    while (ReadSome(0)) {
+    }
+    if (waitpid(pid_, &status_, WNOHANG) != pid_) return false;
+    exited_ = true;
+    while (stdout_fd_ >= 0) ReadSome(100);
+  }
+  *exit_code = WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+  return true;
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) != 0) abort();
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<struct sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
 }
 
 ChildResult RunProgram(const std::vector<std::string>& argv, const std::string& input, int timeout_ms) {

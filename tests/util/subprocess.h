@@ -24,8 +24,9 @@ ChildResult RunInChild(const std::function<void()>& fn);
 // A program started with pipes on stdin and stdout+stderr.
 class Process {
  public:
-  // argv[0] is the program path. Environment is inherited.
-  explicit Process(const std::vector<std::string>& argv);
+  // argv[0] is the program path. Environment is inherited, plus `env`
+  // ("NAME=value" entries).
+  explicit Process(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
   ~Process();  // kills (SIGKILL) and reaps if still running
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
@@ -41,9 +42,11 @@ class Process {
   // Waits for exit (reading output meanwhile); returns the exit code, or -1
   // if killed by a signal or not done within `timeout_ms`.
   int Wait(int timeout_ms = 30000);
+  // Non-blocking: reads available output; true (and *exit_code) once exited.
+  bool Poll(int* exit_code);
 
  private:
-  void ReadSome(int timeout_ms);
+  bool ReadSome(int timeout_ms);  // true if it read bytes
   pid_t pid_ = -1;
   int stdin_fd_ = -1;
   int stdout_fd_ = -1;
@@ -58,6 +61,9 @@ ChildResult RunProgram(const std::vector<std::string>& argv, const std::string& 
 
 // A fresh directory under TEST_TMPDIR (or /tmp).
 std::string MakeTempDir();
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0).
+int FreePort();
 
 std::string ReadFileOrEmpty(const std::string& path);
 
