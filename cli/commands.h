@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ken {
 
@@ -42,6 +43,19 @@ struct RunOptions {
 // checkpoint and do not run it again. Runs until SIGTERM/SIGINT (exit 0).
 // Exit code 2 for config errors, 1 for store/listen/script errors.
 int RunNode(const RunOptions& options);
+
+struct ClusterOptions {
+  std::string action;  // up, status, kill, down, eval
+  std::string config_path;
+  std::vector<std::string> args;  // kill: NODE; eval: NODE EXPR
+  bool detach = false;            // up: return once every node answers
+  bool json = false;              // status: JSON instead of a table
+  std::string log_level = "info";  // passed to the nodes
+};
+
+// `ken cluster ...` (cli/cluster_command.cc). Exit code 0, 1 on runtime
+// errors, 2 on usage/config errors, 3 when an eval throws.
+int RunCluster(const ClusterOptions& options);
 
 }  // namespace ken
 

@@ -23,6 +23,8 @@ ABSL_FLAG(std::string, eval, "", "inspect: expression to evaluate (also -e)");
 ABSL_FLAG(std::string, history, "", "shell: history file (default <store>.history)");
 ABSL_FLAG(std::string, cluster, "", "run: the cluster config (YAML)");
 ABSL_FLAG(std::string, id, "", "run: this node's id in the cluster config");
+ABSL_FLAG(bool, detach, false, "cluster up: return once every node answers");
+ABSL_FLAG(bool, json, false, "cluster status: print JSON");
 
 namespace {
 
@@ -39,6 +41,17 @@ Usage:
       data/<id>.ken beside the config) and runs the node's script as the
       first turn; later starts restore the newest checkpoint. ken.send /
       ken.receive messages are delivered exactly once across crashes.
+  ken cluster up CLUSTER.yaml [--detach]
+      Starts every node of the config as a child process, prefixes their log
+      lines with the node id, restarts a node that dies (with backoff and a
+      restart count); Ctrl-C or SIGTERM stops them all. --detach returns once
+      every node answers (log in data/cluster.log beside the config).
+  ken cluster status CLUSTER.yaml [--json]
+      One row per node: pid, up/down, restarts, committed turns, outbox
+      (unacked) depth, retransmits, heap size, store size.
+  ken cluster kill CLUSTER.yaml NODE      SIGKILL one node (the supervisor restarts it)
+  ken cluster down CLUSTER.yaml           stop the supervisor and every node
+  ken cluster eval CLUSTER.yaml NODE EXPR run EXPR as a turn on NODE, print its value
   ken inspect --store PATH [-e EXPR]
       Read-only: loads PATH's newest checkpoint (also while a node runs on
       it) and prints EXPR's value as JSON when it has one, else as the shell
@@ -105,6 +118,20 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(level);
 
+  if (command == "cluster") {
+    if (rest.size() < 3) {
+      fprintf(stderr, "ken cluster: usage: ken cluster up|status|kill|down|eval CLUSTER.yaml ... (see ken --help)\n");
+      return 2;
+    }
+    ken::ClusterOptions options;
+    options.action = rest[1];
+    options.config_path = rest[2];
+    for (size_t i = 3; i < rest.size(); ++i) options.args.push_back(rest[i]);
+    options.detach = absl::GetFlag(FLAGS_detach);
+    options.json = absl::GetFlag(FLAGS_json);
+    options.log_level = absl::GetFlag(FLAGS_log_level) == "warn" ? "info" : absl::GetFlag(FLAGS_log_level);
+    return ken::RunCluster(options);
+  }
   if (rest.size() > 1) {
     fprintf(stderr, "ken %s: unexpected argument '%s' (see ken --help)\n", command.c_str(), rest[1]);
     return 2;

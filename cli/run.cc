@@ -8,6 +8,9 @@
 
 #include <atomic>
 #include <cstdio>
+#include <deque>
+#include <future>
+#include <mutex>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -69,6 +72,57 @@ TurnInput DeliveryInput(const v1::Envelope& e) {
   return input;
 }
 
+TurnInput EvalInput(const std::string& source) {
+  TurnInput input;
+  input.description = "admin eval";
+  input.body = [source](const TurnScope& scope) -> absl::StatusOr<std::string> {
+    v8::Local<v8::Value> value;
+    if (!EvalScript(scope, source, "admin-eval").ToLocal(&value)) return absl::AbortedError("threw");
+    std::string json;
+    if (ToJson(scope, value, &json)) return json;
+    return Inspect(scope, value, true);
+  };
+  return input;
+}
+
+// Admin evals waiting for the turn loop; the gRPC thread blocks on `reply`.
+struct PendingEval {
+  std::string source;
+  std::promise<v1::EvalReply> reply;
+};
+
+class EvalQueue {
+ public:
+  // False once closed (the node is stopping).
+  bool Push(std::shared_ptr<PendingEval> e) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (closed_) return false;
+    queue_.push_back(std::move(e));
+    return true;
+  }
+  std::vector<std::shared_ptr<PendingEval>> TakeAll() {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<std::shared_ptr<PendingEval>> out(queue_.begin(), queue_.end());
+    queue_.clear();
+    return out;
+  }
+  void Close() {
+    std::lock_guard<std::mutex> l(mu_);
+    closed_ = true;
+    for (auto& e : queue_) {
+      v1::EvalReply r;
+      r.set_error("the node is stopping");
+      e->reply.set_value(r);
+    }
+    queue_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  std::deque<std::shared_ptr<PendingEval>> queue_;
+  bool closed_ = false;
+};
+
 int64_t FileBytes(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0 ? st.st_size : 0;
@@ -116,6 +170,9 @@ int RunNode(const RunOptions& options) {
   transport.token = config->token;
   transport.max_message_bytes = static_cast<size_t>(config->max_message_bytes);
   const std::string incarnation = node.store().incarnation();
+  const char* restarts_env = getenv("KEN_RESTARTS");
+  const uint32_t restarts = restarts_env ? static_cast<uint32_t>(atoi(restarts_env)) : 0;
+  EvalQueue evals;
   absl::StatusOr<std::unique_ptr<TransportServer>> server = TransportServer::Start(
       transport, channels, [&wake] { wake.Notify(); },
       [&] {
@@ -128,8 +185,26 @@ int RunNode(const RunOptions& options) {
         reply.set_dead_letters(dead_letters);
         reply.set_heap_used_bytes(heap_bytes);
         reply.set_store_bytes(FileBytes(store) + FileBytes(store + "-wal"));
+        reply.set_restarts(restarts);
+        reply.set_unacked_total(channels->UnackedTotal());
         for (v1::ChannelStatus& c : channels->Status()) *reply.add_channels() = std::move(c);
         return reply;
+      },
+      [&evals, &wake](const std::string& source) {
+        auto pending = std::make_shared<PendingEval>();
+        pending->source = source;
+        std::future<v1::EvalReply> future = pending->reply.get_future();
+        v1::EvalReply reply;
+        if (!evals.Push(pending)) {
+          reply.set_error("the node is stopping");
+          return reply;
+        }
+        wake.Notify();
+        if (future.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+          reply.set_error("no answer within 60 s");
+          return reply;
+        }
+        return future.get();
       });
   if (!server.ok()) {
     fprintf(stderr, "ken run: node %s: %s\n", me->id.c_str(), std::string(server.status().message()).c_str());
@@ -168,15 +243,27 @@ int RunNode(const RunOptions& options) {
 
   constexpr size_t kMaxBatch = 256;
   while (!g_stop) {
+    std::vector<std::shared_ptr<PendingEval>> admin = evals.TakeAll();
     std::vector<v1::Envelope> envelopes = channels->TakeDeliverable(kMaxBatch);
-    if (envelopes.empty()) {
+    if (envelopes.empty() && admin.empty()) {
       wake.Wait(200);
       continue;
     }
     std::vector<TurnInput> inputs;
-    inputs.reserve(envelopes.size());
+    inputs.reserve(admin.size() + envelopes.size());
+    for (const auto& e : admin) inputs.push_back(EvalInput(e->source));
     for (const v1::Envelope& e : envelopes) inputs.push_back(DeliveryInput(e));
     BatchResult r = node.RunBatch(inputs);
+    for (size_t i = 0; i < admin.size(); ++i) {
+      v1::EvalReply reply;
+      reply.set_ok(r.commit.ok() && r.results[i].ok());
+      if (reply.ok()) {
+        reply.set_result(r.results[i].output);
+      } else {
+        reply.set_error(!r.commit.ok() ? absl::StrCat("commit failed: ", r.commit.message()) : r.results[i].error);
+      }
+      admin[i]->reply.set_value(reply);
+    }
     if (!r.commit.ok()) {
       // Nothing of the batch took effect; its messages will be taken again.
       wake.Wait(500);
@@ -188,6 +275,7 @@ int RunNode(const RunOptions& options) {
     if (node.isolate().last_snapshot_heap_bytes() > 0) heap_bytes = node.isolate().last_snapshot_heap_bytes();
     senders.Wake();
   }
+  evals.Close();
   spdlog::info("node {} stopping (checkpoint {})", me->id, node.checkpoint_seq());
   (*server)->Shutdown();
   return 0;

@@ -108,7 +108,8 @@ class TransportServer::Service final : public v1::Transport::Service {
 
 class TransportServer::AdminService final : public v1::Admin::Service {
  public:
-  AdminService(std::string token, StatusFn status) : token_(std::move(token)), status_(std::move(status)) {}
+  AdminService(std::string token, StatusFn status, EvalFn eval)
+      : token_(std::move(token)), status_(std::move(status)), eval_(std::move(eval)) {}
   grpc::Status Status(grpc::ServerContext* context, const v1::StatusRequest*, v1::StatusReply* reply) override {
     if (!Authorized(context, token_)) {
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong or missing cluster token");
@@ -116,19 +117,28 @@ class TransportServer::AdminService final : public v1::Admin::Service {
     *reply = status_();
     return grpc::Status::OK;
   }
+  grpc::Status Eval(grpc::ServerContext* context, const v1::EvalRequest* request, v1::EvalReply* reply) override {
+    if (!Authorized(context, token_)) {
+      spdlog::warn("rejected an admin eval from {}: wrong or missing cluster token", context->peer());
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong or missing cluster token");
+    }
+    *reply = eval_(request->source());
+    return grpc::Status::OK;
+  }
 
  private:
   const std::string token_;
   StatusFn status_;
+  EvalFn eval_;
 };
 
 absl::StatusOr<std::unique_ptr<TransportServer>> TransportServer::Start(const TransportOptions& options,
                                                                         Channels* channels,
                                                                         std::function<void()> on_input,
-                                                                        StatusFn status) {
+                                                                        StatusFn status, EvalFn eval) {
   std::unique_ptr<TransportServer> server(new TransportServer());
   server->service_ = std::make_unique<Service>(channels, options.token, std::move(on_input));
-  server->admin_ = std::make_unique<AdminService>(options.token, std::move(status));
+  server->admin_ = std::make_unique<AdminService>(options.token, std::move(status), std::move(eval));
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &bound_port);

@@ -60,13 +60,16 @@ struct TransportOptions {
 class TransportServer {
  public:
   using StatusFn = std::function<v1::StatusReply()>;
+  // Runs an admin eval as a turn; blocks the calling gRPC thread until the
+  // turn is committed (or failed).
+  using EvalFn = std::function<v1::EvalReply(const std::string& source)>;
   // Listens on options.listen_address. `on_input` is called (from gRPC
-  // threads) when envelopes or acks arrived; `status` answers Admin.Status.
-  // Errors: kUnavailable if the address cannot be bound.
+  // threads) when envelopes or acks arrived; `status` answers Admin.Status,
+  // `eval` Admin.Eval. Errors: kUnavailable if the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<TransportServer>> Start(const TransportOptions& options,
                                                                 Channels* channels,
                                                                 std::function<void()> on_input,
-                                                                StatusFn status);
+                                                                StatusFn status, EvalFn eval);
   ~TransportServer();
   void Shutdown();
 

@@ -1,0 +1,287 @@
+// `ken cluster up|status|kill|down|eval CONFIG ...`: the launcher and the
+// operator's view of a cluster. Status, kill and eval talk to nodes only
+// through the Admin gRPC service (pids come from Admin.Status); down signals
+// the supervisor through its pid file.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cli/commands.h"
+#include "cluster/admin_client.h"
+#include "cluster/config.h"
+#include "cluster/supervisor.h"
+
+namespace ken {
+namespace {
+
+Supervisor* g_supervisor = nullptr;
+
+void StopSupervisor(int) {
+  if (g_supervisor != nullptr) g_supervisor->Stop();
+}
+
+std::string SelfExe() {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "ken" : p.string();
+}
+
+pid_t ReadPid(const std::string& path) {
+  std::ifstream in(path);
+  long pid = 0;
+  if (!(in >> pid) || pid <= 0) return -1;
+  return kill(static_cast<pid_t>(pid), 0) == 0 ? static_cast<pid_t>(pid) : -1;
+}
+
+bool AllUp(const ClusterConfig& config) {
+  for (const NodeConfig& n : config.nodes) {
+    if (!AdminStatus(n.address, config.token, 500).ok()) return false;
+  }
+  return true;
+}
+
+int64_t FileBytes(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out += absl::StrFormat("\\u%04x", c);
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+int Up(const ClusterConfig& config, const ClusterOptions& options) {
+  SupervisorOptions sup_options;
+  sup_options.ken_binary = SelfExe();
+  sup_options.log_level = options.log_level;
+  Supervisor supervisor(config, sup_options);
+  const std::string pid_file = SupervisorPidFile(config);
+  if (pid_t running = ReadPid(pid_file); running > 0) {
+    fprintf(stderr, "ken cluster up: a supervisor for %s is already running (pid %d)\n", config.path.c_str(), running);
+    return 1;
+  }
+  if (absl::Status s = supervisor.Preflight(); !s.ok()) {
+    fprintf(stderr, "ken cluster up: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(pid_file).parent_path(), ec);
+  if (options.detach) {
+    fflush(stdout);
+    pid_t child = fork();
+    if (child < 0) {
+      perror("ken cluster up: fork");
+      return 1;
+    }
+    if (child > 0) {
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (std::chrono::steady_clock::now() < deadline) {
+        if (AllUp(config)) {
+          printf("cluster up: %zu nodes (supervisor pid %d, log %s)\n", config.nodes.size(), child,
+                 SupervisorLogFile(config).c_str());
+          return 0;
+        }
+        if (kill(child, 0) != 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      fprintf(stderr, "ken cluster up: not every node answered within 60 s; see %s\n", SupervisorLogFile(config).c_str());
+      return 1;
+    }
+    setsid();
+    FILE* log = freopen(SupervisorLogFile(config).c_str(), "a", stdout);
+    if (log == nullptr) _exit(1);
+    dup2(fileno(stdout), 2);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+  }
+  std::ofstream(pid_file) << getpid() << "\n";
+  g_supervisor = &supervisor;
+  signal(SIGTERM, StopSupervisor);
+  signal(SIGINT, StopSupervisor);
+  signal(SIGPIPE, SIG_IGN);
+  supervisor.Run();
+  if (ReadPid(pid_file) == getpid()) unlink(pid_file.c_str());
+  return 0;
+}
+
+int Status(const ClusterConfig& config, const ClusterOptions& options) {
+  struct Row {
+    std::string id;
+    bool up = false;
+    v1::StatusReply reply;
+    std::string error;
+  };
+  std::vector<Row> rows;
+  for (const NodeConfig& n : config.nodes) {
+    Row row;
+    row.id = n.id;
+    absl::StatusOr<v1::StatusReply> s = AdminStatus(n.address, config.token, 1000);
+    row.up = s.ok();
+    if (s.ok()) {
+      row.reply = *s;
+    } else {
+      row.error = std::string(s.status().message());
+      row.reply.set_store_bytes(FileBytes(n.store) + FileBytes(n.store + "-wal"));
+    }
+    rows.push_back(row);
+  }
+  auto retransmits = [](const v1::StatusReply& r) {
+    uint64_t n = 0;
+    for (const auto& c : r.channels()) n += c.retransmits();
+    return n;
+  };
+  if (options.json) {
+    printf("[");
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const Row& r = rows[i];
+      printf("%s\n  {\"id\": %s, \"up\": %s, \"pid\": %lld, \"restarts\": %u, \"turns\": %llu, \"checkpoint\": %lld, "
+             "\"outbox\": %llu, \"retransmits\": %llu, \"dead_letters\": %llu, \"heap_bytes\": %llu, "
+             "\"store_bytes\": %llu, \"incarnation\": %s, \"error\": %s}",
+             i ? "," : "", JsonString(r.id).c_str(), r.up ? "true" : "false",
+             static_cast<long long>(r.up ? r.reply.pid() : 0), r.reply.restarts(),
+             static_cast<unsigned long long>(r.reply.turns()), static_cast<long long>(r.reply.last_committed_checkpoint()),
+             static_cast<unsigned long long>(r.reply.unacked_total()),
+             static_cast<unsigned long long>(retransmits(r.reply)),
+             static_cast<unsigned long long>(r.reply.dead_letters()),
+             static_cast<unsigned long long>(r.reply.heap_used_bytes()),
+             static_cast<unsigned long long>(r.reply.store_bytes()), JsonString(r.reply.incarnation()).c_str(),
+             JsonString(r.error).c_str());
+    }
+    printf("\n]\n");
+    return 0;
+  }
+  printf("%-16s %8s %-5s %8s %10s %8s %11s %9s %9s\n", "NODE", "PID", "STATE", "RESTARTS", "TURNS", "OUTBOX",
+         "RETRANSMITS", "HEAP_MB", "STORE_MB");
+  for (const Row& r : rows) {
+    if (r.up) {
+      printf("%-16s %8lld %-5s %8u %10llu %8llu %11llu %9.1f %9.1f\n", r.id.c_str(),
+             static_cast<long long>(r.reply.pid()), "up", r.reply.restarts(),
+             static_cast<unsigned long long>(r.reply.turns()), static_cast<unsigned long long>(r.reply.unacked_total()),
+             static_cast<unsigned long long>(retransmits(r.reply)), r.reply.heap_used_bytes() / 1048576.0,
+             r.reply.store_bytes() / 1048576.0);
+    } else {
+      printf("%-16s %8s %-5s %8s %10s %8s %11s %9s %9.1f\n", r.id.c_str(), "-", "down", "-", "-", "-", "-", "-",
+             r.reply.store_bytes() / 1048576.0);
+    }
+  }
+  return 0;
+}
+
+int Kill(const ClusterConfig& config, const std::string& id) {
+  const NodeConfig* n = config.Find(id);
+  if (n == nullptr) {
+    fprintf(stderr, "ken cluster kill: node '%s' is not in %s\n", id.c_str(), config.path.c_str());
+    return 2;
+  }
+  absl::StatusOr<v1::StatusReply> s = AdminStatus(n->address, config.token, 2000);
+  if (!s.ok()) {
+    fprintf(stderr, "ken cluster kill: node %s is not running (%s)\n", id.c_str(), std::string(s.status().message()).c_str());
+    return 1;
+  }
+  if (kill(static_cast<pid_t>(s->pid()), SIGKILL) != 0) {
+    fprintf(stderr, "ken cluster kill: kill %lld: %s\n", static_cast<long long>(s->pid()), strerror(errno));
+    return 1;
+  }
+  printf("killed %s (pid %lld)\n", id.c_str(), static_cast<long long>(s->pid()));
+  return 0;
+}
+
+int Down(const ClusterConfig& config) {
+  pid_t supervisor = ReadPid(SupervisorPidFile(config));
+  std::vector<pid_t> pids;
+  if (supervisor > 0) {
+    pids.push_back(supervisor);
+  } else {
+    for (const NodeConfig& n : config.nodes) {
+      absl::StatusOr<v1::StatusReply> s = AdminStatus(n.address, config.token, 500);
+      if (s.ok()) pids.push_back(static_cast<pid_t>(s->pid()));
+    }
+  }
+  if (pids.empty()) {
+    printf("cluster %s is not running\n", config.path.c_str());
+    return 0;
+  }
+  for (pid_t p : pids) kill(p, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool alive = false;
+    for (pid_t p : pids) alive = alive || kill(p, 0) == 0;
+    if (!alive) {
+      printf("cluster down\n");
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  fprintf(stderr, "ken cluster down: still running after 20 s\n");
+  return 1;
+}
+
+int Eval(const ClusterConfig& config, const std::string& id, const std::string& source) {
+  const NodeConfig* n = config.Find(id);
+  if (n == nullptr) {
+    fprintf(stderr, "ken cluster eval: node '%s' is not in %s\n", id.c_str(), config.path.c_str());
+    return 2;
+  }
+  absl::StatusOr<v1::EvalReply> r = AdminEval(n->address, config.token, source);
+  if (!r.ok()) {
+    fprintf(stderr, "ken cluster eval: %s\n", std::string(r.status().message()).c_str());
+    return 1;
+  }
+  if (!r->ok()) {
+    fprintf(stderr, "%s\n", r->error().c_str());
+    return 3;
+  }
+  printf("%s\n", r->result().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int RunCluster(const ClusterOptions& options) {
+  absl::StatusOr<ClusterConfig> config = LoadClusterConfig(options.config_path);
+  if (!config.ok()) {
+    fprintf(stderr, "ken cluster %s: %s\n", options.action.c_str(), std::string(config.status().message()).c_str());
+    return 2;
+  }
+  if (options.action == "up") return Up(*config, options);
+  if (options.action == "status") return Status(*config, options);
+  if (options.action == "down") return Down(*config);
+  if (options.action == "kill") {
+    if (options.args.size() != 1) {
+      fprintf(stderr, "ken cluster kill: usage: ken cluster kill CONFIG NODE\n");
+      return 2;
+    }
+    return Kill(*config, options.args[0]);
+  }
+  if (options.action == "eval") {
+    if (options.args.size() != 2) {
+      fprintf(stderr, "ken cluster eval: usage: ken cluster eval CONFIG NODE EXPR\n");
+      return 2;
+    }
+    return Eval(*config, options.args[0], options.args[1]);
+  }
+  fprintf(stderr, "ken cluster: unknown action '%s' (up, status, kill, down, eval)\n", options.action.c_str());
+  return 2;
+}
+
+}  // namespace ken
