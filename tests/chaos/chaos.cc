@@ -1,0 +1,305 @@
+// Chaos test: real clusters under `ken cluster up` (the supervisor), random
+// SIGKILLs of random nodes every 0.2-2 s for --duration seconds, then
+// quiesce and check invariants. Seeded: the seed is printed and --seed
+// replays the same kill schedule.
+//
+// Workloads:
+//   bank3, bank5  examples/bank: transfers debit at the source node and send a
+//                 credit message. Money is conserved; every transfer is
+//                 applied exactly once at its source and destination.
+//   chain5        examples/chain: tokens forwarded through 5 relays for 40
+//                 hops each. Every (token, hop) is seen exactly once, every
+//                 token finishes exactly once. Stresses long causal chains
+//                 where one lost or doubled message breaks a whole token.
+// All: no channel delivered out of order (application-level per-channel
+// sequence numbers), no store lost or re-initialized (incarnation unchanged,
+// committed turns never go back), every outbox drained.
+//
+//   bazel run //tests/chaos:chaos -- --duration=600 --workloads=bank5
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "cluster/admin_client.h"
+#include "nlohmann/json.hpp"
+#include "tests/util/subprocess.h"
+
+ABSL_FLAG(uint32_t, seed, 0, "kill schedule seed (0: pick one and print it)");
+ABSL_FLAG(int, duration, 60, "seconds of chaos per workload");
+ABSL_FLAG(std::string, workloads, "bank3,bank5,chain5", "comma-separated: bank3, bank5, chain5");
+ABSL_FLAG(std::string, ken, "cli/ken", "path of the ken binary");
+ABSL_FLAG(std::string, examples, "examples", "folder holding bank/ and chain/");
+
+namespace ken {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+struct Workload {
+  std::string name;
+  std::string folder;                 // examples/<folder>
+  std::vector<std::string> node_ids;  // all but the driver
+  std::string node_script;            // script of the non-driver nodes
+  std::string progress;               // driver expression: completed count
+};
+
+struct Cluster {
+  std::string dir, config, token = "chaos-token";
+  std::map<std::string, std::string> address;  // id -> host:port
+  std::vector<std::string> ids;                 // driver last
+};
+
+std::string Read(const std::string& path) { return ::ken::testing::ReadFileOrEmpty(path); }
+
+Cluster Write(const Workload& w, const std::string& examples) {
+  Cluster c;
+  c.dir = ::ken::testing::MakeTempDir();
+  c.config = c.dir + "/cluster.yaml";
+  c.ids = w.node_ids;
+  c.ids.push_back("driver");
+  std::ofstream(c.dir + "/node.js") << Read(examples + "/" + w.folder + "/" + w.node_script);
+  std::ofstream(c.dir + "/driver.js") << Read(examples + "/" + w.folder + "/driver.js");
+  std::ofstream config(c.config);
+  config << "token: " << c.token << "\nnodes:\n";
+  for (const std::string& id : c.ids) {
+    c.address[id] = absl::StrCat("127.0.0.1:", ::ken::testing::FreePort());
+    config << "  - id: " << id << "\n    address: " << c.address[id] << "\n    script: "
+           << (id == "driver" ? "driver.js" : "node.js") << "\n";
+  }
+  return c;
+}
+
+// Evaluates `expr` on a node as an admin turn, retrying while it restarts.
+std::optional<json> Eval(const Cluster& c, const std::string& id, const std::string& expr, int seconds = 30) {
+  auto deadline = Clock::now() + std::chrono::seconds(seconds);
+  while (Clock::now() < deadline) {
+    absl::StatusOr<v1::EvalReply> r = AdminEval(c.address.at(id), c.token, expr, 10000);
+    if (r.ok() && r->ok()) return json::parse(r->result(), nullptr, false);
+    if (r.ok() && !r->ok()) {
+      fprintf(stderr, "eval on %s failed: %s\n", id.c_str(), r->error().c_str());
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return std::nullopt;
+}
+
+std::optional<v1::StatusReply> Status(const Cluster& c, const std::string& id) {
+  absl::StatusOr<v1::StatusReply> s = AdminStatus(c.address.at(id), c.token, 1000);
+  if (!s.ok()) return std::nullopt;
+  return *s;
+}
+
+class Checker {
+ public:
+  void Expect(bool ok, const std::string& what) {
+    if (ok) return;
+    ++violations;
+    if (violations <= 20) fprintf(stderr, "VIOLATION: %s\n", what.c_str());
+  }
+  int violations = 0;
+};
+
+void CheckCommon(const Cluster& c, const std::map<std::string, json>& state, Checker& check) {
+  for (const std::string& id : c.ids) {
+    const json& s = state.at(id);
+    check.Expect(s["duplicates"].empty(), absl::StrCat(id, " saw duplicates: ", s["duplicates"].dump()));
+    check.Expect(s["fifoViolations"].empty(), absl::StrCat(id, " saw out-of-order messages: ", s["fifoViolations"].dump()));
+  }
+}
+
+void CheckBank(const Cluster& c, const Workload& w, const std::map<std::string, json>& state, Checker& check) {
+  CheckCommon(c, state, check);
+  int64_t total = 0;
+  for (const std::string& id : w.node_ids) {
+    for (auto& [acct, balance] : state.at(id)["accounts"].items()) total += balance.get<int64_t>();
+  }
+  check.Expect(total == static_cast<int64_t>(w.node_ids.size()) * 10 * 1000,
+               absl::StrCat("money not conserved: total ", total));
+  const json& driver = state.at("driver");
+  int64_t issued = driver["issued"];
+  check.Expect(driver["doneCount"].get<int64_t>() == issued, "driver doneCount != issued");
+  for (int64_t i = 1; i <= issued; ++i) {
+    std::string t = absl::StrCat("t", i);
+    if (!driver["done"].contains(t)) {
+      check.Expect(false, absl::StrCat("transfer ", t, " never completed"));
+      continue;
+    }
+    bool ok = driver["done"][t];
+    int debits = 0, credits = 0, rejected = 0;
+    int64_t debited = -1, credited = -2;
+    for (const std::string& id : w.node_ids) {
+      const json& b = state.at(id);
+      if (b["debits"].contains(t)) ++debits, debited = b["debits"][t];
+      if (b["credits"].contains(t)) ++credits, credited = b["credits"][t];
+      if (b["rejected"].contains(t)) ++rejected;
+    }
+    if (ok) {
+      check.Expect(debits == 1 && credits == 1 && debited == credited,
+                   absl::StrCat("transfer ", t, ": debited at ", debits, " nodes, credited at ", credits));
+    } else {
+      check.Expect(debits == 0 && credits == 0 && rejected == 1, absl::StrCat("rejected transfer ", t, " left traces"));
+    }
+  }
+}
+
+void CheckChain(const Cluster& c, const Workload& w, const std::map<std::string, json>& state, Checker& check) {
+  CheckCommon(c, state, check);
+  const json& driver = state.at("driver");
+  int64_t issued = driver["issued"];
+  int64_t hops = driver["hops"];
+  check.Expect(driver["finishedCount"].get<int64_t>() == issued, "driver finishedCount != issued");
+  std::map<std::string, int> seen;  // "k7@3" -> times across relays
+  for (const std::string& id : w.node_ids) {
+    for (auto& [key, from] : state.at(id)["seen"].items()) seen[key]++;
+  }
+  for (int64_t i = 1; i <= issued; ++i) {
+    std::string k = absl::StrCat("k", i);
+    check.Expect(driver["finished"].contains(k), absl::StrCat("token ", k, " never finished"));
+    for (int64_t h = 1; h <= hops; ++h) {
+      int n = seen[absl::StrCat(k, "@", h)];
+      check.Expect(n == 1, absl::StrCat("token ", k, " hop ", h, " seen ", n, " times"));
+    }
+  }
+}
+
+int RunWorkload(const Workload& w, uint32_t seed, int duration_s) {
+  const std::string examples = absl::GetFlag(FLAGS_examples);
+  Cluster c = Write(w, examples);
+  printf("== %s: %zu nodes, seed %u, %d s of chaos (%s)\n", w.name.c_str(), c.ids.size(), seed, duration_s,
+         c.config.c_str());
+  fflush(stdout);
+  ::ken::testing::Process supervisor({absl::GetFlag(FLAGS_ken), "cluster", "up", c.config, "--log-level", "warn"});
+  std::map<std::string, std::string> incarnation;
+  std::map<std::string, uint64_t> turns;
+  auto up_deadline = Clock::now() + std::chrono::seconds(60);
+  while (incarnation.size() < c.ids.size() && Clock::now() < up_deadline) {
+    for (const std::string& id : c.ids) {
+      if (auto s = Status(c, id)) incarnation[id] = s->incarnation();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  Checker check;
+  if (incarnation.size() < c.ids.size()) {
+    fprintf(stderr, "cluster did not come up:\n%s\n", supervisor.output().c_str());
+    return 1;
+  }
+  std::mt19937 rng(seed);
+  int kills = 0;
+  int exit_code = 0;
+  auto chaos_end = Clock::now() + std::chrono::seconds(duration_s);
+  while (Clock::now() < chaos_end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 1801));
+    const std::string& victim = c.ids[rng() % c.ids.size()];
+    if (auto s = Status(c, victim)) {
+      check.Expect(s->incarnation() == incarnation[victim], victim + "'s store was re-created");
+      check.Expect(s->turns() >= turns[victim], victim + "'s committed turns went back");
+      turns[victim] = s->turns();
+      kill(static_cast<pid_t>(s->pid()), SIGKILL);
+      ++kills;
+    }
+    supervisor.Poll(&exit_code);
+  }
+  // Stop issuing, then wait until everything issued is done and every outbox is empty.
+  std::optional<json> issued = Eval(c, "driver", "limit = issued");
+  check.Expect(issued.has_value(), "could not stop the driver");
+  bool quiet = false;
+  auto quiesce_deadline = Clock::now() + std::chrono::seconds(180);
+  while (!quiet && Clock::now() < quiesce_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::optional<json> progress = Eval(c, "driver", w.progress + " === issued");
+    quiet = progress && progress->is_boolean() && progress->get<bool>();
+    for (const std::string& id : c.ids) {
+      auto s = Status(c, id);
+      quiet = quiet && s && s->unacked_total() == 0;
+    }
+    supervisor.Poll(&exit_code);
+  }
+  check.Expect(quiet, "the cluster did not quiesce within 180 s");
+  std::map<std::string, json> state;
+  uint64_t restarts = 0, retransmits = 0, duplicates = 0, dead = 0;
+  for (const std::string& id : c.ids) {
+    // The workload's own globals (the script's `var`s), as JSON.
+    std::optional<json> s = Eval(c, id, "({" +
+        std::string(w.folder == "bank"
+                        ? (id == "driver" ? "issued, done, doneCount, okCount, duplicates, fifoViolations"
+                                          : "accounts, debits, credits, rejected, duplicates, fifoViolations")
+                        : (id == "driver" ? "issued, hops, finished, finishedCount, duplicates, fifoViolations"
+                                          : "seen, duplicates, fifoViolations")) + "})");
+    if (!s || !s->is_object()) {
+      check.Expect(false, "cannot read the state of " + id);
+      state[id] = json::object({{"duplicates", json::array()}, {"fifoViolations", json::array()}});
+      continue;
+    }
+    state[id] = *s;
+    if (auto st = Status(c, id)) {
+      check.Expect(st->incarnation() == incarnation[id], id + "'s store was re-created");
+      restarts += st->restarts();
+      dead += st->dead_letters();
+      for (const auto& ch : st->channels()) {
+        retransmits += ch.retransmits();
+        duplicates += ch.duplicates_dropped();
+      }
+    }
+  }
+  check.Expect(dead == 0, absl::StrCat(dead, " dead letters"));
+  if (check.violations == 0) {
+    if (w.folder == "bank") CheckBank(c, w, state, check);
+    else CheckChain(c, w, state, check);
+  }
+  supervisor.Kill(SIGTERM);
+  supervisor.Wait(30000);
+  const json& driver = state["driver"];
+  printf("%s seed %u: %s %lld (%s), kills %d, restarts %llu, retransmits %llu, duplicates dropped %llu, violations %d\n",
+         w.name.c_str(), seed, w.folder == "bank" ? "transfers" : "tokens",
+         static_cast<long long>(driver.value("issued", 0)),
+         w.folder == "bank" ? absl::StrCat(driver.value("okCount", 0), " applied").c_str()
+                            : absl::StrCat(driver.value("hops", 0), " hops each").c_str(),
+         kills, static_cast<unsigned long long>(restarts), static_cast<unsigned long long>(retransmits),
+         static_cast<unsigned long long>(duplicates), check.violations);
+  if (check.violations > 0) {
+    printf("FAILED: replay with --seed=%u --workloads=%s\n", seed, w.name.c_str());
+  }
+  fflush(stdout);
+  return check.violations == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace ken
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  signal(SIGPIPE, SIG_IGN);
+  uint32_t seed = absl::GetFlag(FLAGS_seed);
+  if (seed == 0) seed = static_cast<uint32_t>(std::random_device()());
+  std::map<std::string, ken::Workload> known = {
+      {"bank3", {"bank3", "bank", {"bank-1", "bank-2", "bank-3"}, "bank.js", "doneCount"}},
+      {"bank5", {"bank5", "bank", {"bank-1", "bank-2", "bank-3", "bank-4", "bank-5"}, "bank.js", "doneCount"}},
+      {"chain5", {"chain5", "chain", {"relay-1", "relay-2", "relay-3", "relay-4", "relay-5"}, "relay.js", "finishedCount"}},
+  };
+  int passed = 0, failed = 0;
+  std::vector<std::string> names = absl::StrSplit(absl::GetFlag(FLAGS_workloads), ',', absl::SkipEmpty());
+  for (const std::string& name : names) {
+    auto it = known.find(name);
+    if (it == known.end()) {
+      fprintf(stderr, "unknown workload %s\n", name.c_str());
+      return 2;
+    }
+    (ken::RunWorkload(it->second, seed, absl::GetFlag(FLAGS_duration)) == 0 ? passed : failed)++;
+  }
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
