@@ -84,6 +84,29 @@ const std::pair<const char*, const char*> kCases[] = {
       assert(typeof e.stack === 'string' && e.stack.startsWith('Error: x') && e.stack.includes('inner'), 'stack');
       assert(new Error('m', { cause: 1 }).cause === 1, 'cause');
     )js"},
+    {"built-ins written in JS look native", R"js(
+      const native = (f, name) => Function.prototype.toString.call(f) === `function ${name}() { [native code] }`;
+      assert(native(Object.hasOwn, 'hasOwn') && native([].at, 'at') && native([].findLast, 'findLast'), 'polyfills');
+      assert(native(Function.prototype.toString, 'toString'), 'toString itself');
+      assert(native(Intl.NumberFormat, 'NumberFormat') && native(Intl.Collator.prototype.resolvedOptions, 'resolvedOptions'), 'Intl');
+      const getter = Object.getOwnPropertyDescriptor(Intl.NumberFormat.prototype, 'format').get;
+      assert(native(getter, 'get format') && native(new Intl.NumberFormat().format, ''), 'Intl getters and bound functions');
+      assert(native(ken.send, 'send') && native(console.log, 'log'), 'ken and console');
+      function user() { return 1; }
+      assert(user.toString() === 'function user() { return 1; }', 'user functions keep their source');
+      assertThrows(TypeError, () => Function.prototype.toString.call({}));
+      assertThrows(TypeError, () => String.prototype.at.call(Symbol('s'), 0));
+    )js"},
+    {"Intl reads each option once", R"js(
+      const reads = {};
+      const options = {};
+      for (const key of ['minimumFractionDigits', 'maximumFractionDigits', 'style', 'currency']) {
+        Object.defineProperty(options, key, { get() { reads[key] = (reads[key] || 0) + 1; return key === 'style' ? 'currency' : key === 'currency' ? 'EUR' : 2; } });
+      }
+      const nf = new Intl.NumberFormat('en', options);
+      assert(Object.values(reads).every((n) => n === 1), 'each option read once: ' + JSON.stringify(reads));
+      assert(nf.format(1.5) === '€1.50', 'options applied: ' + nf.format(1.5));
+    )js"},
     {"not persistable: absent or throwing", R"js(
       assert(typeof SharedArrayBuffer === 'undefined' && typeof Atomics === 'undefined', 'SAB/Atomics');
       assert(typeof WebAssembly === 'undefined', 'WebAssembly');

@@ -50,6 +50,7 @@
     table(data) { emit(1, [data]); },
   };
   methods.groupCollapsed = methods.group;
+  internals.markNative(...Object.values(methods));
   const con = typeof console === 'object' && console !== null ? console : {};
   for (const key of Object.keys(methods)) {
     Object.defineProperty(con, key, { value: methods[key], writable: true, enumerable: true, configurable: true });

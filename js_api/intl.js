@@ -18,18 +18,6 @@ const wrappers = new Map();  // name -> wrapper constructor
 const argsOf = new WeakMap();  // wrapper instance -> [locales, options] (plain data)
 const boundOf = new WeakMap();  // wrapper instance -> Map(getter name -> closure)
 
-const OPTION_KEYS = [
-  'localeMatcher', 'formatMatcher', 'calendar', 'numberingSystem', 'hour12', 'hourCycle',
-  'timeZone', 'weekday', 'era', 'year', 'month', 'day', 'dayPeriod', 'hour', 'minute', 'second',
-  'fractionalSecondDigits', 'timeZoneName', 'dateStyle', 'timeStyle', 'style', 'currency',
-  'currencyDisplay', 'currencySign', 'unit', 'unitDisplay', 'notation', 'compactDisplay',
-  'useGrouping', 'signDisplay', 'minimumIntegerDigits', 'minimumFractionDigits',
-  'maximumFractionDigits', 'minimumSignificantDigits', 'maximumSignificantDigits',
-  'roundingPriority', 'roundingIncrement', 'roundingMode', 'trailingZeroDisplay', 'usage',
-  'sensitivity', 'ignorePunctuation', 'numeric', 'caseFirst', 'collation', 'type', 'fallback',
-  'languageDisplay', 'granularity', 'language', 'script', 'region',
-];
-
 // Locale wrappers must reach native code as their tag: native
 // CanonicalizeLocaleList would read a foreign object as an empty list.
 const toNativeLocales = (locales) => {
@@ -39,14 +27,19 @@ const toNativeLocales = (locales) => {
   return locales;
 };
 
-const copyOptions = (options) => {
-  if (options === undefined || options === null || typeof options !== 'object') return options;
-  const copy = {};
-  for (const key of OPTION_KEYS) {
-    const v = options[key];
-    if (v !== undefined) copy[key] = v;
-  }
-  return copy;
+// Hands `options` to the native constructor through a Proxy that records
+// each option as the constructor reads it, so every option (and getter) is
+// read exactly once, in the spec's order, and the copy holds exactly what
+// the native object was built from.
+const recordingOptions = (options, record) => {
+  if (options === null || typeof options !== 'object') return options;
+  return new Proxy(options, {
+    get(target, key) {
+      const v = Reflect.get(target, key);
+      if (typeof key === 'string' && v !== undefined) record[key] = v;
+      return v;
+    },
+  });
 };
 
 function wrap(name, callable, boundGetters) {
@@ -70,15 +63,17 @@ function wrap(name, callable, boundGetters) {
       if (!callable) throw new TypeError(`Constructor Intl.${name} requires 'new'`);
       return ReflectConstruct(Wrapper, arguments);
     }
-    const nativeArgs = [toNativeLocales(locales), options];
+    const record = {};
+    const nativeArgs = [toNativeLocales(locales), recordingOptions(options, record)];
     const native = ReflectConstruct(Native, nativeArgs);  // validates exactly as V8 does
     // Keep what re-creates the same object later: the resolved locale (stable
     // across restarts even if the default locale changes) and the options.
     const tag = name === 'Locale' ? String(native) : native.resolvedOptions().locale;
-    argsOf.set(this, name === 'Locale' ? [tag] : [tag, copyOptions(options)]);
+    argsOf.set(this, name === 'Locale' ? [tag] : [tag, options === undefined ? undefined : record]);
     live.set(this, native);
   };
   Object.defineProperty(Wrapper, 'name', { value: name });
+  internals.markNative(Wrapper);
   Object.defineProperty(Wrapper, 'length', { value: Native.length });
   const proto = Wrapper.prototype;
   Object.defineProperty(proto, 'constructor', { value: Wrapper, writable: true, configurable: true });
@@ -99,6 +94,7 @@ function wrap(name, callable, boundGetters) {
         },
       }[key];
       Object.defineProperty(method, 'length', { value: nativeMethod.length });
+      internals.markNative(method);
       Object.defineProperty(proto, key, { value: method, writable: d.writable, enumerable: d.enumerable, configurable: d.configurable });
     } else if (d.get) {
       const nativeGet = d.get;
@@ -116,12 +112,14 @@ function wrap(name, callable, boundGetters) {
             fn = (...a) => ReflectApply(ReflectApply(nativeGet, nativeOf(self, key), []), undefined, a);
             Object.defineProperty(fn, 'length', { value: length });
             Object.defineProperty(fn, 'name', { value: '' });
+            internals.markNative(fn);
             m.set(key, fn);
           }
           return fn;
         },
       };
       const getter = Object.getOwnPropertyDescriptor(get, key).get;
+      internals.markNative(getter);
       Object.defineProperty(proto, key, { get: getter, enumerable: d.enumerable, configurable: d.configurable });
     }
   }
@@ -132,6 +130,7 @@ function wrap(name, callable, boundGetters) {
     const nativeStatic = d.value;
     const fn = { [key](...a) { return ReflectApply(nativeStatic, Native, a.map(toNativeLocales)); } }[key];
     Object.defineProperty(fn, 'length', { value: nativeStatic.length });
+    internals.markNative(fn);
     Object.defineProperty(Wrapper, key, { value: fn, writable: true, enumerable: false, configurable: true });
   }
   Object.defineProperty(Wrapper, 'prototype', { writable: false, enumerable: false, configurable: false });

@@ -23,6 +23,8 @@
       receiveHandler = handler;
     },
   });
+  internals.markNative(ken.send, ken.receive, Object.getOwnPropertyDescriptor(ken, 'me').get,
+                      Object.getOwnPropertyDescriptor(ken, 'peers').get);
   internals.deliver = (value, from) => {
     if (receiveHandler === null) {
       throw new Error(`no ken.receive handler is set; the message from '${from}' cannot be delivered`);

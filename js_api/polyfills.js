@@ -11,9 +11,35 @@
 const ReflectApply = Reflect.apply;
 const hasOwnProperty = Object.prototype.hasOwnProperty;
 const MathTrunc = Math.trunc;
+
+// Built-in functions written in JS must still look native: per ECMA-262
+// 20.2.3.5, Function.prototype.toString of a built-in returns the
+// NativeFunction form. Every built-in JS function Ken defines is registered
+// with internals.markNative, and toString answers for it as V8 does for its
+// own builtins.
+const nativeNames = new WeakMap();  // function -> name at registration
+internals.markNative = (...fns) => {
+  for (const fn of fns) nativeNames.set(fn, typeof fn.name === 'string' ? fn.name : '');
+};
+{
+  const originalToString = Function.prototype.toString;
+  const toString = {
+    toString() {
+      const name = typeof this === 'function' ? nativeNames.get(this) : undefined;
+      if (name !== undefined) return `function ${name}() { [native code] }`;
+      return ReflectApply(originalToString, this, []);
+    },
+  }.toString;
+  internals.markNative(toString);
+  Object.defineProperty(Function.prototype, 'toString', {
+    value: toString, writable: true, enumerable: false, configurable: true,
+  });
+}
+
 const defineMethods = (target, methods) => {
   for (const key of Object.keys(methods)) {
     if (ReflectApply(hasOwnProperty, target, [key])) continue;
+    internals.markNative(methods[key]);
     Object.defineProperty(target, key, {
       value: methods[key], writable: true, enumerable: false, configurable: true,
     });
@@ -113,7 +139,7 @@ defineMethods(Array.prototype, {
 defineMethods(String.prototype, {
   at(index) {
     if (this == null) throw new TypeError('String.prototype.at called on null or undefined');
-    const S = String(this);
+    const S = `${this}`;  // ToString: throws on a Symbol, unlike String()
     const len = S.length;
     const rel = toIntegerOrInfinity(index);
     const k = rel >= 0 ? rel : len + rel;

@@ -14,6 +14,7 @@
         'depend on garbage collection, which a checkpoint cannot hold');
   };
   Object.defineProperty(FR, 'prototype', { value: NativeFR.prototype, writable: false });
+  internals.markNative(FR);
   Object.defineProperty(NativeFR.prototype, 'constructor', { value: FR, writable: true, configurable: true });
   Object.defineProperty(globalThis, 'FinalizationRegistry', { value: FR, writable: true, enumerable: false, configurable: true });
 }
