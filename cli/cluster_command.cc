@@ -108,6 +108,9 @@ int Up(const ClusterConfig& config, const ClusterOptions& options) {
       return 1;
     }
     setsid();
+    // A daemon keeps no descriptor of its caller's (a pipe left open would
+    // keep the caller's reader waiting for EOF).
+    close_range(3, ~0U, 0);
     FILE* log = freopen(SupervisorLogFile(config).c_str(), "a", stdout);
     if (log == nullptr) _exit(1);
     dup2(fileno(stdout), 2);

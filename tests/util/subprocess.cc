@@ -54,8 +54,10 @@ Process::Process(const std::vector<std::string>& argv, const std::vector<std::st
     dup2(in[0], 0);
     dup2(out[1], 1);
     dup2(out[1], 2);
+    close(in[0]);
     close(in[1]);
     close(out[0]);
+    close(out[1]);
     for (const std::string& e : env) putenv(const_cast<char*>(e.c_str()));
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));

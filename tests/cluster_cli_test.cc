@@ -1,0 +1,111 @@
+// `ken cluster up/status/kill/eval/down` as an operator uses them.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "tests/util/subprocess.h"
+
+namespace ken {
+namespace {
+
+using ::ken::testing::FreePort;
+using ::ken::testing::MakeTempDir;
+using ::ken::testing::Process;
+using ::ken::testing::RunProgram;
+
+const std::string kKen = "cli/ken";
+
+std::string WriteCluster(const std::string& dir, int port_a, int port_b) {
+  std::ofstream(dir + "/a.js") << "var hits = 0; ken.receive(function () { hits++; });\n";
+  std::ofstream(dir + "/b.js") << "ken.send('a', 1); ken.send('a', 2);\n";
+  std::string config = dir + "/cluster.yaml";
+  std::ofstream(config) << "token: t0k\nnodes:\n"
+                        << "  - id: a\n    address: 127.0.0.1:" << port_a << "\n    script: a.js\n"
+                        << "  - id: b\n    address: 127.0.0.1:" << port_b << "\n    script: b.js\n";
+  return config;
+}
+
+TEST(ClusterCliTest, UpStatusKillEvalDown) {
+  const std::string dir = MakeTempDir();
+  const std::string config = WriteCluster(dir, FreePort(), FreePort());
+  auto up = RunProgram({kKen, "cluster", "up", config, "--detach"}, "", 60000);
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  EXPECT_NE(up.output.find("cluster up: 2 nodes"), std::string::npos) << up.output;
+
+  std::string hits;
+  for (int i = 0; i < 100 && hits != "2"; ++i) {
+    hits = RunProgram({kKen, "cluster", "eval", config, "a", "hits"}).output;
+    while (!hits.empty() && hits.back() == '\n') hits.pop_back();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(hits, "2");
+  auto status = RunProgram({kKen, "cluster", "status", config});
+  EXPECT_NE(status.output.find("NODE"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("OUTBOX"), std::string::npos);
+  EXPECT_EQ(std::count(status.output.begin(), status.output.end(), '\n'), 3) << status.output;
+
+  auto kill = RunProgram({kKen, "cluster", "kill", config, "a"});
+  EXPECT_EQ(kill.exit_code, 0) << kill.output;
+  std::string json;
+  for (int i = 0; i < 100; ++i) {
+    json = RunProgram({kKen, "cluster", "status", config, "--json"}).output;
+    if (json.find("\"id\": \"a\", \"up\": true, \"pid\"") != std::string::npos &&
+        json.find("\"restarts\": 1") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(json.find("\"restarts\": 1"), std::string::npos) << json;
+  // State survived the kill; a throwing eval is rolled back and reported.
+  EXPECT_EQ(RunProgram({kKen, "cluster", "eval", config, "a", "hits"}).output, "2\n");
+  auto bad = RunProgram({kKen, "cluster", "eval", config, "a", "hits = 99; throw new Error('no')"});
+  EXPECT_EQ(bad.exit_code, 3);
+  EXPECT_NE(bad.output.find("Uncaught Error: no"), std::string::npos) << bad.output;
+  EXPECT_EQ(RunProgram({kKen, "cluster", "eval", config, "a", "hits"}).output, "2\n");
+
+  auto again = RunProgram({kKen, "cluster", "up", config, "--detach"});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.output.find("already running"), std::string::npos) << again.output;
+
+  auto down = RunProgram({kKen, "cluster", "down", config}, "", 60000);
+  EXPECT_EQ(down.exit_code, 0) << down.output;
+  EXPECT_NE(down.output.find("cluster down"), std::string::npos);
+  auto after = RunProgram({kKen, "cluster", "status", config});
+  EXPECT_EQ(std::count(after.output.begin(), after.output.end(), '\n'), 3);
+  EXPECT_NE(after.output.find(" down "), std::string::npos) << after.output;
+  EXPECT_NE(::ken::testing::ReadFileOrEmpty(dir + "/data/cluster.log").find("[a] "), std::string::npos);
+}
+
+TEST(ClusterCliTest, ConfigErrorsBeforeAnythingStarts) {
+  const std::string dir = MakeTempDir();
+  // A port already in use.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string config = WriteCluster(dir, FreePort(), ntohs(addr.sin_port));
+  auto r = RunProgram({kKen, "cluster", "up", config});
+  close(fd);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("node b: gRPC address 127.0.0.1:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("in use"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("started node"), std::string::npos) << "something started: " << r.output;
+  // A missing script.
+  unlink((dir + "/b.js").c_str());
+  r = RunProgram({kKen, "cluster", "up", config});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("cannot read script"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace ken
