@@ -35,6 +35,7 @@ struct RunOptions {
   std::string cluster_path;
   std::string node_id;
   std::string store_path;  // empty: the config's store for the node
+  std::string http_address;  // empty: the config's http for the node (none if absent)
   int64_t turn_timeout_ms = 5000;
 };
 

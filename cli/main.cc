@@ -23,6 +23,7 @@ ABSL_FLAG(std::string, eval, "", "inspect: expression to evaluate (also -e)");
 ABSL_FLAG(std::string, history, "", "shell: history file (default <store>.history)");
 ABSL_FLAG(std::string, cluster, "", "run: the cluster config (YAML)");
 ABSL_FLAG(std::string, id, "", "run: this node's id in the cluster config");
+ABSL_FLAG(std::string, http, "", "run: serve HTTP on host:port (overrides the config's http)");
 ABSL_FLAG(bool, detach, false, "cluster up: return once every node answers");
 ABSL_FLAG(bool, json, false, "cluster status: print JSON");
 
@@ -36,11 +37,13 @@ Usage:
       PATH when it does not exist ("Initialized session"), restores it
       otherwise ("Restored session"). Reads plain lines when stdin is not a
       terminal. .help lists shell commands.
-  ken run --cluster CLUSTER.yaml --id NODE [--store PATH]
+  ken run --cluster CLUSTER.yaml --id NODE [--store PATH] [--http HOST:PORT]
       One node of a cluster. The first start creates the store (default
       data/<id>.ken beside the config) and runs the node's script as the
       first turn; later starts restore the newest checkpoint. ken.send /
-      ken.receive messages are delivered exactly once across crashes.
+      ken.receive messages are delivered exactly once across crashes. With
+      an http address it serves HTTP/1.1: each request is a turn handled by
+      handleRequest(request, response), answered after its commit.
   ken cluster up CLUSTER.yaml [--detach]
       Starts every node of the config as a child process, prefixes their log
       lines with the node id, restarts a node that dies (with backoff and a
@@ -66,6 +69,7 @@ Flags (also --flag=value; - and _ are the same in flag names):
   --history PATH        shell: history file (default PATH.history)
   --cluster FILE        run: the cluster config
   --id NODE             run: which node of the config to run
+  --http HOST:PORT      run: serve HTTP there (overrides the config)
   --help                this text
 )";
 
@@ -165,6 +169,7 @@ int main(int argc, char** argv) {
     options.cluster_path = absl::GetFlag(FLAGS_cluster);
     options.node_id = absl::GetFlag(FLAGS_id);
     options.store_path = store;
+    options.http_address = absl::GetFlag(FLAGS_http);
     options.turn_timeout_ms = timeout_ms;
     return ken::RunNode(options);
   }

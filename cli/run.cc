@@ -1,26 +1,31 @@
-// `ken run`: one node of a cluster. The turn loop: deliver buffered
-// messages in batches (one commit per batch), release the batch's sends and
-// acks, repeat; the gRPC server and the per-peer senders run on their own
-// threads and only touch Channels.
+// `ken run`: one node of a cluster. The turn loop takes whatever inputs are
+// ready — admin evals, HTTP requests, due timers, delivered messages — runs
+// them as one batch of turns with one commit (group commit), then answers
+// the evals and HTTP requests and releases the batch's sends and acks. The
+// gRPC server, the HTTP front end and the per-peer senders run on their own
+// threads and only queue inputs or touch Channels.
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <deque>
-#include <future>
-#include <mutex>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
+#include "cli/turn_inputs.h"
 #include "cluster/config.h"
-#include "js_api/natives.h"
+#include "http/http_frontend.h"
 #include "messaging/transport.h"
 #include "runtime/node/node.h"
 #include "spdlog/spdlog.h"
@@ -32,58 +37,8 @@ std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop = true; }
 
-v8::Local<v8::String> Str(v8::Isolate* isolate, const std::string& s) {
-  return v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal, static_cast<int>(s.size()))
-      .ToLocalChecked();
-}
-
-TurnInput ScriptInput(const std::string& path, const std::string& source) {
-  TurnInput input;
-  input.description = "script " + path;
-  input.body = [path, source](const TurnScope& scope) -> absl::StatusOr<std::string> {
-    v8::Local<v8::Value> value;
-    if (!EvalScript(scope, source, path).ToLocal(&value)) return absl::AbortedError("threw");
-    return std::string();
-  };
-  return input;
-}
-
-TurnInput DeliveryInput(const v1::Envelope& e) {
-  TurnInput input;
-  input.description = absl::StrCat("message ", e.src(), "->", e.dst(), " #", e.seq());
-  input.delivered_src = e.src();
-  input.delivered_seq = e.seq();
-  input.body = [payload = e.payload(), src = e.src()](const TurnScope& scope) -> absl::StatusOr<std::string> {
-    v8::Local<v8::Value> value;
-    if (!DeserializeMessage(scope.isolate, scope.context, payload).ToLocal(&value)) {
-      return absl::AbortedError("threw");
-    }
-    v8::Local<v8::Value> deliver;
-    if (!scope.internals->Get(scope.context, Str(scope.isolate, "deliver")).ToLocal(&deliver) ||
-        !deliver->IsFunction()) {
-      return absl::InternalError("this heap has no ken.receive support (internals.deliver missing)");
-    }
-    v8::Local<v8::Value> args[] = {value, Str(scope.isolate, src)};
-    if (deliver.As<v8::Function>()->Call(scope.context, v8::Undefined(scope.isolate), 2, args).IsEmpty()) {
-      return absl::AbortedError("threw");
-    }
-    return std::string();
-  };
-  return input;
-}
-
-TurnInput EvalInput(const std::string& source) {
-  TurnInput input;
-  input.description = "admin eval";
-  input.body = [source](const TurnScope& scope) -> absl::StatusOr<std::string> {
-    v8::Local<v8::Value> value;
-    if (!EvalScript(scope, source, "admin-eval").ToLocal(&value)) return absl::AbortedError("threw");
-    std::string json;
-    if (ToJson(scope, value, &json)) return json;
-    return Inspect(scope, value, true);
-  };
-  return input;
-}
+constexpr size_t kMaxBatch = 256;
+constexpr int kUpcomingTimers = 64;
 
 // Admin evals waiting for the turn loop; the gRPC thread blocks on `reply`.
 struct PendingEval {
@@ -91,41 +46,45 @@ struct PendingEval {
   std::promise<v1::EvalReply> reply;
 };
 
-class EvalQueue {
+// Inputs queued by server threads for the turn loop. Once closed (the node
+// is stopping) Push refuses and the queued entries are answered by `reject`.
+template <typename T>
+class PendingQueue {
  public:
-  // False once closed (the node is stopping).
-  bool Push(std::shared_ptr<PendingEval> e) {
+  bool Push(std::shared_ptr<T> e) {
     std::lock_guard<std::mutex> l(mu_);
     if (closed_) return false;
     queue_.push_back(std::move(e));
     return true;
   }
-  std::vector<std::shared_ptr<PendingEval>> TakeAll() {
+  std::vector<std::shared_ptr<T>> Take(size_t max) {
     std::lock_guard<std::mutex> l(mu_);
-    std::vector<std::shared_ptr<PendingEval>> out(queue_.begin(), queue_.end());
-    queue_.clear();
+    size_t n = std::min(max, queue_.size());
+    std::vector<std::shared_ptr<T>> out(queue_.begin(), queue_.begin() + static_cast<long>(n));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(n));
     return out;
   }
-  void Close() {
+  void Close(const std::function<void(T&)>& reject) {
     std::lock_guard<std::mutex> l(mu_);
     closed_ = true;
-    for (auto& e : queue_) {
-      v1::EvalReply r;
-      r.set_error("the node is stopping");
-      e->reply.set_value(r);
-    }
+    for (auto& e : queue_) reject(*e);
     queue_.clear();
   }
 
  private:
   std::mutex mu_;
-  std::deque<std::shared_ptr<PendingEval>> queue_;
+  std::deque<std::shared_ptr<T>> queue_;
   bool closed_ = false;
 };
 
 int64_t FileBytes(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -143,6 +102,7 @@ int RunNode(const RunOptions& options) {
   }
   spdlog::set_pattern(absl::StrCat("[%Y-%m-%d %H:%M:%S.%e] [", me->id, "] [%l] %v"));
   const std::string store = options.store_path.empty() ? me->store : options.store_path;
+  const std::string http_address = options.http_address.empty() ? me->http : options.http_address;
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(store).parent_path(), ec);
 
@@ -161,54 +121,77 @@ int RunNode(const RunOptions& options) {
   Channels* channels = node.channels();
 
   Notifier wake;
+  PendingQueue<PendingEval> evals;
+  PendingQueue<PendingHttp> requests;
   std::atomic<int64_t> last_checkpoint{node.checkpoint_seq()};
   std::atomic<uint64_t> turns{node.state().turns()};
   std::atomic<uint64_t> dead_letters{node.state().dead_letter_count()};
   std::atomic<uint64_t> heap_bytes{0};
+  const std::string incarnation = node.store().incarnation();
+  const char* restarts_env = getenv("KEN_RESTARTS");
+  const uint32_t restarts = restarts_env ? static_cast<uint32_t>(atoi(restarts_env)) : 0;
+
   TransportOptions transport;
   transport.listen_address = me->address;
   transport.token = config->token;
   transport.max_message_bytes = static_cast<size_t>(config->max_message_bytes);
-  const std::string incarnation = node.store().incarnation();
-  const char* restarts_env = getenv("KEN_RESTARTS");
-  const uint32_t restarts = restarts_env ? static_cast<uint32_t>(atoi(restarts_env)) : 0;
-  EvalQueue evals;
-  absl::StatusOr<std::unique_ptr<TransportServer>> server = TransportServer::Start(
-      transport, channels, [&wake] { wake.Notify(); },
-      [&] {
-        v1::StatusReply reply;
-        reply.set_node_id(me->id);
-        reply.set_incarnation(incarnation);
-        reply.set_pid(getpid());
-        reply.set_last_committed_checkpoint(last_checkpoint);
-        reply.set_turns(turns);
-        reply.set_dead_letters(dead_letters);
-        reply.set_heap_used_bytes(heap_bytes);
-        reply.set_store_bytes(FileBytes(store) + FileBytes(store + "-wal"));
-        reply.set_restarts(restarts);
-        reply.set_unacked_total(channels->UnackedTotal());
-        for (v1::ChannelStatus& c : channels->Status()) *reply.add_channels() = std::move(c);
-        return reply;
-      },
-      [&evals, &wake](const std::string& source) {
-        auto pending = std::make_shared<PendingEval>();
-        pending->source = source;
-        std::future<v1::EvalReply> future = pending->reply.get_future();
-        v1::EvalReply reply;
-        if (!evals.Push(pending)) {
-          reply.set_error("the node is stopping");
-          return reply;
-        }
-        wake.Notify();
-        if (future.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
-          reply.set_error("no answer within 60 s");
-          return reply;
-        }
-        return future.get();
-      });
+  auto status = [&] {
+    v1::StatusReply reply;
+    reply.set_node_id(me->id);
+    reply.set_incarnation(incarnation);
+    reply.set_pid(getpid());
+    reply.set_last_committed_checkpoint(last_checkpoint);
+    reply.set_turns(turns);
+    reply.set_dead_letters(dead_letters);
+    reply.set_heap_used_bytes(heap_bytes);
+    reply.set_store_bytes(FileBytes(store) + FileBytes(store + "-wal"));
+    reply.set_restarts(restarts);
+    reply.set_unacked_total(channels->UnackedTotal());
+    for (v1::ChannelStatus& c : channels->Status()) *reply.add_channels() = std::move(c);
+    return reply;
+  };
+  auto eval = [&](const std::string& source) {
+    auto pending = std::make_shared<PendingEval>();
+    pending->source = source;
+    std::future<v1::EvalReply> future = pending->reply.get_future();
+    v1::EvalReply reply;
+    if (!evals.Push(pending)) {
+      reply.set_error("the node is stopping");
+      return reply;
+    }
+    wake.Notify();
+    if (future.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+      reply.set_error("no answer within 60 s");
+      return reply;
+    }
+    return future.get();
+  };
+  absl::StatusOr<std::unique_ptr<TransportServer>> server =
+      TransportServer::Start(transport, channels, [&wake] { wake.Notify(); }, status, eval);
   if (!server.ok()) {
     fprintf(stderr, "ken run: node %s: %s\n", me->id.c_str(), std::string(server.status().message()).c_str());
     return 1;
+  }
+  std::unique_ptr<HttpFrontend> http;
+  if (!http_address.empty()) {
+    HttpOptions http_options;
+    http_options.address = http_address;
+    absl::StatusOr<std::unique_ptr<HttpFrontend>> started =
+        HttpFrontend::Start(http_options, [&](std::shared_ptr<PendingHttp> pending) {
+          if (!requests.Push(pending)) {
+            HttpResponse r;
+            r.status = 503;
+            r.body = "the node is stopping\n";
+            pending->reply.set_value(r);
+            return;
+          }
+          wake.Notify();
+        });
+    if (!started.ok()) {
+      fprintf(stderr, "ken run: node %s: %s\n", me->id.c_str(), std::string(started.status().message()).c_str());
+      return 1;
+    }
+    http = std::move(*started);
   }
   std::map<std::string, std::string> addresses;
   for (const NodeConfig& n : config->nodes) {
@@ -217,8 +200,8 @@ int RunNode(const RunOptions& options) {
   PeerSenders senders(channels, addresses, config->token, transport.max_message_bytes);
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
-  spdlog::info("node {} listening on {} (store {}, checkpoint {})", me->id, me->address, store,
-               node.checkpoint_seq());
+  spdlog::info("node {} listening on {}{} (store {}, checkpoint {})", me->id, me->address,
+               http_address.empty() ? "" : ", http " + http_address, store, node.checkpoint_seq());
 
   if (!node.program_loaded()) {
     std::ifstream in(me->script, std::ios::binary);
@@ -241,42 +224,68 @@ int RunNode(const RunOptions& options) {
   }
   heap_bytes = node.isolate().last_snapshot_heap_bytes();
 
-  constexpr size_t kMaxBatch = 256;
+  const PersistentIsolate::TurnBody observe = UpcomingTimersBody(kUpcomingTimers);
+  std::vector<std::pair<int64_t, int64_t>> upcoming;  // timers [id, due_ms], soonest first
+  TurnResult first = node.Evaluate(observe);
+  if (first.ok()) upcoming = ParseUpcomingTimers(first.output);
+
   while (!g_stop) {
-    std::vector<std::shared_ptr<PendingEval>> admin = evals.TakeAll();
+    const int64_t now = WallMs();
+    std::vector<std::shared_ptr<PendingEval>> admin = evals.Take(kMaxBatch);
+    std::vector<std::shared_ptr<PendingHttp>> http_requests = requests.Take(kMaxBatch);
     std::vector<v1::Envelope> envelopes = channels->TakeDeliverable(kMaxBatch);
-    if (envelopes.empty() && admin.empty()) {
-      wake.Wait(200);
+    std::vector<TurnInput> inputs;
+    for (const auto& e : admin) inputs.push_back(EvalInput(e->source));
+    for (const auto& h : http_requests) inputs.push_back(HttpInput(h->request));
+    for (const auto& [id, due] : upcoming) {
+      if (due <= now) inputs.push_back(TimerInput(id, due));
+    }
+    for (const v1::Envelope& e : envelopes) inputs.push_back(DeliveryInput(e));
+    if (inputs.empty()) {
+      int64_t wait = 200;
+      if (!upcoming.empty()) wait = std::max<int64_t>(1, std::min<int64_t>(wait, upcoming.front().second - now));
+      wake.Wait(wait);
       continue;
     }
-    std::vector<TurnInput> inputs;
-    inputs.reserve(admin.size() + envelopes.size());
-    for (const auto& e : admin) inputs.push_back(EvalInput(e->source));
-    for (const v1::Envelope& e : envelopes) inputs.push_back(DeliveryInput(e));
-    BatchResult r = node.RunBatch(inputs);
-    for (size_t i = 0; i < admin.size(); ++i) {
+    BatchResult r = node.RunBatch(inputs, &observe);
+    size_t i = 0;
+    for (const auto& e : admin) {
+      const TurnResult& result = r.results[i++];
       v1::EvalReply reply;
-      reply.set_ok(r.commit.ok() && r.results[i].ok());
+      reply.set_ok(r.commit.ok() && result.ok());
       if (reply.ok()) {
-        reply.set_result(r.results[i].output);
+        reply.set_result(result.output);
       } else {
-        reply.set_error(!r.commit.ok() ? absl::StrCat("commit failed: ", r.commit.message()) : r.results[i].error);
+        reply.set_error(!r.commit.ok() ? absl::StrCat("commit failed: ", r.commit.message()) : result.error);
       }
-      admin[i]->reply.set_value(reply);
+      e->reply.set_value(reply);
     }
+    for (const auto& h : http_requests) h->reply.set_value(ToHttpResponse(r.results[i++], r.commit));
     if (!r.commit.ok()) {
-      // Nothing of the batch took effect; its messages will be taken again.
+      // Nothing of the batch took effect; its messages and timers come again.
       wake.Wait(500);
       continue;
     }
+    if (r.observed) upcoming = ParseUpcomingTimers(*r.observed);
     last_checkpoint = node.checkpoint_seq();
     turns = node.state().turns();
     dead_letters = node.state().dead_letter_count();
     if (node.isolate().last_snapshot_heap_bytes() > 0) heap_bytes = node.isolate().last_snapshot_heap_bytes();
     senders.Wake();
   }
-  evals.Close();
   spdlog::info("node {} stopping (checkpoint {})", me->id, node.checkpoint_seq());
+  evals.Close([](PendingEval& e) {
+    v1::EvalReply r;
+    r.set_error("the node is stopping");
+    e.reply.set_value(r);
+  });
+  requests.Close([](PendingHttp& h) {
+    HttpResponse r;
+    r.status = 503;
+    r.body = "the node is stopping\n";
+    h.reply.set_value(r);
+  });
+  if (http) http->Stop();
   (*server)->Shutdown();
   return 0;
 }

@@ -23,6 +23,7 @@
       receiveHandler = handler;
     },
   });
+  if (internals.httpApi) Object.defineProperty(ken, 'http', { value: internals.httpApi, enumerable: true });
   internals.markNative(ken.send, ken.receive, Object.getOwnPropertyDescriptor(ken, 'me').get,
                       Object.getOwnPropertyDescriptor(ken, 'peers').get);
   internals.deliver = (value, from) => {

@@ -96,10 +96,12 @@ absl::Status Node::Send(const std::string& dst, std::string payload) {
   return absl::OkStatus();
 }
 
-BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs) {
+BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs, const PersistentIsolate::TurnBody* observe) {
   BatchResult out;
   out.results.resize(inputs.size());
   std::vector<bool> failed(inputs.size(), false);
+  std::vector<bool> fallback_failed(inputs.size(), false);
+  bool observe_failed = false;
   while (true) {
     ChannelBatch batch = channels_ ? channels_->BeginBatch() : ChannelBatch();
     batch_ = &batch;
@@ -109,20 +111,45 @@ BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs) {
         channels_->MarkDelivered(batch, *inputs[i].delivered_src, inputs[i].delivered_seq);
         any_delivery = true;
       }
-      if (failed[i]) continue;
+      if (failed[i]) {
+        // The failed input's fallback (if any) takes its place.
+        if (!inputs[i].on_failure || fallback_failed[i]) continue;
+        TurnResult fallback = isolate_->RunTurn(inputs[i].on_failure, TurnMode::kKeep);
+        if (fallback.ok()) {
+          any_ok = true;
+          continue;
+        }
+        spdlog::error("fallback of {} failed: {}", inputs[i].description, fallback.error);
+        fallback_failed[i] = true;
+        if (any_ok) {
+          rerun = true;
+          break;
+        }
+        continue;
+      }
       out.results[i] = isolate_->RunTurn(inputs[i].body, TurnMode::kKeep);
       if (out.results[i].ok()) {
         any_ok = true;
         continue;
       }
       failed[i] = true;
-      if (any_ok) {  // the dropped isolate held earlier turns of this batch
+      if (any_ok || inputs[i].on_failure) {  // the dropped isolate held earlier turns of this batch
         rerun = true;
         break;
       }
     }
     batch_ = nullptr;
     if (rerun) continue;
+    if (observe != nullptr && any_ok && !observe_failed) {
+      TurnResult r = isolate_->RunTurn(*observe, TurnMode::kKeep);
+      if (r.ok()) {
+        out.observed = r.output;
+      } else {
+        spdlog::error("observing the heap after a batch failed: {}", r.error);
+        observe_failed = true;
+        continue;  // the isolate is gone; run the batch again without observing
+      }
+    }
     if (!any_ok && !any_delivery) {  // nothing to commit
       program_loaded_pending_ = false;
       return out;

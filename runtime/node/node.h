@@ -56,11 +56,17 @@ struct TurnInput {
   PersistentIsolate::TurnBody body;
   std::optional<std::string> delivered_src;  // a message delivery: its channel and seq
   uint64_t delivered_seq = 0;
+  // Runs in place of `body` once `body` has failed (e.g. a timer whose
+  // callback threw is still consumed). Must not throw; may be empty.
+  PersistentIsolate::TurnBody on_failure;
 };
 
 struct BatchResult {
   std::vector<TurnResult> results;  // one per input, in order
   absl::Status commit;              // not ok: nothing of the batch took effect
+  // Output of the `observe` body, run after the inputs on the batch's final
+  // heap; nullopt when it did not run (no turn succeeded) or failed.
+  std::optional<std::string> observed;
 };
 
 class Node {
@@ -74,7 +80,10 @@ class Node {
   static absl::StatusOr<std::unique_ptr<Node>> Open(NodeOptions options);
 
   // Runs `inputs` as one batch of turns and commits it (see above).
-  BatchResult RunBatch(const std::vector<TurnInput>& inputs);
+  // `observe`, if given, runs after them in the same heap (its effects are
+  // committed too; keep it read-only), e.g. to learn the next timer due.
+  BatchResult RunBatch(const std::vector<TurnInput>& inputs,
+                       const PersistentIsolate::TurnBody* observe = nullptr);
 
   // One turn, committed on its own (the shell). A result that is not ok()
   // left no trace; a failed commit is reported as kHostError.

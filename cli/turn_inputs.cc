@@ -1,0 +1,182 @@
+#include "cli/turn_inputs.h"
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "js_api/natives.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+namespace ken {
+namespace {
+
+v8::Local<v8::String> Str(v8::Isolate* isolate, const std::string& s) {
+  return v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal, static_cast<int>(s.size()))
+      .ToLocalChecked();
+}
+
+// Calls internals[name](args...); empty on exception.
+v8::MaybeLocal<v8::Value> CallHook(const TurnScope& scope, const char* name, int argc, v8::Local<v8::Value>* argv) {
+  v8::Local<v8::Value> fn;
+  if (!scope.internals->Get(scope.context, Str(scope.isolate, name)).ToLocal(&fn) || !fn->IsFunction()) {
+    scope.isolate->ThrowException(v8::Exception::Error(
+        Str(scope.isolate, absl::StrCat("this heap lacks the built-in hook ", name, " (created by an older ken?)"))));
+    return {};
+  }
+  return fn.As<v8::Function>()->Call(scope.context, v8::Undefined(scope.isolate), argc, argv);
+}
+
+std::string ToStd(v8::Isolate* isolate, v8::Local<v8::Value> v) {
+  v8::String::Utf8Value utf8(isolate, v);
+  return *utf8 ? std::string(*utf8, utf8.length()) : std::string();
+}
+
+}  // namespace
+
+TurnInput ScriptInput(const std::string& path, const std::string& source) {
+  TurnInput input;
+  input.description = "script " + path;
+  input.body = [path, source](const TurnScope& scope) -> absl::StatusOr<std::string> {
+    v8::Local<v8::Value> value;
+    if (!EvalScript(scope, source, path).ToLocal(&value)) return absl::AbortedError("threw");
+    return std::string();
+  };
+  return input;
+}
+
+TurnInput DeliveryInput(const v1::Envelope& e) {
+  TurnInput input;
+  input.description = absl::StrCat("message ", e.src(), "->", e.dst(), " #", e.seq());
+  input.delivered_src = e.src();
+  input.delivered_seq = e.seq();
+  input.body = [payload = e.payload(), src = e.src()](const TurnScope& scope) -> absl::StatusOr<std::string> {
+    v8::Local<v8::Value> value;
+    if (!DeserializeMessage(scope.isolate, scope.context, payload).ToLocal(&value)) {
+      return absl::AbortedError("threw");
+    }
+    v8::Local<v8::Value> args[] = {value, Str(scope.isolate, src)};
+    if (CallHook(scope, "deliver", 2, args).IsEmpty()) return absl::AbortedError("threw");
+    return std::string();
+  };
+  return input;
+}
+
+TurnInput EvalInput(const std::string& source) {
+  TurnInput input;
+  input.description = "admin eval";
+  input.body = [source](const TurnScope& scope) -> absl::StatusOr<std::string> {
+    v8::Local<v8::Value> value;
+    if (!EvalScript(scope, source, "admin-eval").ToLocal(&value)) return absl::AbortedError("threw");
+    std::string json;
+    if (ToJson(scope, value, &json)) return json;
+    return Inspect(scope, value, true);
+  };
+  return input;
+}
+
+TurnInput HttpInput(const HttpRequest& request) {
+  TurnInput input;
+  input.description = absl::StrCat("http ", request.method, " ", request.uri);
+  input.body = [request](const TurnScope& scope) -> absl::StatusOr<std::string> {
+    v8::Isolate* isolate = scope.isolate;
+    v8::Local<v8::Context> context = scope.context;
+    v8::Local<v8::Object> req = v8::Object::New(isolate);
+    v8::Local<v8::Object> headers = v8::Object::New(isolate);
+    for (const auto& [name, value] : request.headers) {
+      v8::Local<v8::String> key = Str(isolate, name);
+      v8::Local<v8::Value> existing;
+      // Repeated headers are joined as RFC 9110 5.3 allows.
+      if (headers->Get(context, key).ToLocal(&existing) && existing->IsString()) {
+        headers->Set(context, key, Str(isolate, ToStd(isolate, existing) + ", " + value)).Check();
+      } else {
+        headers->Set(context, key, Str(isolate, value)).Check();
+      }
+    }
+    req->Set(context, Str(isolate, "method"), Str(isolate, request.method)).Check();
+    req->Set(context, Str(isolate, "uri"), Str(isolate, request.uri)).Check();
+    req->Set(context, Str(isolate, "path"), Str(isolate, request.path)).Check();
+    req->Set(context, Str(isolate, "query"), Str(isolate, request.query)).Check();
+    req->Set(context, Str(isolate, "headers"), headers).Check();
+    req->Set(context, Str(isolate, "body"), Str(isolate, request.body)).Check();
+    v8::Local<v8::Value> args[] = {req};
+    v8::Local<v8::Value> response;
+    if (!CallHook(scope, "httpDispatch", 1, args).ToLocal(&response)) return absl::AbortedError("threw");
+    // Promise reactions of the handler run before the response is read.
+    isolate->PerformMicrotaskCheckpoint();
+    if (isolate->IsExecutionTerminating()) return absl::AbortedError("terminated");
+    v8::Local<v8::Value> out_args[] = {response};
+    v8::Local<v8::Value> json;
+    if (!CallHook(scope, "httpResponseJson", 1, out_args).ToLocal(&json)) return absl::AbortedError("threw");
+    return ToStd(isolate, json);
+  };
+  return input;
+}
+
+TurnInput TimerInput(int64_t id, int64_t due_ms) {
+  TurnInput input;
+  input.description = absl::StrCat("timer #", id, " due at ", due_ms);
+  auto call = [id, due_ms](const char* hook) {
+    return [id, due_ms, hook](const TurnScope& scope) -> absl::StatusOr<std::string> {
+      v8::Local<v8::Value> args[] = {v8::Number::New(scope.isolate, static_cast<double>(id)),
+                                     v8::Number::New(scope.isolate, static_cast<double>(due_ms))};
+      if (CallHook(scope, hook, 2, args).IsEmpty()) return absl::AbortedError("threw");
+      return std::string();
+    };
+  };
+  input.body = call("fireTimer");
+  input.on_failure = call("consumeTimer");
+  return input;
+}
+
+PersistentIsolate::TurnBody UpcomingTimersBody(int max) {
+  return [max](const TurnScope& scope) -> absl::StatusOr<std::string> {
+    v8::Local<v8::Value> args[] = {v8::Integer::New(scope.isolate, max)};
+    v8::Local<v8::Value> json;
+    if (!CallHook(scope, "upcomingTimers", 1, args).ToLocal(&json)) return absl::AbortedError("threw");
+    return ToStd(scope.isolate, json);
+  };
+}
+
+std::vector<std::pair<int64_t, int64_t>> ParseUpcomingTimers(const std::string& text) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  nlohmann::json list = nlohmann::json::parse(text, nullptr, false);
+  if (!list.is_array()) return out;
+  for (const auto& item : list) {
+    if (item.is_array() && item.size() == 2 && item[0].is_number() && item[1].is_number()) {
+      out.emplace_back(item[0].get<int64_t>(), item[1].get<int64_t>());
+    }
+  }
+  return out;
+}
+
+HttpResponse ToHttpResponse(const TurnResult& result, const absl::Status& commit) {
+  HttpResponse response;
+  if (result.ok() && commit.ok()) {
+    nlohmann::json r = nlohmann::json::parse(result.output, nullptr, false);
+    if (r.is_object() && r["statusCode"].is_number_integer() && r["body"].is_string()) {
+      response.status = r["statusCode"].get<int>();
+      for (auto& [name, value] : r["headers"].items()) {
+        if (value.is_string()) response.headers.emplace_back(name, value.get<std::string>());
+      }
+      response.body = r["body"].get<std::string>();
+      return response;
+    }
+  }
+  std::random_device rd;
+  std::string id = absl::StrCat(absl::Hex(rd(), absl::kZeroPad8));
+  if (!commit.ok()) {
+    response.status = 503;
+    spdlog::error("http error {}: commit failed: {}", id, std::string(commit.message()));
+  } else if (result.status == TurnStatus::kTimedOut || result.status == TurnStatus::kHeapLimit) {
+    response.status = 503;
+    spdlog::error("http error {}: {}", id, result.error);
+  } else {
+    response.status = 500;
+    spdlog::error("http error {}: {}", id, result.ok() ? "malformed response" : result.error);
+  }
+  response.body = absl::StrCat(response.status == 503 ? "Service Unavailable" : "Internal Server Error",
+                               " (error id ", id, ")\n");
+  return response;
+}
+
+}  // namespace ken
