@@ -23,15 +23,17 @@ TestCluster::~TestCluster() {
   for (auto& [id, p] : processes_) p->Kill(SIGKILL);
 }
 
-void TestCluster::Start(const std::string& id, const std::vector<std::string>& env) {
+void TestCluster::Start(const std::string& id, const std::vector<std::string>& env,
+                        const std::vector<std::string>& args) {
   auto it = processes_.find(id);
   if (it != processes_.end()) {
     old_output_[id] += it->second->output();
     it->second->Kill(SIGKILL);
     it->second->Wait(10000);
   }
-  processes_[id] = std::make_unique<Process>(
-      std::vector<std::string>{ken_, "run", "--cluster", config_path_, "--id", id, "--log-level", "warn"}, env);
+  std::vector<std::string> argv = {ken_, "run", "--cluster", config_path_, "--id", id, "--log-level", "warn"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  processes_[id] = std::make_unique<Process>(argv, env);
 }
 
 bool TestCluster::Exited(const std::string& id, int* exit_code) {

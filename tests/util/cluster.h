@@ -30,8 +30,10 @@ class TestCluster {
   int port(const std::string& id) const { return ports_.at(id); }
   std::string store(const std::string& id) const { return dir_ + "/data/" + id + ".ken"; }
 
-  // Starts (or restarts) a node; `env` entries like "KEN_CRASH_AT=x:3".
-  void Start(const std::string& id, const std::vector<std::string>& env = {});
+  // Starts (or restarts) a node; `env` entries like "KEN_CRASH_AT=x:3";
+  // `args` are extra `ken run` flags.
+  void Start(const std::string& id, const std::vector<std::string>& env = {},
+             const std::vector<std::string>& args = {});
   // If the node's process exited, returns true and its exit code; reads its
   // output meanwhile (so pipes never fill).
   bool Exited(const std::string& id, int* exit_code);
