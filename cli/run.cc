@@ -64,6 +64,10 @@ class PendingQueue {
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(n));
     return out;
   }
+  size_t Size() {
+    std::lock_guard<std::mutex> l(mu_);
+    return queue_.size();
+  }
   void Close(const std::function<void(T&)>& reject) {
     std::lock_guard<std::mutex> l(mu_);
     closed_ = true;
@@ -229,7 +233,19 @@ int RunNode(const RunOptions& options) {
   TurnResult first = node.Evaluate(observe);
   if (first.ok()) upcoming = ParseUpcomingTimers(first.output);
 
+  size_t last_batch = 0;
   while (!g_stop) {
+    // Group commit under load: when far fewer inputs are waiting than the
+    // last batch had, the rest are usually the clients' next requests after
+    // that batch's answers, about to arrive. Waiting briefly (at most 5 ms)
+    // for most of them makes one commit where there would be two.
+    if (last_batch >= 8) {
+      auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(5);
+      while (requests.Size() + channels->DeliverableCount() < last_batch * 3 / 4 &&
+             std::chrono::steady_clock::now() < until && !g_stop) {
+        wake.Wait(1);
+      }
+    }
     const int64_t now = WallMs();
     std::vector<std::shared_ptr<PendingEval>> admin = evals.Take(kMaxBatch);
     std::vector<std::shared_ptr<PendingHttp>> http_requests = requests.Take(kMaxBatch);
@@ -241,10 +257,15 @@ int RunNode(const RunOptions& options) {
       if (due <= now) inputs.push_back(TimerInput(id, due));
     }
     for (const v1::Envelope& e : envelopes) inputs.push_back(DeliveryInput(e));
+    last_batch = inputs.size();
     if (inputs.empty()) {
       int64_t wait = 200;
       if (!upcoming.empty()) wait = std::max<int64_t>(1, std::min<int64_t>(wait, upcoming.front().second - now));
+      auto t0 = std::chrono::steady_clock::now();
       wake.Wait(wait);
+      spdlog::debug("idle {:.2f} ms, then {} requests queued",
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
+                    requests.Size());
       continue;
     }
     BatchResult r = node.RunBatch(inputs, &observe);

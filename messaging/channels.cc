@@ -182,6 +182,16 @@ std::vector<v1::Envelope> Channels::TakeDeliverable(size_t max) {
   return out;
 }
 
+size_t Channels::DeliverableCount() const {
+  absl::MutexLock l(&mu_);
+  size_t n = 0;
+  for (const auto& [src, in] : in_) {
+    if (!in.error.empty()) continue;
+    for (uint64_t seq = in.taken_through + 1; in.buffered.count(seq); ++seq) ++n;
+  }
+  return n;
+}
+
 Channels::Verdict Channels::Receive(const v1::Envelope& e, std::string* reason) {
   if (e.dst() != self_) {
     *reason = absl::StrCat("envelope for '", e.dst(), "' reached node '", self_, "'");

@@ -103,6 +103,8 @@ class Channels {
   // Envelopes ready for delivery, in seq order per source, not yet taken by
   // an uncommitted batch. Marks them taken.
   std::vector<v1::Envelope> TakeDeliverable(size_t max);
+  // How many envelopes TakeDeliverable would return now (no limit).
+  size_t DeliverableCount() const;
 
   // --- network, receiving (server threads) ---
   enum class Verdict { kQueued, kDuplicate, kRejected };

@@ -144,6 +144,12 @@ void PersistentIsolate::Accept(std::string blob) {
   blob_ = std::move(blob);
 }
 
+std::string PersistentIsolate::SwapBlob(std::string blob) {
+  DropIsolate();
+  std::swap(blob_, blob);
+  return blob;
+}
+
 size_t PersistentIsolate::NearHeapLimit(void* data, size_t current_limit, size_t initial_limit) {
   auto* self = static_cast<PersistentIsolate*>(data);
   self->heap_limit_hit_ = true;

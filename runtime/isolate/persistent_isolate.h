@@ -118,6 +118,14 @@ class PersistentIsolate : public NativeHost {
   // Makes `blob` (just committed) the current heap.
   void Accept(std::string blob);
 
+  // Makes `blob` the current heap and returns the previous one (for a commit
+  // that may still fail: swap back). Drops any live isolate.
+  std::string SwapBlob(std::string blob);
+
+  // Restores the isolate from the current blob now rather than at the next
+  // turn (e.g. while a commit's fsync is in flight). Errors as EnsureIsolate.
+  absl::Status Prepare() { return EnsureIsolate(); }
+
   // Used heap of the live isolate (bytes) as of the last Snapshot().
   size_t last_snapshot_heap_bytes() const { return last_snapshot_heap_bytes_; }
 
