@@ -14,14 +14,14 @@
 // (bench/echo.proto, one bidirectional stream), and a client that sends the
 // same payloads with the same windows, timing each round trip with
 // steady_clock. bench/README.md explains the columns.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/select.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <grpcpp/grpcpp.h>
@@ -59,9 +59,9 @@
 #include "bench/echo.grpc.pb.h"
 #include "proto/ken.grpc.pb.h"
 
-ABSL_FLAG(std::string, ken, "bazel-bin/cli/ken",
-          "the ken binary; when it does not exist, the runfiles copy (cli/ken, for `bazel run`) "
-          "is used");
+ABSL_FLAG(std::string, ken, "",
+          "the ken binary (default: the one built with this benchmark, from its runfiles; "
+          "else bazel-bin/cli/ken)");
 ABSL_FLAG(std::vector<std::string>, windows, std::vector<std::string>({"1", "64", "256"}),
           "comma-separated windows (messages in flight) to measure, one row each");
 ABSL_FLAG(int, messages, 20000, "messages per row for windows above 1");
@@ -181,7 +181,15 @@ class Child {
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
-    if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+    if (pid < 0) {
+      int error = errno;
+      close(log);
+      if (stdout_pipe) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+      }
+      return absl::InternalError(absl::StrCat("fork: ", strerror(error)));
+    }
     if (pid == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(1);  // the parent died before prctl
@@ -344,6 +352,8 @@ ken.receive(function (msg, from) {
 // Admin.Status of one node, over its own channel.
 class AdminClient {
  public:
+  // Create it once the node listens (WaitForListening): a channel that
+  // first met a refused connection retries only after gRPC's backoff.
   explicit AdminClient(const std::string& address)
       : stub_(ken::v1::Admin::NewStub(
             grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
@@ -366,8 +376,53 @@ class AdminClient {
 struct KenResult {
   Measured measured;
   uint64_t a_batches = 0;  // commits of node a that delivered messages
-  uint64_t b_batches = 0;
+  double a_heap_mb = 0;    // node a's used heap at its last snapshot
 };
+
+// Waits until `node` accepts TCP connections on 127.0.0.1:`port`.
+absl::Status WaitForListening(int port, Child& node, Clock::time_point deadline, const char* what) {
+  while (true) {
+    if (g_interrupted) return absl::CancelledError("interrupted");
+    if (!node.Running()) {
+      return absl::InternalError(absl::StrCat("node ", what, " stopped: ", node.Describe()));
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
+    struct sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool up = connect(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+    if (up) return absl::OkStatus();
+    if (Clock::now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("node ", what, " did not listen on port ",
+                                                      port, " before --timeout_s: ",
+                                                      node.Describe()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// Polls `node`'s Admin.Status until its script has run: `ken run` listens
+// before it runs the script, and reports a heap size only after it.
+absl::StatusOr<ken::v1::StatusReply> WaitForScript(AdminClient& admin, Child& node,
+                                                   Clock::time_point deadline, const char* what) {
+  while (true) {
+    if (g_interrupted) return absl::CancelledError("interrupted");
+    if (!node.Running()) {
+      return absl::InternalError(absl::StrCat("node ", what, " stopped: ", node.Describe()));
+    }
+    absl::StatusOr<ken::v1::StatusReply> status = admin.Status();
+    if (status.ok() && status->heap_used_bytes() > 0) return status;
+    if (Clock::now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("node ", what, " did not start before --timeout_s (",
+                       status.status().ToString(), "): ", node.Describe()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(kPollMs));
+  }
+}
 
 // Polls `node`'s Admin.Status until it has run `turns` turns (each committed).
 absl::StatusOr<ken::v1::StatusReply> WaitForTurns(AdminClient& admin, Child& node, uint64_t turns,
@@ -435,18 +490,23 @@ absl::StatusOr<KenResult> KenRow(const std::string& ken, const std::string& dir,
                         dir + "/" + id + ".log");
   };
 
-  // b first, so a's first sends find it listening; b's script is turn 1.
+  // b first, so a's first sends find it listening with its script run.
   absl::StatusOr<std::unique_ptr<Child>> b = start_node("b");
   if (!b.ok()) return b.status();
+  if (absl::Status s = WaitForListening(*port_b, **b, deadline, "b"); !s.ok()) return s;
   AdminClient admin_b(address_b);
-  absl::StatusOr<ken::v1::StatusReply> b_ready = WaitForTurns(admin_b, **b, 1, deadline, "b");
+  absl::StatusOr<ken::v1::StatusReply> b_ready = WaitForScript(admin_b, **b, deadline, "b");
   if (!b_ready.ok()) return b_ready.status();
-  // Both nodes start the same way (store created, script committed), so b's
-  // checkpoint now is also a's before its first delivery.
-  const int64_t start_checkpoint = b_ready->last_committed_checkpoint();
+  // b's checkpoint after its script is also a's before its first delivery
+  // (both start the same way). `ken run` may report the checkpoint it opened
+  // until its first delivery batch (turns still 0); the script's commit is
+  // the one after it.
+  const int64_t start_checkpoint =
+      b_ready->last_committed_checkpoint() + (b_ready->turns() == 0 ? 1 : 0);
 
   absl::StatusOr<std::unique_ptr<Child>> a = start_node("a");
   if (!a.ok()) return a.status();
+  if (absl::Status s = WaitForListening(*port_a, **a, deadline, "a"); !s.ok()) return s;
   AdminClient admin_a(address_a);
   // a's script plus one turn per echo.
   absl::StatusOr<ken::v1::StatusReply> a_done =
@@ -460,7 +520,7 @@ absl::StatusOr<KenResult> KenRow(const std::string& ken, const std::string& dir,
 
   KenResult result;
   result.a_batches = a_done->last_committed_checkpoint() - start_checkpoint;
-  result.b_batches = b_done->last_committed_checkpoint() - start_checkpoint;
+  result.a_heap_mb = a_done->heap_used_bytes() / (1024.0 * 1024.0);
 
   // The nodes are stopped, so reading their stores competes with nothing.
   absl::StatusOr<std::string> json = RunProgram(
@@ -601,19 +661,20 @@ struct Row {
 double Ratio(double a, double b) { return b > 0 ? a / b : 0; }
 
 void PrintHeader() {
-  absl::PrintF("%6s %8s %11s %10s %10s %12s %11s %11s %9s | %9s %9s %10s %10s\n", "window",
+  absl::PrintF("%6s %8s %11s %10s %10s %12s %11s %11s %9s | %9s %10s %8s %9s %9s\n", "window",
                "messages", "ken_msgs/s", "ken_p50_ms", "ken_p99_ms", "grpc_msgs/s", "grpc_p50_ms",
-               "grpc_p99_ms", "ken/grpc", "a_batches", "msgs/batch", "ms/batch", "p50_ratio");
+               "grpc_p99_ms", "ken/grpc", "a_batches", "msgs/batch", "ms/batch", "a_heap_mb",
+               "p50_ratio");
 }
 
 void PrintRow(const Row& r) {
   const Measured& k = r.ken.measured;
-  absl::PrintF("%6d %8d %11.0f %10.1f %10.1f %12.0f %11.3f %11.3f %8.4fx | %9d %10.1f %10.2f %9.0fx\n",
+  absl::PrintF("%6d %8d %11.0f %10.1f %10.1f %12.0f %11.3f %11.3f %8.4fx | %9d %10.1f %8.1f %9.1f %8.0fx\n",
                r.window, k.messages, k.MsgsPerSecond(), k.p50_ms, k.p99_ms,
                r.grpc.MsgsPerSecond(), r.grpc.p50_ms, r.grpc.p99_ms,
                Ratio(k.MsgsPerSecond(), r.grpc.MsgsPerSecond()), static_cast<int>(r.ken.a_batches),
                Ratio(k.messages, r.ken.a_batches), Ratio(k.elapsed_ms, r.ken.a_batches),
-               Ratio(k.p50_ms, r.grpc.p50_ms));
+               r.ken.a_heap_mb, Ratio(k.p50_ms, r.grpc.p50_ms));
   fflush(stdout);  // rows appear as each window finishes
 }
 
@@ -629,14 +690,25 @@ absl::StatusOr<std::vector<int>> ParseWindows() {
   return windows;
 }
 
-// The ken binary: --ken, else the runfiles copy when run by `bazel run`.
+// The ken binary: --ken; else the copy in this binary's runfiles (`data`
+// in bench/BUILD), which was built with the same -c as this benchmark, both
+// beside the binary and in the current directory (`bazel run` starts in the
+// runfiles); else bazel-bin/cli/ken, which is whatever was built last.
 absl::StatusOr<std::string> FindKen() {
   std::string ken = absl::GetFlag(FLAGS_ken);
-  if (access(ken.c_str(), X_OK) == 0) return std::filesystem::absolute(ken).string();
-  if (access("cli/ken", X_OK) == 0) return std::filesystem::absolute("cli/ken").string();
-  return absl::NotFoundError(absl::StrCat(
-      "no ken binary at ", ken, "; build it (bazel build -c opt //cli:ken) and run from the "
-      "workspace root, or pass --ken"));
+  if (!ken.empty()) {
+    if (access(ken.c_str(), X_OK) == 0) return std::filesystem::absolute(ken).string();
+    return absl::NotFoundError(absl::StrCat("--ken: ", ken, " is not an executable"));
+  }
+  std::error_code ec;
+  std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  for (const std::string& candidate :
+       {self + ".runfiles/ken/cli/ken", std::string("cli/ken"), std::string("bazel-bin/cli/ken")}) {
+    if (access(candidate.c_str(), X_OK) == 0) return std::filesystem::absolute(candidate).string();
+  }
+  return absl::NotFoundError(
+      "no ken binary: build it (bazel build -c opt //bench:messaging_bench //cli:ken) or pass "
+      "--ken");
 }
 
 absl::Status Run(const std::string& root) {
@@ -657,6 +729,7 @@ absl::Status Run(const std::string& root) {
                "(%s), stores in %s; grpc: 1 bidi stream to an echo process\n",
                payload_bytes, *ken, root);
   PrintHeader();
+  fflush(stdout);
   for (int window : *windows) {
     Row row;
     row.window = window;
@@ -679,7 +752,7 @@ absl::Status Run(const std::string& root) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "messaging_bench [--windows=1,64,256] [--messages=20000] [--ken=bazel-bin/cli/ken]: "
+      "messaging_bench [--windows=1,64,256] [--messages=20000] [--ken=PATH]: "
       "msgs/s and round-trip latency between two Ken nodes, against raw gRPC streaming");
   absl::ParseCommandLine(argc, argv);
   if (absl::GetFlag(FLAGS_echo_server)) return RunEchoServer();
@@ -697,6 +770,7 @@ int main(int argc, char** argv) {
   std::error_code ignored;
   std::filesystem::remove_all(templ, ignored);
   if (!status.ok()) {
+    fflush(stdout);
     fprintf(stderr, "messaging_bench: %s\n", status.ToString().c_str());
     return 1;
   }
