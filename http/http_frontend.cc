@@ -1,6 +1,9 @@
 #include "http/http_frontend.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cctype>
 #include <chrono>
@@ -11,6 +14,30 @@
 #include "spdlog/spdlog.h"
 
 namespace ken {
+
+namespace {
+
+// Debian's libcpp-httplib is compiled with a listen backlog of 5, so a burst
+// of new connections overflows the accept queue and clients retry after 1 s.
+// Linux lets listen() be called again on a listening socket to change its
+// backlog; the library does not expose the socket, so find it by its port.
+void WidenListenBacklog(int port) {
+  for (int fd = 3; fd < 1024; ++fd) {
+    int accepting = 0;
+    socklen_t len = sizeof(accepting);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting) continue;
+    struct sockaddr_storage addr;
+    socklen_t addr_len = sizeof(addr);
+    if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&addr), &addr_len) != 0) continue;
+    int bound = 0;
+    if (addr.ss_family == AF_INET) bound = ntohs(reinterpret_cast<struct sockaddr_in*>(&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) bound = ntohs(reinterpret_cast<struct sockaddr_in6*>(&addr)->sin6_port);
+    if (bound == port && listen(fd, SOMAXCONN) == 0) return;
+  }
+  spdlog::warn("http: could not widen the listen backlog of port {}", port);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
     const HttpOptions& options, std::function<void(std::shared_ptr<PendingHttp>)> on_request) {
@@ -79,6 +106,7 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
   if (!server.bind_to_port(host.c_str(), port)) {
     return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options.address, " (address in use?)"));
   }
+  WidenListenBacklog(port);
   frontend->thread_ = std::thread([&server] { server.listen_after_bind(); });
   return frontend;
 }
