@@ -1,4 +1,7 @@
 // `ken`: the command-line entry point. Subcommands: shell, inspect.
+#include <pthread.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -160,6 +163,15 @@ int main(int argc, char** argv) {
   }
   // A file-size limit must surface as a failed commit (EFBIG), not kill us.
   signal(SIGXFSZ, SIG_IGN);
+  if (command == "shell" && isatty(STDIN_FILENO)) {
+    // The shell takes Ctrl-C on a thread of its own (cli/shell.cc); block it
+    // before V8 starts threads so that none of them inherits it unblocked.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
   ken::V8Config v8_config;
   v8_config.heap_limit_mb = absl::GetFlag(FLAGS_heap_limit_mb);
   ken::InitializeV8(v8_config);

@@ -1,5 +1,10 @@
 #include <editline/readline.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include <cstdio>
 #include <cstdlib>
@@ -98,6 +103,37 @@ int RunShell(const ShellOptions& options) {
   Print(node.created() ? "Initialized session" : "Restored session");
 
   const bool interactive = isatty(STDIN_FILENO);
+  // Ctrl-C: SIGINT is blocked in every thread (main() blocks it before V8
+  // starts its threads) and taken here: it interrupts a running turn, which
+  // is rolled back; at the prompt it only reminds how to leave.
+  std::atomic<bool> done{false};
+  std::thread interrupter;
+  if (interactive) {
+    interrupter = std::thread([&node, &done] {
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, SIGINT);
+      sigaddset(&set, SIGUSR1);
+      int sig = 0;
+      while (sigwait(&set, &sig) == 0 && !done) {
+        if (sig != SIGINT) continue;
+        node.isolate().Interrupt();
+        fputs("\n(Ctrl-C interrupts a running input; to exit, press Ctrl-D or type .exit)\n", stdout);
+        fflush(stdout);
+      }
+    });
+  }
+  struct JoinInterrupter {
+    std::atomic<bool>& done;
+    std::thread& thread;
+    ~JoinInterrupter() {
+      done = true;
+      if (thread.joinable()) {
+        pthread_kill(thread.native_handle(), SIGUSR1);
+        thread.join();
+      }
+    }
+  } join_interrupter{done, interrupter};
   LineReader reader(interactive,
                     options.history_path.empty() ? options.store_path + ".history" : options.history_path);
   std::string pending;

@@ -188,6 +188,7 @@ TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode) {
     std::lock_guard<std::mutex> l(mu_);
     armed_ = true;
     timed_out_ = false;
+    interrupted_ = false;
     ++turn_id_;
   }
   cv_.notify_all();
@@ -200,15 +201,19 @@ TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode) {
     TurnScope scope{isolate_, context, internals_.Get(isolate_)};
     absl::StatusOr<std::string> out = body(scope);
     if (out.ok() && !try_catch.HasCaught()) isolate_->PerformMicrotaskCheckpoint();
-    bool timed_out;
+    bool timed_out, interrupted;
     {
       std::lock_guard<std::mutex> l(mu_);
       armed_ = false;
       timed_out = timed_out_;
+      interrupted = interrupted_;
     }
     cv_.notify_all();
-    if (timed_out || heap_limit_hit_ || try_catch.HasTerminated() || isolate_->IsExecutionTerminating()) {
-      if (heap_limit_hit_) {
+    if (timed_out || interrupted || heap_limit_hit_ || try_catch.HasTerminated() || isolate_->IsExecutionTerminating()) {
+      if (interrupted) {
+        result.status = TurnStatus::kInterrupted;
+        result.error = "turn interrupted; the heap is as before the turn";
+      } else if (heap_limit_hit_) {
         result.status = TurnStatus::kHeapLimit;
         result.error = "turn aborted: it reached the heap limit; the heap is as before the turn";
       } else {
@@ -245,6 +250,15 @@ TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode) {
     result.blob = std::move(*blob);
   }
   return result;
+}
+
+void PersistentIsolate::Interrupt() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!armed_ || isolate_ == nullptr) return;
+  interrupted_ = true;
+  armed_ = false;
+  isolate_->TerminateExecution();
+  cv_.notify_all();
 }
 
 absl::StatusOr<std::string> PersistentIsolate::Snapshot() {

@@ -65,6 +65,7 @@ enum class TurnStatus {
   kTimedOut,        // ran past turn_timeout_ms
   kHeapLimit,       // reached the heap limit
   kHostError,       // the heap could not be restored or snapshotted
+  kInterrupted,     // Interrupt() was called during the turn
 };
 
 struct TurnResult {
@@ -139,6 +140,11 @@ class PersistentIsolate : public NativeHost {
   // be restored.
   absl::StatusOr<Syntax> CheckSyntax(const std::string& source);
 
+  // Aborts the running turn, if any (e.g. on Ctrl-C in the shell): it ends
+  // as kInterrupted and leaves no trace. Any thread; not from a signal
+  // handler (it takes a mutex).
+  void Interrupt();
+
   // Live heap of the current isolate, bytes (restores it if needed).
   absl::StatusOr<size_t> UsedHeapBytes();
 
@@ -171,6 +177,7 @@ class PersistentIsolate : public NativeHost {
   bool armed_ = false;
   bool stopping_ = false;
   bool timed_out_ = false;
+  bool interrupted_ = false;
   uint64_t turn_id_ = 0;
   std::thread watchdog_;
 };
