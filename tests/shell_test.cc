@@ -1,6 +1,9 @@
 // `ken shell` and `ken inspect` as a user runs them: real processes, real
 // kill -9, real store files.
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -247,6 +250,52 @@ TEST(ShellTest, FullDiskRollsBackTheTurn) {
   EXPECT_NE(r.output.find("turn aborted: commit failed: store " + store), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("full"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("'undefined small'\n"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace ken
+
+namespace ken {
+namespace {
+
+// On a terminal, SIGINT (Ctrl-C) interrupts the running input, which is
+// rolled back, and the shell goes on.
+TEST(ShellTest, CtrlCInterruptsRunningInputOnATerminal) {
+  const std::string store = MakeTempDir() + "/tty.ken";
+  int master = -1;
+  pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl(kKen.c_str(), kKen.c_str(), "shell", "--store", store.c_str(), "--turn-timeout", "60s",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string out;
+  auto read_until = [&](const std::string& needle) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (out.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      struct pollfd p = {master, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char buf[1024];
+      ssize_t n = read(master, buf, sizeof(buf));
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out.find(needle) != std::string::npos;
+  };
+  auto type = [&](const std::string& line) { ASSERT_EQ(write(master, line.data(), line.size()), (ssize_t)line.size()); };
+  ASSERT_TRUE(read_until("> ")) << out;
+  type("var x = 5; while (true) {}\r");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(pid, SIGINT);
+  EXPECT_TRUE(read_until("turn interrupted; the heap is as before the turn")) << out;
+  type("typeof x\r");
+  EXPECT_TRUE(read_until("'undefined'")) << out;
+  type(".exit\r");
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(master);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
 }
 
 }  // namespace
