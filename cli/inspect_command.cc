@@ -40,9 +40,7 @@ int RunInspect(const InspectOptions& options) {
     if (options.has_expression) {
       v8::Local<v8::Value> value;
       if (!EvalScript(scope, options.expression, "inspect").ToLocal(&value)) return absl::AbortedError("threw");
-      std::string json;
-      if (ToJson(scope, value, &json)) return json;
-      return Inspect(scope, value, true);
+      return JsonOrInspect(scope, value);
     }
     v8::Local<v8::String> param = v8::String::NewFromUtf8Literal(isolate, "internals");
     v8::ScriptCompiler::Source source(v8::String::NewFromUtf8Literal(isolate, kListGlobals));

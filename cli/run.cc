@@ -104,7 +104,9 @@ int RunNode(const RunOptions& options) {
     fprintf(stderr, "ken run: node '%s' is not in %s\n", options.node_id.c_str(), config->path.c_str());
     return 2;
   }
-  spdlog::set_pattern(absl::StrCat("[%Y-%m-%d %H:%M:%S.%e] [", me->id, "] [%l] %v"));
+  spdlog::set_pattern(getenv("KEN_SUPERVISED") != nullptr
+                          ? "[%Y-%m-%d %H:%M:%S.%e] [%l] %v"
+                          : absl::StrCat("[%Y-%m-%d %H:%M:%S.%e] [", me->id, "] [%l] %v"));
   const std::string store = options.store_path.empty() ? me->store : options.store_path;
   const std::string http_address = options.http_address.empty() ? me->http : options.http_address;
   std::error_code ec;
@@ -226,7 +228,7 @@ int RunNode(const RunOptions& options) {
     spdlog::info("ran script {} as the first turn", me->script);
     senders.Wake();
   }
-  heap_bytes = node.isolate().last_snapshot_heap_bytes();
+  if (absl::StatusOr<size_t> used = node.isolate().UsedHeapBytes(); used.ok()) heap_bytes = *used;
 
   const PersistentIsolate::TurnBody observe = UpcomingTimersBody(kUpcomingTimers);
   std::vector<std::pair<int64_t, int64_t>> upcoming;  // timers [id, due_ms], soonest first

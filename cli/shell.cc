@@ -4,10 +4,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <vector>
 #include <thread>
 
 #include <cstdio>
+#include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <iostream>
@@ -17,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
+#include "cli/turn_inputs.h"
 #include "runtime/node/node.h"
 
 namespace ken {
@@ -27,6 +33,8 @@ constexpr char kHelp[] =
     ".exit     Exit the shell (so does Ctrl-D); the session is already saved\n"
     ".help     Print this help\n"
     ".load F   Run file F as one turn (one script, like a <script> tag)\n"
+    "Timers (setTimeout, setInterval) are durable; the shell fires the ones that\n"
+    "are due between inputs, before each prompt.\n"
     "Every input runs as one turn: when it finishes, the whole heap is committed to\n"
     "the store before its result is printed. A turn that throws, runs past the turn\n"
     "timeout or reaches the heap limit is rolled back.\n";
@@ -77,14 +85,53 @@ std::string AsExpressionIfObjectLiteral(PersistentIsolate& isolate, const std::s
   return syntax.ok() && *syntax == PersistentIsolate::Syntax::kValid ? wrapped : source;
 }
 
+// Durable timers in the shell: it has no idle loop, so the timers that are
+// due fire between inputs (each as its own turn), before the next prompt.
+class ShellTimers {
+ public:
+  explicit ShellTimers(Node& node) : node_(node), observe_(UpcomingTimersBody(64)) {
+    TurnResult r = node_.Evaluate(observe_);
+    if (r.ok()) upcoming_ = ParseUpcomingTimers(r.output);
+  }
+  const PersistentIsolate::TurnBody* observe() const { return &observe_; }
+  void Update(const BatchResult& batch) {
+    if (batch.observed) upcoming_ = ParseUpcomingTimers(*batch.observed);
+  }
+  void FireDue() {
+    for (int round = 0; round < 100; ++round) {
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      std::vector<TurnInput> due;
+      for (const auto& [id, at] : upcoming_) {
+        if (at <= now) due.push_back(TimerInput(id, at));
+      }
+      if (due.empty()) return;
+      BatchResult batch = node_.RunBatch(due, &observe_);
+      if (!batch.commit.ok()) return;
+      Update(batch);
+    }
+  }
+
+ private:
+  Node& node_;
+  PersistentIsolate::TurnBody observe_;
+  std::vector<std::pair<int64_t, int64_t>> upcoming_;
+};
+
 // One turn: evaluates `source` as a script named `name`; prints its value
 // (or the error) once the turn is committed.
-void RunInput(Node& node, const std::string& source, const std::string& name) {
-  TurnResult result = node.Turn([&](const TurnScope& scope) -> absl::StatusOr<std::string> {
+void RunInput(Node& node, ShellTimers& timers, const std::string& source, const std::string& name) {
+  TurnInput input;
+  input.description = "shell input";
+  input.body = [&](const TurnScope& scope) -> absl::StatusOr<std::string> {
     v8::Local<v8::Value> value;
     if (!EvalScript(scope, source, name).ToLocal(&value)) return absl::AbortedError("threw");
     return Inspect(scope, value, true);
-  });
+  };
+  BatchResult batch = node.RunBatch({input}, timers.observe());
+  timers.Update(batch);
+  const TurnResult& result = batch.results[0];
   Print(result.ok() ? result.output : result.error);
 }
 
@@ -136,9 +183,12 @@ int RunShell(const ShellOptions& options) {
   } join_interrupter{done, interrupter};
   LineReader reader(interactive,
                     options.history_path.empty() ? options.store_path + ".history" : options.history_path);
+  ShellTimers timers(node);
   std::string pending;
   std::string line;
-  while (reader.Read(pending.empty() ? "> " : "... ", &line)) {
+  while (true) {
+    if (pending.empty()) timers.FireDue();
+    if (!reader.Read(pending.empty() ? "> " : "... ", &line)) break;
     absl::string_view command = absl::StripAsciiWhitespace(line);
     if (pending.empty()) {
       if (command == ".exit") break;
@@ -151,13 +201,18 @@ int RunShell(const ShellOptions& options) {
         std::string file(absl::StripAsciiWhitespace(command.substr(6)));
         std::ifstream in(file, std::ios::binary);
         if (!in) {
-          Print(absl::StrCat(".load: cannot read ", file));
+          Print(absl::StrCat(".load: cannot read ", file, ": ", strerror(errno)));
           continue;
         }
         std::stringstream text;
         text << in.rdbuf();
         reader.Remember(line);
-        RunInput(node, text.str(), file);
+        RunInput(node, timers, text.str(), file);
+        continue;
+      }
+      if (command.size() > 1 && command[0] == '.' && std::isalpha(static_cast<unsigned char>(command[1])) &&
+          command != ".break") {
+        Print("Invalid REPL keyword (.help lists them)");
         continue;
       }
     }
@@ -176,7 +231,7 @@ int RunShell(const ShellOptions& options) {
     std::string source = AsExpressionIfObjectLiteral(node.isolate(), pending);
     reader.Remember(pending);
     pending.clear();
-    RunInput(node, source, absl::StrCat("REPL", node.next_turn()));
+    RunInput(node, timers, source, absl::StrCat("REPL", node.next_turn()));
   }
   if (!pending.empty()) Print("(unfinished input discarded)");
   return 0;

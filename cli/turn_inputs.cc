@@ -67,9 +67,7 @@ TurnInput EvalInput(const std::string& source) {
   input.body = [source](const TurnScope& scope) -> absl::StatusOr<std::string> {
     v8::Local<v8::Value> value;
     if (!EvalScript(scope, source, "admin-eval").ToLocal(&value)) return absl::AbortedError("threw");
-    std::string json;
-    if (ToJson(scope, value, &json)) return json;
-    return Inspect(scope, value, true);
+    return JsonOrInspect(scope, value);
   };
   return input;
 }

@@ -17,7 +17,7 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& address) {
       return absl::UnauthenticatedError(msg);
     case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::UNAVAILABLE:
-      return absl::UnavailableError(msg);
+      return absl::UnavailableError(absl::StrCat("no node answers at ", address, " (not running?)"));
     default:
       return absl::InternalError(msg);
   }

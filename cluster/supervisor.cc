@@ -48,6 +48,10 @@ absl::Status CheckBindable(const std::string& node, const std::string& what, con
     return absl::FailedPreconditionError(absl::StrCat("node ", node, ": cannot resolve ", what, " address ", address));
   }
   int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // As gRPC and the HTTP server do: connections of a node that just stopped
+  // linger in TIME_WAIT and must not make the address look taken.
+  int one = 1;
+  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   int rc = fd >= 0 ? bind(fd, res->ai_addr, res->ai_addrlen) : -1;
   int err = errno;
   if (fd >= 0) close(fd);
@@ -102,6 +106,7 @@ void Supervisor::Start(Child& child) {
     dup2(fds[1], 1);
     dup2(fds[1], 2);
     setenv("KEN_RESTARTS", restarts.c_str(), 1);
+    setenv("KEN_SUPERVISED", "1", 1);  // the supervisor prefixes lines with the node id
     signal(SIGINT, SIG_IGN);  // Ctrl-C reaches the supervisor, which stops nodes with SIGTERM
     signal(SIGPIPE, SIG_DFL);
     execl(options_.ken_binary.c_str(), options_.ken_binary.c_str(), "run", "--cluster", config_.path.c_str(),

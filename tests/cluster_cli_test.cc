@@ -80,6 +80,12 @@ TEST(ClusterCliTest, UpStatusKillEvalDown) {
   EXPECT_EQ(std::count(after.output.begin(), after.output.end(), '\n'), 3);
   EXPECT_NE(after.output.find(" down "), std::string::npos) << after.output;
   EXPECT_NE(::ken::testing::ReadFileOrEmpty(dir + "/data/cluster.log").find("[a] "), std::string::npos);
+  // Straight back up: the stopped nodes' connections in TIME_WAIT must not
+  // make their addresses look taken.
+  auto up_again = RunProgram({kKen, "cluster", "up", config, "--detach"}, "", 60000);
+  EXPECT_EQ(up_again.exit_code, 0) << up_again.output;
+  EXPECT_EQ(RunProgram({kKen, "cluster", "eval", config, "a", "hits"}).output, "2\n");
+  EXPECT_EQ(RunProgram({kKen, "cluster", "down", config}, "", 60000).exit_code, 0);
 }
 
 TEST(ClusterCliTest, ConfigErrorsBeforeAnythingStarts) {

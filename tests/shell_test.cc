@@ -226,7 +226,7 @@ TEST(ShellTest, LoadFileAndMultiLineComments) {
   auto r = RunProgram(Shell(dir + "/s.ken"), "/*---\ndescription: a test262-style header\n---*/\n"
                                              ".load " + dir + "/lib.js\nloaded\n.load " + dir + "/missing.js\n");
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_EQ(r.output, "Initialized session\nundefined\n'use strict'\ntrue\n.load: cannot read " + dir + "/missing.js\n");
+  EXPECT_EQ(r.output, "Initialized session\nundefined\n'use strict'\ntrue\n.load: cannot read " + dir + "/missing.js: No such file or directory\n");
 }
 
 // A disk that fills up fails the commit: the turn is rolled back with the
@@ -296,6 +296,25 @@ TEST(ShellTest, CtrlCInterruptsRunningInputOnATerminal) {
   waitpid(pid, &status, 0);
   close(master);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+}
+
+}  // namespace
+}  // namespace ken
+
+namespace ken {
+namespace {
+
+// The shell fires due timers between inputs; `ken inspect -e` prints JSON
+// only when JSON says all the shell would.
+TEST(ShellTest, TimersFireBetweenInputsAndInspectKeepsMaps) {
+  const std::string store = MakeTempDir() + "/timers.ken";
+  auto r = RunProgram(Shell(store), "var fired = []; setTimeout(function (x) { fired.push(x); }, 0, 'due'); 1\n"
+                                    "fired\n"
+                                    "var m = new Map([['k', 1]]); var plain = { a: [1, 'b'] };\n"
+                                    ".nosuchcommand\n");
+  EXPECT_EQ(r.output, "Initialized session\n1\n[ 'due' ]\nundefined\nInvalid REPL keyword (.help lists them)\n");
+  EXPECT_EQ(RunProgram({kKen, "inspect", "--store", store, "-e", "m"}).output, "Map(1) { 'k' => 1 }\n");
+  EXPECT_EQ(RunProgram({kKen, "inspect", "--store", store, "-e", "plain"}).output, "{\"a\":[1,\"b\"]}\n");
 }
 
 }  // namespace

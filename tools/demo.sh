@@ -20,6 +20,7 @@ for i in 1 2 3 4 5; do
 done
 echo
 echo "transfers [issued, done, applied]: $($ken cluster eval "$config" driver '[issued, doneCount, okCount]')"
+echo "(done but not applied: refused for insufficient funds)"
 echo
 echo "The cluster is still running. Try: $ken cluster status $config"
 echo "Stop it with: $ken cluster down $config"

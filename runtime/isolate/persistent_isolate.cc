@@ -390,4 +390,14 @@ bool ToJson(const TurnScope& scope, v8::Local<v8::Value> value, std::string* out
   return true;
 }
 
+std::string JsonOrInspect(const TurnScope& scope, v8::Local<v8::Value> value) {
+  std::string shell = Inspect(scope, value, true);
+  std::string json;
+  if (!ToJson(scope, value, &json)) return shell;
+  v8::TryCatch try_catch(scope.isolate);
+  v8::Local<v8::Value> parsed;
+  if (!v8::JSON::Parse(scope.context, Str(scope.isolate, json)).ToLocal(&parsed)) return shell;
+  return Inspect(scope, parsed, true) == shell ? json : shell;
+}
+
 }  // namespace ken

@@ -195,6 +195,13 @@ std::string Inspect(const TurnScope& scope, v8::Local<v8::Value> value, bool top
 // value has no JSON text (undefined, functions, symbols, cycles, BigInt).
 bool ToJson(const TurnScope& scope, v8::Local<v8::Value> value, std::string* out);
 
+// JSON text when it says all the shell would (JSON.parse of it inspects the
+// same: plain objects, arrays, strings, numbers...), else the shell's text
+// (a Map, a Date, a function, an object holding one...). For `ken inspect -e`
+// and admin evals, whose output scripts parse.
+std::string JsonOrInspect(const TurnScope& scope, v8::Local<v8::Value> value);
+
+
 }  // namespace ken
 
 #endif  // KEN_RUNTIME_ISOLATE_PERSISTENT_ISOLATE_H_
