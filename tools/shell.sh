@@ -4,6 +4,8 @@
 # `ken shell`, e.g. --store other.ken or --turn-timeout 2s.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Bazel keeps its cache under $HOME; CI environments may not set it.
+export HOME="${HOME:-$(getent passwd "$(id -un)" | cut -d: -f6)}"
 cd "$root"
 bash tools/setup.sh
 bazel build //cli:ken >&2

@@ -3,6 +3,8 @@
 # plain summary line "N passed, N failed" counted from gtest's test.xml files.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Bazel keeps its cache under $HOME; CI environments may not set it.
+export HOME="${HOME:-$(getent passwd "$(id -un)" | cut -d: -f6)}"
 cd "$root"
 bash tools/setup.sh || exit 1
 bazel test //... "$@"
