@@ -184,6 +184,7 @@ int RunShell(const ShellOptions& options) {
   LineReader reader(interactive,
                     options.history_path.empty() ? options.store_path + ".history" : options.history_path);
   ShellTimers timers(node);
+  int64_t input_number = node.next_turn();
   std::string pending;
   std::string line;
   while (true) {
@@ -231,7 +232,9 @@ int RunShell(const ShellOptions& options) {
     std::string source = AsExpressionIfObjectLiteral(node.isolate(), pending);
     reader.Remember(pending);
     pending.clear();
-    RunInput(node, timers, source, absl::StrCat("REPL", node.next_turn()));
+    // Named like Node's REPL: REPL<n>, one number per input (from the
+    // store's next turn, so names stay distinct across restarts).
+    RunInput(node, timers, source, absl::StrCat("REPL", input_number++));
   }
   if (!pending.empty()) Print("(unfinished input discarded)");
   return 0;

@@ -63,6 +63,16 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   if (node->store_->skipped_corrupt() > 0) {
     spdlog::error("store {}: {} newer checkpoint(s) were corrupt; restored checkpoint {}", path,
                   node->store_->skipped_corrupt(), checkpoint->seq);
+    if (!options.node_id.empty() && !options.read_only) {
+      // The lost commits may have sent messages (and acked others) that the
+      // restored state does not know about; reusing their sequence numbers
+      // would silently mis-sequence the channels. A new incarnation makes
+      // every peer refuse this node's channels loudly instead.
+      if (absl::Status s = node->store_->Reincarnate(); !s.ok()) return s;
+      spdlog::error("store {}: node '{}' fell back to an older checkpoint and takes the new incarnation {}; "
+                    "its peers will refuse its channels (see README, Store incarnations)",
+                    path, options.node_id, node->store_->incarnation());
+    }
   }
   node->seq_ = checkpoint->seq;
   if (!options.node_id.empty()) {

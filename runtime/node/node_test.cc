@@ -4,6 +4,8 @@
 // restore below really is a new process reading the store.
 #include "runtime/node/node.h"
 
+#include <sqlite3.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -254,6 +256,65 @@ TEST(NodeTest, BatchRerunsWithoutTheFailedTurn) {
     EXPECT_EQ(Eval(node, "ken.me + ' ' + ken.peers").output, "'a b'");
   });
   ASSERT_EQ(child.exit_code, 0) << child.output;
+}
+
+}  // namespace
+}  // namespace ken
+
+namespace ken {
+namespace {
+
+// A cluster node that falls back to an older checkpoint (corrupt newest)
+// takes a new incarnation, so peers refuse its channels instead of
+// mis-sequencing them; a standalone (shell) store keeps its incarnation.
+TEST(NodeTest, FallbackToOlderCheckpointReincarnatesClusterNodes) {
+  for (bool cluster : {true, false}) {
+    const std::string path = ::ken::testing::MakeTempDir() + "/fallback.ken";
+    std::string first;
+    auto setup = RunInChild([&] {
+      InitializeV8({});
+      NodeOptions options;
+      options.store_path = path;
+      if (cluster) {
+        options.node_id = "a";
+        options.peers = {"b"};
+      }
+      auto node = Node::Open(options);
+      ASSERT_TRUE(node.ok()) << node.status();
+      ASSERT_TRUE(Eval(**node, "var v = 1;").ok());
+      ASSERT_TRUE(Eval(**node, "v = 2;").ok());
+      printf("incarnation=%s\n", (*node)->store().incarnation().c_str());
+    });
+    ASSERT_EQ(setup.exit_code, 0) << setup.output;
+    size_t at = setup.output.find("incarnation=");
+    ASSERT_NE(at, std::string::npos);
+    first = setup.output.substr(at + 12, 32);
+    // Corrupt the newest checkpoint's heap.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "UPDATE checkpoints SET heap = CAST('X' || substr(heap, 2) AS BLOB) "
+                               "WHERE seq = (SELECT MAX(seq) FROM checkpoints)", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+    auto check = RunInChild([&] {
+      InitializeV8({});
+      NodeOptions options;
+      options.store_path = path;
+      if (cluster) {
+        options.node_id = "a";
+        options.peers = {"b"};
+      }
+      auto node = Node::Open(options);
+      ASSERT_TRUE(node.ok()) << node.status();
+      EXPECT_EQ(Eval(**node, "v").output, "1");  // the previous checkpoint
+      if (cluster) {
+        EXPECT_NE((*node)->store().incarnation(), first);
+      } else {
+        EXPECT_EQ((*node)->store().incarnation(), first);
+      }
+    });
+    ASSERT_EQ(check.exit_code, 0) << check.output;
+  }
 }
 
 }  // namespace

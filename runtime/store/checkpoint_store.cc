@@ -358,6 +358,17 @@ absl::Status CheckpointStore::Commit(Checkpoint& checkpoint) {
   return absl::OkStatus();
 }
 
+absl::Status CheckpointStore::Reincarnate() {
+  if (!lock_.held()) {
+    return absl::FailedPreconditionError(absl::StrCat("store ", path_, " is open read-only"));
+  }
+  std::string incarnation = RandomHex(16);
+  std::string sql = absl::StrCat("UPDATE ken_meta SET value = '", incarnation, "' WHERE key = 'incarnation';");
+  if (absl::Status s = Exec(db_, path_, sql.c_str()); !s.ok()) return s;
+  incarnation_ = incarnation;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<CheckpointInfo>> CheckpointStore::List() {
   Stmt stmt(db_,
             "SELECT seq, created_unix_ms, heap, heap_crc32, state, state_crc32 FROM checkpoints "

@@ -93,6 +93,12 @@ class CheckpointStore {
   const std::string& path() const { return path_; }
   // Random id given to the store when it was created (hex, 32 chars).
   const std::string& incarnation() const { return incarnation_; }
+
+  // Gives the store a new random incarnation (durably). Used when the node
+  // fell back to an older checkpoint: peers may hold messages from the lost
+  // commits, so they must see a different store, not silently
+  // mis-sequenced channels. Errors as Commit.
+  absl::Status Reincarnate();
   int skipped_corrupt() const { return skipped_corrupt_; }
 
  private:

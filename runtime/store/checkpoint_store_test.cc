@@ -221,3 +221,27 @@ TEST(CheckpointStoreTest, ReadOnlyOpenAfterCrashDoesNotWrite) {
 
 }  // namespace
 }  // namespace ken
+
+namespace ken {
+namespace {
+
+TEST(CheckpointStoreTest, ReincarnateIsDurable) {
+  std::string path = TempDir() + "/a.ken";
+  std::string before;
+  std::string after;
+  {
+    auto store = CheckpointStore::Create(path, Make("h"));
+    ASSERT_TRUE(store.ok());
+    before = (*store)->incarnation();
+    ASSERT_TRUE((*store)->Reincarnate().ok());
+    after = (*store)->incarnation();
+    EXPECT_NE(before, after);
+  }
+  auto reopened = CheckpointStore::Open(path, CheckpointStore::Mode::kReadOnly);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->incarnation(), after);
+  EXPECT_EQ((*reopened)->Reincarnate().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace ken
