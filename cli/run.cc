@@ -228,6 +228,14 @@ int RunNode(const RunOptions& options) {
     spdlog::info("ran script {} as the first turn", me->script);
     senders.Wake();
   }
+  // What Admin.Status reports, refreshed after every commit.
+  auto publish = [&] {
+    last_checkpoint = node.checkpoint_seq();
+    turns = node.state().turns();
+    dead_letters = node.state().dead_letter_count();
+    if (node.isolate().last_snapshot_heap_bytes() > 0) heap_bytes = node.isolate().last_snapshot_heap_bytes();
+  };
+  publish();
   if (absl::StatusOr<size_t> used = node.isolate().UsedHeapBytes(); used.ok()) heap_bytes = *used;
 
   const PersistentIsolate::TurnBody observe = UpcomingTimersBody(kUpcomingTimers);
@@ -290,10 +298,7 @@ int RunNode(const RunOptions& options) {
       continue;
     }
     if (r.observed) upcoming = ParseUpcomingTimers(*r.observed);
-    last_checkpoint = node.checkpoint_seq();
-    turns = node.state().turns();
-    dead_letters = node.state().dead_letter_count();
-    if (node.isolate().last_snapshot_heap_bytes() > 0) heap_bytes = node.isolate().last_snapshot_heap_bytes();
+    publish();
     senders.Wake();
   }
   spdlog::info("node {} stopping (checkpoint {})", me->id, node.checkpoint_seq());

@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -108,6 +109,10 @@ void Supervisor::Start(Child& child) {
     setenv("KEN_RESTARTS", restarts.c_str(), 1);
     setenv("KEN_SUPERVISED", "1", 1);  // the supervisor prefixes lines with the node id
     signal(SIGINT, SIG_IGN);  // Ctrl-C reaches the supervisor, which stops nodes with SIGTERM
+    // If the supervisor itself dies (even by SIGKILL), its nodes stop too
+    // rather than run on unsupervised; their state is durable either way.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1) _exit(1);  // the supervisor died before prctl took effect
     signal(SIGPIPE, SIG_DFL);
     execl(options_.ken_binary.c_str(), options_.ken_binary.c_str(), "run", "--cluster", config_.path.c_str(),
           "--id", child.id.c_str(), "--log-level", options_.log_level.c_str(), static_cast<char*>(nullptr));
