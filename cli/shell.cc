@@ -1,9 +1,12 @@
 #include <editline/readline.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <vector>
 #include <thread>
@@ -33,8 +36,8 @@ constexpr char kHelp[] =
     ".exit     Exit the shell (so does Ctrl-D); the session is already saved\n"
     ".help     Print this help\n"
     ".load F   Run file F as one turn (one script, like a <script> tag)\n"
-    "Timers (setTimeout, setInterval) are durable; the shell fires the ones that\n"
-    "are due between inputs, before each prompt.\n"
+    "Timers (setTimeout, setInterval) are durable and fire while the shell waits\n"
+    "for input (with piped input: between lines).\n"
     "Every input runs as one turn: when it finishes, the whole heap is committed to\n"
     "the store before its result is printed. A turn that throws, runs past the turn\n"
     "timeout or reaches the heap limit is rolled back.\n";
@@ -49,14 +52,41 @@ class LineReader {
     }
   }
 
-  // False at end of input.
-  bool Read(const char* prompt, std::string* line) {
+  // Work to do while waiting for a line (due timers): `wait_ms()` says how
+  // long until it is due (-1: nothing pending), `run()` does it.
+  struct Idle {
+    std::function<int64_t()> wait_ms;
+    std::function<void()> run;
+  };
+
+  // False at end of input. On a terminal, libedit's callback interface lets
+  // the shell fire due timers while it waits, then redraw the prompt and the
+  // partly typed line.
+  bool Read(const char* prompt, std::string* line, const Idle& idle) {
     if (!interactive_) return static_cast<bool>(std::getline(std::cin, *line));
-    char* raw = readline(prompt);
-    if (raw == nullptr) return false;
-    *line = raw;
-    free(raw);
-    return true;
+    got_line_ = false;
+    eof_ = false;
+    line_ = line;
+    current_ = this;
+    rl_callback_handler_install(prompt, &LineReader::OnLine);
+    while (!got_line_ && !eof_) {
+      int64_t wait = idle.wait_ms();
+      struct pollfd p = {STDIN_FILENO, POLLIN, 0};
+      int ready = poll(&p, 1, wait < 0 ? -1 : static_cast<int>(std::min<int64_t>(wait, 60000)));
+      if (ready > 0) {
+        rl_callback_read_char();
+      } else if (ready == 0) {
+        fputs("\r\x1b[K", stdout);  // clear the prompt line; output goes there
+        fflush(stdout);
+        idle.run();
+        rl_forced_update_display();
+      } else if (errno != EINTR) {
+        eof_ = true;
+      }
+    }
+    rl_callback_handler_remove();
+    current_ = nullptr;
+    return got_line_;
   }
 
   void Remember(const std::string& entry) {
@@ -66,8 +96,24 @@ class LineReader {
   }
 
  private:
+  static void OnLine(char* raw) {
+    LineReader* self = current_;
+    if (raw == nullptr) {
+      self->eof_ = true;
+      fputc('\n', stdout);
+      return;
+    }
+    *self->line_ = raw;
+    free(raw);
+    self->got_line_ = true;
+  }
+
+  static inline LineReader* current_ = nullptr;  // libedit's callback has no user data
   bool interactive_;
   std::string history_path_;
+  std::string* line_ = nullptr;
+  bool got_line_ = false;
+  bool eof_ = false;
 };
 
 void Print(const std::string& text) {
@@ -85,8 +131,8 @@ std::string AsExpressionIfObjectLiteral(PersistentIsolate& isolate, const std::s
   return syntax.ok() && *syntax == PersistentIsolate::Syntax::kValid ? wrapped : source;
 }
 
-// Durable timers in the shell: it has no idle loop, so the timers that are
-// due fire between inputs (each as its own turn), before the next prompt.
+// Durable timers in the shell: due timers fire (each as its own turn) before
+// each prompt and, on a terminal, while the shell waits for input.
 class ShellTimers {
  public:
   explicit ShellTimers(Node& node) : node_(node), observe_(UpcomingTimersBody(64)) {
@@ -94,14 +140,21 @@ class ShellTimers {
     if (r.ok()) upcoming_ = ParseUpcomingTimers(r.output);
   }
   const PersistentIsolate::TurnBody* observe() const { return &observe_; }
+  // Milliseconds until the soonest timer is due (0 if overdue), -1 if none.
+  int64_t WaitMs() const {
+    if (upcoming_.empty()) return -1;
+    return std::max<int64_t>(0, upcoming_.front().second - NowMs());
+  }
   void Update(const BatchResult& batch) {
     if (batch.observed) upcoming_ = ParseUpcomingTimers(*batch.observed);
   }
+  static int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
   void FireDue() {
     for (int round = 0; round < 100; ++round) {
-      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
+      const int64_t now = NowMs();
       std::vector<TurnInput> due;
       for (const auto& [id, at] : upcoming_) {
         if (at <= now) due.push_back(TimerInput(id, at));
@@ -189,7 +242,8 @@ int RunShell(const ShellOptions& options) {
   std::string line;
   while (true) {
     if (pending.empty()) timers.FireDue();
-    if (!reader.Read(pending.empty() ? "> " : "... ", &line)) break;
+    LineReader::Idle idle{[&] { return pending.empty() ? timers.WaitMs() : -1; }, [&] { timers.FireDue(); }};
+    if (!reader.Read(pending.empty() ? "> " : "... ", &line, idle)) break;
     absl::string_view command = absl::StripAsciiWhitespace(line);
     if (pending.empty()) {
       if (command == ".exit") break;

@@ -258,44 +258,79 @@ TEST(ShellTest, FullDiskRollsBackTheTurn) {
 namespace ken {
 namespace {
 
+// `ken shell` on a pseudo-terminal, as a person at a terminal runs it.
+class PtyShell {
+ public:
+  explicit PtyShell(const std::string& store) {
+    pid_ = forkpty(&master_, nullptr, nullptr, nullptr);
+    if (pid_ == 0) {
+      execl(kKen.c_str(), kKen.c_str(), "shell", "--store", store.c_str(), "--turn-timeout", "60s",
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~PtyShell() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    close(master_);
+  }
+  bool ReadUntil(const std::string& needle, int seconds = 20) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (out_.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      struct pollfd p = {master_, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char buf[1024];
+      ssize_t n = read(master_, buf, sizeof(buf));
+      if (n <= 0) break;
+      out_.append(buf, static_cast<size_t>(n));
+    }
+    return out_.find(needle) != std::string::npos;
+  }
+  void Type(const std::string& keys) { ASSERT_EQ(write(master_, keys.data(), keys.size()), (ssize_t)keys.size()); }
+  int Exit() {
+    Type(".exit\r");
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  pid_t pid() const { return pid_; }
+  const std::string& output() const { return out_; }
+
+ private:
+  int master_ = -1;
+  pid_t pid_ = -1;
+  std::string out_;
+};
+
 // On a terminal, SIGINT (Ctrl-C) interrupts the running input, which is
 // rolled back, and the shell goes on.
 TEST(ShellTest, CtrlCInterruptsRunningInputOnATerminal) {
-  const std::string store = MakeTempDir() + "/tty.ken";
-  int master = -1;
-  pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl(kKen.c_str(), kKen.c_str(), "shell", "--store", store.c_str(), "--turn-timeout", "60s",
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  std::string out;
-  auto read_until = [&](const std::string& needle) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (out.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-      struct pollfd p = {master, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char buf[1024];
-      ssize_t n = read(master, buf, sizeof(buf));
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-    return out.find(needle) != std::string::npos;
-  };
-  auto type = [&](const std::string& line) { ASSERT_EQ(write(master, line.data(), line.size()), (ssize_t)line.size()); };
-  ASSERT_TRUE(read_until("> ")) << out;
-  type("var x = 5; while (true) {}\r");
+  PtyShell shell(MakeTempDir() + "/tty.ken");
+  ASSERT_TRUE(shell.ReadUntil("> ")) << shell.output();
+  shell.Type("var x = 5; while (true) {}\r");
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  kill(pid, SIGINT);
-  EXPECT_TRUE(read_until("turn interrupted; the heap is as before the turn")) << out;
-  type("typeof x\r");
-  EXPECT_TRUE(read_until("'undefined'")) << out;
-  type(".exit\r");
-  int status = 0;
-  waitpid(pid, &status, 0);
-  close(master);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  kill(shell.pid(), SIGINT);
+  EXPECT_TRUE(shell.ReadUntil("turn interrupted; the heap is as before the turn")) << shell.output();
+  shell.Type("typeof x\r");
+  EXPECT_TRUE(shell.ReadUntil("'undefined'")) << shell.output();
+  EXPECT_EQ(shell.Exit(), 0) << shell.output();
+}
+
+// On a terminal, a timer fires while the shell waits at the prompt, and the
+// partly typed line survives it.
+TEST(ShellTest, TimersFireWhileWaitingAtTheTerminal) {
+  PtyShell shell(MakeTempDir() + "/idle.ken");
+  ASSERT_TRUE(shell.ReadUntil("> ")) << shell.output();
+  shell.Type("setTimeout(function () { console.log('fired-' + 'while-idle'); }, 300); 1\r");
+  shell.Type("var typed");
+  EXPECT_TRUE(shell.ReadUntil("fired-while-idle")) << shell.output();
+  shell.Type(" = 42\r");
+  shell.Type("typed\r");
+  EXPECT_TRUE(shell.ReadUntil("42\r\n")) << shell.output();
+  EXPECT_EQ(shell.Exit(), 0) << shell.output();
 }
 
 }  // namespace
