@@ -11,6 +11,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "cli/commands.h"
@@ -19,7 +20,7 @@
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, store, "", "path of the node's store (SQLite file)");
-ABSL_FLAG(absl::Duration, turn_timeout, absl::Seconds(5), "abort a turn that runs longer (e.g. 5s, 500ms)");
+ABSL_FLAG(std::string, turn_timeout, "5s", "abort a turn that runs longer (e.g. 5s, 500ms; a bare number is ms)");
 ABSL_FLAG(int64_t, heap_limit_mb, 0, "abort a turn that grows the heap past this many MiB (0: V8 default)");
 ABSL_FLAG(std::string, log_level, "warn", "trace, debug, info, warn, error, critical or off");
 ABSL_FLAG(std::string, eval, "", "inspect: expression to evaluate (also -e)");
@@ -156,7 +157,20 @@ int main(int argc, char** argv) {
     fprintf(stderr, "ken %s: --store PATH is required\n", command.c_str());
     return 2;
   }
-  int64_t timeout_ms = absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_turn_timeout));
+  int64_t timeout_ms = 0;
+  {
+    const std::string text = absl::GetFlag(FLAGS_turn_timeout);
+    absl::Duration d;
+    if (absl::SimpleAtoi(text, &timeout_ms)) {
+      // a bare number: milliseconds
+    } else if (absl::ParseDuration(text, &d)) {
+      timeout_ms = absl::ToInt64Milliseconds(d);
+    } else {
+      fprintf(stderr, "ken %s: --turn-timeout '%s' is not a duration (e.g. 5s, 500ms, 2m)\n", command.c_str(),
+              text.c_str());
+      return 2;
+    }
+  }
   if (timeout_ms <= 0) {
     fprintf(stderr, "ken %s: --turn-timeout must be positive\n", command.c_str());
     return 2;
