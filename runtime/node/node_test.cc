@@ -270,16 +270,19 @@ namespace {
 TEST(NodeTest, FallbackToOlderCheckpointReincarnatesClusterNodes) {
   for (bool cluster : {true, false}) {
     const std::string path = ::ken::testing::MakeTempDir() + "/fallback.ken";
-    std::string first;
-    auto setup = RunInChild([&] {
-      InitializeV8({});
+    auto open = [&] {
       NodeOptions options;
       options.store_path = path;
       if (cluster) {
         options.node_id = "a";
         options.peers = {"b"};
       }
-      auto node = Node::Open(options);
+      return Node::Open(options);
+    };
+    std::string first;
+    auto setup = RunInChild([&] {
+      InitializeV8({});
+      auto node = open();
       ASSERT_TRUE(node.ok()) << node.status();
       ASSERT_TRUE(Eval(**node, "var v = 1;").ok());
       ASSERT_TRUE(Eval(**node, "v = 2;").ok());
@@ -298,13 +301,7 @@ TEST(NodeTest, FallbackToOlderCheckpointReincarnatesClusterNodes) {
     sqlite3_close(db);
     auto check = RunInChild([&] {
       InitializeV8({});
-      NodeOptions options;
-      options.store_path = path;
-      if (cluster) {
-        options.node_id = "a";
-        options.peers = {"b"};
-      }
-      auto node = Node::Open(options);
+      auto node = open();
       ASSERT_TRUE(node.ok()) << node.status();
       EXPECT_EQ(Eval(**node, "v").output, "1");  // the previous checkpoint
       if (cluster) {
