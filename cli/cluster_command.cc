@@ -22,6 +22,7 @@
 #include "cluster/admin_client.h"
 #include "cluster/config.h"
 #include "cluster/supervisor.h"
+#include "runtime/store/checkpoint_store.h"
 
 namespace ken {
 namespace {
@@ -50,11 +51,6 @@ bool AllUp(const ClusterConfig& config) {
     if (!AdminStatus(n.address, config.token, 500).ok()) return false;
   }
   return true;
-}
-
-int64_t FileBytes(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 ? st.st_size : 0;
 }
 
 std::string JsonString(const std::string& s) {
@@ -144,7 +140,7 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
       row.reply = *s;
     } else {
       row.error = std::string(s.status().message());
-      row.reply.set_store_bytes(FileBytes(n.store) + FileBytes(n.store + "-wal"));
+      row.reply.set_store_bytes(CheckpointStore::DiskBytes(n.store));
     }
     rows.push_back(row);
   }

@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
+#include "js_api/natives.h"
 #include "runtime/node/node.h"
 
 namespace ken {
@@ -53,8 +54,7 @@ int RunInspect(const InspectOptions& options) {
     if (!fn->Call(scope.context, v8::Undefined(isolate), 1, args).ToLocal(&text)) {
       return absl::AbortedError("threw");
     }
-    v8::String::Utf8Value utf8(isolate, text);
-    return std::string(*utf8, utf8.length());
+    return StdString(isolate, text);
   });
   if (!result.ok()) {
     fprintf(stderr, "ken inspect: store %s: %s\n", options.store_path.c_str(), result.error.c_str());

@@ -81,11 +81,6 @@ class PendingQueue {
   bool closed_ = false;
 };
 
-int64_t FileBytes(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 ? st.st_size : 0;
-}
-
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -150,7 +145,7 @@ int RunNode(const RunOptions& options) {
     reply.set_turns(turns);
     reply.set_dead_letters(dead_letters);
     reply.set_heap_used_bytes(heap_bytes);
-    reply.set_store_bytes(FileBytes(store) + FileBytes(store + "-wal"));
+    reply.set_store_bytes(CheckpointStore::DiskBytes(store));
     reply.set_restarts(restarts);
     reply.set_unacked_total(channels->UnackedTotal());
     for (v1::ChannelStatus& c : channels->Status()) *reply.add_channels() = std::move(c);

@@ -10,25 +10,15 @@
 namespace ken {
 namespace {
 
-v8::Local<v8::String> Str(v8::Isolate* isolate, const std::string& s) {
-  return v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal, static_cast<int>(s.size()))
-      .ToLocalChecked();
-}
-
 // Calls internals[name](args...); empty on exception.
 v8::MaybeLocal<v8::Value> CallHook(const TurnScope& scope, const char* name, int argc, v8::Local<v8::Value>* argv) {
   v8::Local<v8::Value> fn;
-  if (!scope.internals->Get(scope.context, Str(scope.isolate, name)).ToLocal(&fn) || !fn->IsFunction()) {
+  if (!scope.internals->Get(scope.context, V8String(scope.isolate, name)).ToLocal(&fn) || !fn->IsFunction()) {
     scope.isolate->ThrowException(v8::Exception::Error(
-        Str(scope.isolate, absl::StrCat("this heap lacks the built-in hook ", name, " (created by an older ken?)"))));
+        V8String(scope.isolate, absl::StrCat("this heap lacks the built-in hook ", name, " (created by an older ken?)"))));
     return {};
   }
   return fn.As<v8::Function>()->Call(scope.context, v8::Undefined(scope.isolate), argc, argv);
-}
-
-std::string ToStd(v8::Isolate* isolate, v8::Local<v8::Value> v) {
-  v8::String::Utf8Value utf8(isolate, v);
-  return *utf8 ? std::string(*utf8, utf8.length()) : std::string();
 }
 
 }  // namespace
@@ -54,7 +44,7 @@ TurnInput DeliveryInput(const v1::Envelope& e) {
     if (!DeserializeMessage(scope.isolate, scope.context, payload).ToLocal(&value)) {
       return absl::AbortedError("threw");
     }
-    v8::Local<v8::Value> args[] = {value, Str(scope.isolate, src)};
+    v8::Local<v8::Value> args[] = {value, V8String(scope.isolate, src)};
     if (CallHook(scope, "deliver", 2, args).IsEmpty()) return absl::AbortedError("threw");
     return std::string();
   };
@@ -81,21 +71,21 @@ TurnInput HttpInput(const HttpRequest& request) {
     v8::Local<v8::Object> req = v8::Object::New(isolate);
     v8::Local<v8::Object> headers = v8::Object::New(isolate);
     for (const auto& [name, value] : request.headers) {
-      v8::Local<v8::String> key = Str(isolate, name);
+      v8::Local<v8::String> key = V8String(isolate, name);
       v8::Local<v8::Value> existing;
       // Repeated headers are joined as RFC 9110 5.3 allows.
       if (headers->Get(context, key).ToLocal(&existing) && existing->IsString()) {
-        headers->Set(context, key, Str(isolate, ToStd(isolate, existing) + ", " + value)).Check();
+        headers->Set(context, key, V8String(isolate, StdString(isolate, existing) + ", " + value)).Check();
       } else {
-        headers->Set(context, key, Str(isolate, value)).Check();
+        headers->Set(context, key, V8String(isolate, value)).Check();
       }
     }
-    req->Set(context, Str(isolate, "method"), Str(isolate, request.method)).Check();
-    req->Set(context, Str(isolate, "uri"), Str(isolate, request.uri)).Check();
-    req->Set(context, Str(isolate, "path"), Str(isolate, request.path)).Check();
-    req->Set(context, Str(isolate, "query"), Str(isolate, request.query)).Check();
-    req->Set(context, Str(isolate, "headers"), headers).Check();
-    req->Set(context, Str(isolate, "body"), Str(isolate, request.body)).Check();
+    req->Set(context, V8String(isolate, "method"), V8String(isolate, request.method)).Check();
+    req->Set(context, V8String(isolate, "uri"), V8String(isolate, request.uri)).Check();
+    req->Set(context, V8String(isolate, "path"), V8String(isolate, request.path)).Check();
+    req->Set(context, V8String(isolate, "query"), V8String(isolate, request.query)).Check();
+    req->Set(context, V8String(isolate, "headers"), headers).Check();
+    req->Set(context, V8String(isolate, "body"), V8String(isolate, request.body)).Check();
     v8::Local<v8::Value> args[] = {req};
     v8::Local<v8::Value> response;
     if (!CallHook(scope, "httpDispatch", 1, args).ToLocal(&response)) return absl::AbortedError("threw");
@@ -105,7 +95,7 @@ TurnInput HttpInput(const HttpRequest& request) {
     v8::Local<v8::Value> out_args[] = {response};
     v8::Local<v8::Value> json;
     if (!CallHook(scope, "httpResponseJson", 1, out_args).ToLocal(&json)) return absl::AbortedError("threw");
-    return ToStd(isolate, json);
+    return StdString(isolate, json);
   };
   return input;
 }
@@ -131,7 +121,7 @@ PersistentIsolate::TurnBody UpcomingTimersBody(int max) {
     v8::Local<v8::Value> args[] = {v8::Integer::New(scope.isolate, max)};
     v8::Local<v8::Value> json;
     if (!CallHook(scope, "upcomingTimers", 1, args).ToLocal(&json)) return absl::AbortedError("threw");
-    return ToStd(scope.isolate, json);
+    return StdString(scope.isolate, json);
   };
 }
 

@@ -143,6 +143,16 @@ bool RunBuiltinScripts(v8::Isolate* isolate, v8::Local<v8::Context> context,
   return true;
 }
 
+v8::Local<v8::String> V8String(v8::Isolate* isolate, std::string_view text) {
+  return v8::String::NewFromUtf8(isolate, text.data(), v8::NewStringType::kNormal, static_cast<int>(text.size()))
+      .ToLocalChecked();
+}
+
+std::string StdString(v8::Isolate* isolate, v8::Local<v8::Value> value) {
+  v8::String::Utf8Value utf8(isolate, value);
+  return *utf8 ? std::string(*utf8, static_cast<size_t>(utf8.length())) : std::string();
+}
+
 v8::MaybeLocal<v8::Value> DeserializeMessage(v8::Isolate* isolate, v8::Local<v8::Context> context,
                                              const std::string& payload) {
   v8::ValueDeserializer deserializer(isolate, reinterpret_cast<const uint8_t*>(payload.data()), payload.size());

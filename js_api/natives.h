@@ -53,6 +53,11 @@ v8::Local<v8::Object> MakeNatives(v8::Isolate* isolate, v8::Local<v8::Context> c
 bool RunBuiltinScripts(v8::Isolate* isolate, v8::Local<v8::Context> context,
                        v8::Local<v8::Object> internals);
 
+// The V8 boundary's string conversions (UTF-8 both ways). V8String aborts
+// only if V8 cannot allocate the string (then the isolate is out of memory).
+v8::Local<v8::String> V8String(v8::Isolate* isolate, std::string_view text);
+std::string StdString(v8::Isolate* isolate, v8::Local<v8::Value> value);
+
 // Deserializes a ken.send payload (v8::ValueDeserializer) in the current
 // context. Empty on malformed bytes, with a JS exception pending.
 v8::MaybeLocal<v8::Value> DeserializeMessage(v8::Isolate* isolate, v8::Local<v8::Context> context,

@@ -12,17 +12,6 @@
 namespace ken {
 namespace {
 
-v8::Local<v8::String> Str(v8::Isolate* isolate, std::string_view s) {
-  return v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal,
-                                 static_cast<int>(s.size()))
-      .ToLocalChecked();
-}
-
-std::string ToStdString(v8::Isolate* isolate, v8::Local<v8::Value> value) {
-  v8::String::Utf8Value utf8(isolate, value);
-  return *utf8 ? std::string(*utf8, utf8.length()) : std::string();
-}
-
 void DefaultConsole(int stream, std::string_view text) {
   FILE* f = stream == 2 ? stderr : stdout;
   fwrite(text.data(), 1, text.size(), f);
@@ -63,7 +52,7 @@ absl::StatusOr<std::unique_ptr<PersistentIsolate>> PersistentIsolate::CreateNew(
     v8::Context::Scope context_scope(context);
     v8::TryCatch try_catch(isolate);
     v8::Local<v8::Object> internals = v8::Object::New(isolate);
-    internals->Set(context, Str(isolate, "beforeCheckpoint"), v8::Array::New(isolate, 0)).Check();
+    internals->Set(context, V8String(isolate, "beforeCheckpoint"), v8::Array::New(isolate, 0)).Check();
     bool ok = RunBuiltinScripts(isolate, context, internals);
     if (ok) {
       // The global names a new heap has, so `ken inspect` can list the user's.
@@ -72,11 +61,11 @@ absl::StatusOr<std::unique_ptr<PersistentIsolate>> PersistentIsolate::CreateNew(
                ->GetPropertyNames(context, v8::KeyCollectionMode::kOwnOnly,
                                   v8::PropertyFilter::SKIP_SYMBOLS, v8::IndexFilter::kSkipIndices)
                .ToLocal(&names) &&
-           internals->Set(context, Str(isolate, "baselineGlobals"), names).FromMaybe(false);
+           internals->Set(context, V8String(isolate, "baselineGlobals"), names).FromMaybe(false);
       isolate->PerformMicrotaskCheckpoint();
     }
     if (!ok) {
-      error = try_catch.HasCaught() ? ToStdString(isolate, try_catch.StackTrace(context).FromMaybe(
+      error = try_catch.HasCaught() ? StdString(isolate, try_catch.StackTrace(context).FromMaybe(
                                                              try_catch.Exception().As<v8::Value>()))
                                     : "unknown error";
     } else {
@@ -273,7 +262,7 @@ absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
     // Before-checkpoint hooks drop what a snapshot cannot hold (Intl's ICU
     // objects); then the context and internals go into the blob.
     v8::Local<v8::Value> hooks_value;
-    hooks_ok = internals->Get(context, Str(isolate_, "beforeCheckpoint")).ToLocal(&hooks_value);
+    hooks_ok = internals->Get(context, V8String(isolate_, "beforeCheckpoint")).ToLocal(&hooks_value);
     if (hooks_ok && hooks_value->IsArray()) {
       v8::Local<v8::Array> hooks = hooks_value.As<v8::Array>();
       for (uint32_t i = 0; hooks_ok && i < hooks->Length(); ++i) {
@@ -319,11 +308,11 @@ absl::StatusOr<PersistentIsolate::Syntax> PersistentIsolate::CheckSyntax(const s
   // comment case is confirmed by closing it).
   auto compile_error = [&](const std::string& text) -> std::string {
     v8::TryCatch try_catch(isolate_);
-    v8::ScriptOrigin origin(isolate_, Str(isolate_, "check"));
-    v8::ScriptCompiler::Source src(Str(isolate_, text), origin);
+    v8::ScriptOrigin origin(isolate_, V8String(isolate_, "check"));
+    v8::ScriptCompiler::Source src(V8String(isolate_, text), origin);
     if (!v8::ScriptCompiler::Compile(context, &src).IsEmpty()) return "";
     if (!try_catch.HasCaught() || try_catch.Message().IsEmpty()) return "unknown error";
-    return ToStdString(isolate_, try_catch.Message()->Get());
+    return StdString(isolate_, try_catch.Message()->Get());
   };
   auto unfinished = [](const std::string& message) {
     return message.find("Unexpected end of input") != std::string::npos ||
@@ -358,8 +347,8 @@ absl::Status PersistentIsolate::Send(const std::string& dst, std::string payload
 
 v8::MaybeLocal<v8::Value> EvalScript(const TurnScope& scope, const std::string& source,
                                      const std::string& name) {
-  v8::ScriptOrigin origin(scope.isolate, Str(scope.isolate, name));
-  v8::ScriptCompiler::Source src(Str(scope.isolate, source), origin);
+  v8::ScriptOrigin origin(scope.isolate, V8String(scope.isolate, name));
+  v8::ScriptCompiler::Source src(V8String(scope.isolate, source), origin);
   v8::Local<v8::Script> script;
   if (!v8::ScriptCompiler::Compile(scope.context, &src).ToLocal(&script)) return {};
   return script->Run(scope.context);
@@ -369,15 +358,15 @@ std::string Inspect(const TurnScope& scope, v8::Local<v8::Value> value, bool top
   v8::Isolate* isolate = scope.isolate;
   v8::TryCatch try_catch(isolate);
   v8::Local<v8::Value> fn;
-  if (!scope.internals->Get(scope.context, Str(isolate, "inspect")).ToLocal(&fn) || !fn->IsFunction()) {
-    return ToStdString(isolate, value);
+  if (!scope.internals->Get(scope.context, V8String(isolate, "inspect")).ToLocal(&fn) || !fn->IsFunction()) {
+    return StdString(isolate, value);
   }
   v8::Local<v8::Value> args[] = {value, v8::Boolean::New(isolate, top)};
   v8::Local<v8::Value> text;
   if (!fn.As<v8::Function>()->Call(scope.context, v8::Undefined(isolate), 2, args).ToLocal(&text)) {
     return "[value could not be inspected]";
   }
-  return ToStdString(isolate, text);
+  return StdString(isolate, text);
 }
 
 bool ToJson(const TurnScope& scope, v8::Local<v8::Value> value, std::string* out) {
@@ -386,7 +375,7 @@ bool ToJson(const TurnScope& scope, v8::Local<v8::Value> value, std::string* out
   v8::TryCatch try_catch(scope.isolate);
   v8::Local<v8::String> json;
   if (!v8::JSON::Stringify(scope.context, value).ToLocal(&json)) return false;
-  *out = ToStdString(scope.isolate, json);
+  *out = StdString(scope.isolate, json);
   return true;
 }
 
@@ -396,7 +385,7 @@ std::string JsonOrInspect(const TurnScope& scope, v8::Local<v8::Value> value) {
   if (!ToJson(scope, value, &json)) return shell;
   v8::TryCatch try_catch(scope.isolate);
   v8::Local<v8::Value> parsed;
-  if (!v8::JSON::Parse(scope.context, Str(scope.isolate, json)).ToLocal(&parsed)) return shell;
+  if (!v8::JSON::Parse(scope.context, V8String(scope.isolate, json)).ToLocal(&parsed)) return shell;
   return Inspect(scope, parsed, true) == shell ? json : shell;
 }
 

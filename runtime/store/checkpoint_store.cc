@@ -358,6 +358,15 @@ absl::Status CheckpointStore::Commit(Checkpoint& checkpoint) {
   return absl::OkStatus();
 }
 
+int64_t CheckpointStore::DiskBytes(const std::string& path) {
+  int64_t total = 0;
+  struct stat st;
+  for (const std::string& file : {path, path + "-wal"}) {
+    if (stat(file.c_str(), &st) == 0) total += st.st_size;
+  }
+  return total;
+}
+
 absl::Status CheckpointStore::Reincarnate() {
   if (!lock_.held()) {
     return absl::FailedPreconditionError(absl::StrCat("store ", path_, " is open read-only"));

@@ -87,6 +87,10 @@ class CheckpointStore {
   // errors. On error the store still holds the previous checkpoints intact.
   absl::Status Commit(Checkpoint& checkpoint);
 
+  // Bytes the store at `path` takes on disk: the file plus its WAL (0 for
+  // files that do not exist). Any thread; no lock, no SQLite.
+  static int64_t DiskBytes(const std::string& path);
+
   // All retained checkpoints, newest first, with checksum verdicts.
   absl::StatusOr<std::vector<CheckpointInfo>> List();
 
