@@ -207,31 +207,33 @@ BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs, const Persisten
     checkpoint.engine = V8Version();
     const double turns_ms = ms_since(batch_start);
     const auto snapshot_start = std::chrono::steady_clock::now();
+    // The new heap goes straight into the isolate host (no copy); without a
+    // successful turn only the state changed (dead letters) and the current
+    // heap is written again.
+    std::string previous;
     if (any_ok) {
       absl::StatusOr<std::string> heap = isolate_->Snapshot();
       if (!heap.ok()) return fail(heap.status());
-      checkpoint.heap = std::move(*heap);
-    } else {
-      checkpoint.heap = isolate_->blob();  // only state changed (dead letters)
+      previous = isolate_->SwapBlob(std::move(*heap));
     }
+    const std::string& heap = isolate_->blob();
     checkpoint.state = next.SerializeAsString();
     const double snapshot_ms = ms_since(snapshot_start);
     const auto commit_start = std::chrono::steady_clock::now();
     CrashPoint("before_commit");
     // The store commit (write + fsync) runs on another thread while this one
-    // restores the next isolate from the new heap; if the commit fails, the
-    // previous heap comes back. Nothing is released before the commit.
-    std::string previous;
-    if (any_ok) previous = isolate_->SwapBlob(checkpoint.heap);
+    // restores the next isolate from the new heap (both only read it); if the
+    // commit fails, the previous heap comes back. Nothing is released before
+    // the commit.
     std::future<absl::Status> committed =
-        std::async(std::launch::async, [this, &checkpoint] { return store_->Commit(checkpoint); });
+        std::async(std::launch::async, [this, &checkpoint, &heap] { return store_->Commit(checkpoint, heap); });
     if (any_ok) (void)isolate_->Prepare();
     if (absl::Status s = committed.get(); !s.ok()) {
       if (any_ok) isolate_->SwapBlob(std::move(previous));
       return fail(s);
     }
     spdlog::debug("batch of {} turns: turns {:.2f} ms, snapshot {:.2f} ms ({} bytes), commit {:.2f} ms", inputs.size(),
-                  turns_ms, snapshot_ms, checkpoint.heap.size(), ms_since(commit_start));
+                  turns_ms, snapshot_ms, heap.size(), ms_since(commit_start));
     seq_ = checkpoint.seq;
     state_ = std::move(next);
     program_loaded_pending_ = false;

@@ -34,7 +34,7 @@ CREATE TABLE checkpoints (
 );
 )sql";
 
-uint32_t Crc32(const std::string& bytes) {
+uint32_t Crc32(std::string_view bytes) {
   uLong crc = crc32(0L, Z_NULL, 0);
   const Bytef* p = reinterpret_cast<const Bytef*>(bytes.data());
   size_t left = bytes.size();
@@ -105,7 +105,7 @@ std::string RandomHex(size_t bytes) {
   return out;
 }
 
-absl::Status InsertCheckpoint(sqlite3* db, const std::string& path, const Checkpoint& c) {
+absl::Status InsertCheckpoint(sqlite3* db, const std::string& path, const Checkpoint& c, std::string_view heap) {
   Stmt stmt(db,
             "INSERT INTO checkpoints (seq, created_unix_ms, engine, heap, heap_crc32, state, "
             "state_crc32) VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -113,8 +113,8 @@ absl::Status InsertCheckpoint(sqlite3* db, const std::string& path, const Checkp
   sqlite3_bind_int64(stmt.get(), 1, c.seq);
   sqlite3_bind_int64(stmt.get(), 2, c.created_unix_ms);
   sqlite3_bind_text(stmt.get(), 3, c.engine.data(), static_cast<int>(c.engine.size()), SQLITE_STATIC);
-  sqlite3_bind_blob64(stmt.get(), 4, c.heap.data(), c.heap.size(), SQLITE_STATIC);
-  sqlite3_bind_int64(stmt.get(), 5, Crc32(c.heap));
+  sqlite3_bind_blob64(stmt.get(), 4, heap.data(), heap.size(), SQLITE_STATIC);
+  sqlite3_bind_int64(stmt.get(), 5, Crc32(heap));
   sqlite3_bind_blob64(stmt.get(), 6, c.state.data(), c.state.size(), SQLITE_STATIC);
   sqlite3_bind_int64(stmt.get(), 7, Crc32(c.state));
   int rc = sqlite3_step(stmt.get());
@@ -178,7 +178,7 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::Create(const s
                                     initial.created_unix_ms, "');");
     s = Exec(db, path, meta.c_str());
   }
-  if (s.ok()) s = InsertCheckpoint(db, path, initial);
+  if (s.ok()) s = InsertCheckpoint(db, path, initial, initial.heap);
   if (s.ok()) s = Exec(db, path, "COMMIT;");
   if (s.ok()) s = Exec(db, path, "PRAGMA journal_mode=WAL;");
   if (!s.ok()) return fail(s);
@@ -335,14 +335,16 @@ absl::StatusOr<Checkpoint> CheckpointStore::LoadNewest() {
                                           "; refusing to start"));
 }
 
-absl::Status CheckpointStore::Commit(Checkpoint& checkpoint) {
+absl::Status CheckpointStore::Commit(Checkpoint& checkpoint) { return Commit(checkpoint, checkpoint.heap); }
+
+absl::Status CheckpointStore::Commit(Checkpoint& checkpoint, std::string_view heap) {
   if (!lock_.held()) {
     return absl::FailedPreconditionError(absl::StrCat("store ", path_, " is open read-only"));
   }
   checkpoint.seq = last_seq_ + 1;
   if (checkpoint.created_unix_ms == 0) checkpoint.created_unix_ms = NowUnixMs();
   absl::Status s = Exec(db_, path_, "BEGIN IMMEDIATE;");
-  if (s.ok()) s = InsertCheckpoint(db_, path_, checkpoint);
+  if (s.ok()) s = InsertCheckpoint(db_, path_, checkpoint, heap);
   if (s.ok()) {
     Stmt del(db_, "DELETE FROM checkpoints WHERE seq <= ?");
     sqlite3_bind_int64(del.get(), 1, checkpoint.seq - kRetainedCheckpoints);

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -86,6 +87,10 @@ class CheckpointStore {
   // kResourceExhausted when the disk is full; kInternal for other SQLite
   // errors. On error the store still holds the previous checkpoints intact.
   absl::Status Commit(Checkpoint& checkpoint);
+  // The same, with the heap blob given as `heap` (checkpoint.heap ignored),
+  // so a caller that keeps the blob elsewhere need not copy it. `heap` must
+  // stay valid and unchanged until Commit returns.
+  absl::Status Commit(Checkpoint& checkpoint, std::string_view heap);
 
   // Bytes the store at `path` takes on disk: the file plus its WAL (0 for
   // files that do not exist). Any thread; no lock, no SQLite.
