@@ -37,6 +37,9 @@ struct RunOptions {
   std::string store_path;  // empty: the config's store for the node
   std::string http_address;  // empty: the config's http for the node (none if absent)
   int64_t turn_timeout_ms = 5000;
+  // HTTP requests and admin evals not started within this long are answered
+  // "not run" and never run (see HttpOptions::answer_timeout_ms).
+  int64_t answer_timeout_ms = 60000;
 };
 
 // One node of a cluster (see run.cc). On first start it creates the store and

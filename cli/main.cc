@@ -21,6 +21,8 @@
 
 ABSL_FLAG(std::string, store, "", "path of the node's store (SQLite file)");
 ABSL_FLAG(std::string, turn_timeout, "5s", "abort a turn that runs longer (e.g. 5s, 500ms; a bare number is ms)");
+ABSL_FLAG(std::string, answer_timeout, "60s",
+          "run: answer HTTP requests and evals not started within this long with 'not run' (503)");
 ABSL_FLAG(int64_t, heap_limit_mb, 0, "abort a turn that grows the heap past this many MiB (0: V8 default)");
 ABSL_FLAG(std::string, log_level, "warn", "trace, debug, info, warn, error, critical or off");
 ABSL_FLAG(std::string, eval, "", "inspect: expression to evaluate (also -e)");
@@ -74,6 +76,10 @@ Flags (also --flag=value; - and _ are the same in flag names):
   --cluster FILE        run: the cluster config
   --id NODE             run: which node of the config to run
   --http HOST:PORT      run: serve HTTP there (overrides the config)
+  --answer-timeout DUR  run: an HTTP request or eval whose turn has not started
+                        after DUR (default 60s) is answered 503 "not run" and
+                        never runs; one started but unanswered after twice DUR
+                        gets 503 with the header Ken-Outcome: unknown
   --help                this text
 )";
 
@@ -157,22 +163,27 @@ int main(int argc, char** argv) {
     fprintf(stderr, "ken %s: --store PATH is required\n", command.c_str());
     return 2;
   }
-  int64_t timeout_ms = 0;
-  {
-    const std::string text = absl::GetFlag(FLAGS_turn_timeout);
+  // A duration flag: a bare number is milliseconds; else 5s, 500ms, 2m...
+  auto duration_ms = [&](const char* flag, const std::string& text, int64_t* ms) {
     absl::Duration d;
-    if (absl::SimpleAtoi(text, &timeout_ms)) {
+    if (absl::SimpleAtoi(text, ms)) {
       // a bare number: milliseconds
     } else if (absl::ParseDuration(text, &d)) {
-      timeout_ms = absl::ToInt64Milliseconds(d);
+      *ms = absl::ToInt64Milliseconds(d);
     } else {
-      fprintf(stderr, "ken %s: --turn-timeout '%s' is not a duration (e.g. 5s, 500ms, 2m)\n", command.c_str(),
+      fprintf(stderr, "ken %s: --%s '%s' is not a duration (e.g. 5s, 500ms, 2m)\n", command.c_str(), flag,
               text.c_str());
-      return 2;
+      return false;
     }
-  }
-  if (timeout_ms <= 0) {
-    fprintf(stderr, "ken %s: --turn-timeout must be positive\n", command.c_str());
+    if (*ms <= 0) {
+      fprintf(stderr, "ken %s: --%s must be positive\n", command.c_str(), flag);
+      return false;
+    }
+    return true;
+  };
+  int64_t timeout_ms = 0, answer_timeout_ms = 0;
+  if (!duration_ms("turn-timeout", absl::GetFlag(FLAGS_turn_timeout), &timeout_ms) ||
+      !duration_ms("answer-timeout", absl::GetFlag(FLAGS_answer_timeout), &answer_timeout_ms)) {
     return 2;
   }
   // A file-size limit must surface as a failed commit (EFBIG), not kill us.
@@ -197,6 +208,7 @@ int main(int argc, char** argv) {
     options.store_path = store;
     options.http_address = absl::GetFlag(FLAGS_http);
     options.turn_timeout_ms = timeout_ms;
+    options.answer_timeout_ms = answer_timeout_ms;
     return ken::RunNode(options);
   }
   if (command == "shell") {

@@ -41,8 +41,10 @@ constexpr size_t kMaxBatch = 256;
 constexpr int kUpcomingTimers = 64;
 
 // Admin evals waiting for the turn loop; the gRPC thread blocks on `reply`.
+// The turn loop Takes `claim` before running it (see Claim).
 struct PendingEval {
   std::string source;
+  Claim claim;
   std::promise<v1::EvalReply> reply;
 };
 
@@ -112,6 +114,10 @@ int RunNode(const RunOptions& options) {
   node_options.node_id = me->id;
   node_options.peers = config->PeersOf(me->id);
   node_options.channels.max_message_bytes = static_cast<size_t>(config->max_message_bytes);
+  node_options.channels.max_unacked_messages = static_cast<size_t>(me->limits.max_unacked_messages);
+  node_options.channels.max_unacked_bytes = static_cast<size_t>(me->limits.max_unacked_bytes);
+  node_options.channels.max_buffered_messages = static_cast<size_t>(me->limits.max_buffered_messages);
+  node_options.max_checkpoint_bytes = me->limits.max_checkpoint_bytes;
   node_options.isolate.turn_timeout_ms = options.turn_timeout_ms;
   absl::StatusOr<std::unique_ptr<Node>> opened = Node::Open(node_options);
   if (!opened.ok()) {
@@ -128,7 +134,6 @@ int RunNode(const RunOptions& options) {
   std::atomic<uint64_t> turns{node.state().turns()};
   std::atomic<uint64_t> dead_letters{node.state().dead_letter_count()};
   std::atomic<uint64_t> heap_bytes{0};
-  const std::string incarnation = node.store().incarnation();
   const char* restarts_env = getenv("KEN_RESTARTS");
   const uint32_t restarts = restarts_env ? static_cast<uint32_t>(atoi(restarts_env)) : 0;
 
@@ -139,7 +144,7 @@ int RunNode(const RunOptions& options) {
   auto status = [&] {
     v1::StatusReply reply;
     reply.set_node_id(me->id);
-    reply.set_incarnation(incarnation);
+    reply.set_incarnation(channels->incarnation());
     reply.set_pid(getpid());
     reply.set_last_committed_checkpoint(last_checkpoint);
     reply.set_turns(turns);
@@ -161,9 +166,17 @@ int RunNode(const RunOptions& options) {
       return reply;
     }
     wake.Notify();
-    if (future.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
-      reply.set_error("no answer within 60 s");
-      return reply;
+    const auto timeout = std::chrono::milliseconds(options.answer_timeout_ms);
+    if (future.wait_for(timeout) != std::future_status::ready) {
+      if (pending->claim.Abandon()) {
+        reply.set_error(absl::StrCat("the node did not start the eval within ", options.answer_timeout_ms,
+                                     " ms; it was not run and will not be"));
+        return reply;
+      }
+      if (future.wait_for(timeout) != std::future_status::ready) {
+        reply.set_error("the node started the eval but has not answered; its outcome is unknown");
+        return reply;
+      }
     }
     return future.get();
   };
@@ -177,6 +190,7 @@ int RunNode(const RunOptions& options) {
   if (!http_address.empty()) {
     HttpOptions http_options;
     http_options.address = http_address;
+    http_options.answer_timeout_ms = options.answer_timeout_ms;
     absl::StatusOr<std::unique_ptr<HttpFrontend>> started =
         HttpFrontend::Start(http_options, [&](std::shared_ptr<PendingHttp> pending) {
           if (!requests.Push(pending)) {
@@ -214,9 +228,9 @@ int RunNode(const RunOptions& options) {
     }
     node.SetProgramLoaded();
     BatchResult r = node.RunBatch({ScriptInput(me->script, text.str())});
-    if (!r.results[0].ok() || !r.commit.ok()) {
+    if (!r.results[0].ok()) {
       fprintf(stderr, "ken run: node %s: script %s failed: %s\n", me->id.c_str(), me->script.c_str(),
-              r.results[0].ok() ? std::string(r.commit.message()).c_str() : r.results[0].error.c_str());
+              r.results[0].error.c_str());
       fprintf(stderr, "ken run: the store holds no program yet; fix the script and start the node again\n");
       return 1;
     }
@@ -251,9 +265,22 @@ int RunNode(const RunOptions& options) {
         wake.Wait(1);
       }
     }
+    if (absl::StatusOr<bool> re = node.ReincarnateIfWentBack(); !re.ok()) {
+      spdlog::error("{}", std::string(re.status().message()));
+    } else if (*re) {
+      publish();
+      senders.Wake();
+    }
     const int64_t now = WallMs();
-    std::vector<std::shared_ptr<PendingEval>> admin = evals.Take(kMaxBatch);
-    std::vector<std::shared_ptr<PendingHttp>> http_requests = requests.Take(kMaxBatch);
+    // Requests whose callers gave up (answered "not run") are dropped here.
+    std::vector<std::shared_ptr<PendingEval>> admin;
+    for (auto& e : evals.Take(kMaxBatch)) {
+      if (e->claim.Take()) admin.push_back(std::move(e));
+    }
+    std::vector<std::shared_ptr<PendingHttp>> http_requests;
+    for (auto& h : requests.Take(kMaxBatch)) {
+      if (h->claim.Take()) http_requests.push_back(std::move(h));
+    }
     std::vector<v1::Envelope> envelopes = channels->TakeDeliverable(kMaxBatch);
     std::vector<TurnInput> inputs;
     for (const auto& e : admin) inputs.push_back(EvalInput(e->source));
@@ -278,34 +305,36 @@ int RunNode(const RunOptions& options) {
     for (const auto& e : admin) {
       const TurnResult& result = r.results[i++];
       v1::EvalReply reply;
-      reply.set_ok(r.commit.ok() && result.ok());
+      reply.set_ok(result.ok());
       if (reply.ok()) {
         reply.set_result(result.output);
       } else {
-        reply.set_error(!r.commit.ok() ? absl::StrCat("commit failed: ", r.commit.message()) : result.error);
+        reply.set_error(result.error);
       }
       e->reply.set_value(reply);
     }
-    for (const auto& h : http_requests) h->reply.set_value(ToHttpResponse(r.results[i++], r.commit));
-    if (!r.commit.ok()) {
-      // Nothing of the batch took effect; its messages and timers come again.
-      wake.Wait(500);
-      continue;
-    }
+    for (const auto& h : http_requests) h->reply.set_value(ToHttpResponse(r.results[i++]));
     if (r.observed) upcoming = ParseUpcomingTimers(*r.observed);
     publish();
     senders.Wake();
+    if (!r.commit.ok()) {
+      // What did not commit takes no effect; its messages and timers come
+      // again after a pause (e.g. the disk is full).
+      wake.Wait(500);
+    }
   }
   spdlog::info("node {} stopping (checkpoint {})", me->id, node.checkpoint_seq());
   evals.Close([](PendingEval& e) {
+    if (!e.claim.Take()) return;  // already answered
     v1::EvalReply r;
-    r.set_error("the node is stopping");
+    r.set_error("the node is stopping; the eval was not run");
     e.reply.set_value(r);
   });
   requests.Close([](PendingHttp& h) {
+    if (!h.claim.Take()) return;
     HttpResponse r;
     r.status = 503;
-    r.body = "the node is stopping\n";
+    r.body = "the node is stopping; the request was not run\n";
     h.reply.set_value(r);
   });
   if (http) http->Stop();

@@ -1,5 +1,6 @@
 #include "cli/turn_inputs.h"
 
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -39,6 +40,7 @@ TurnInput DeliveryInput(const v1::Envelope& e) {
   input.description = absl::StrCat("message ", e.src(), "->", e.dst(), " #", e.seq());
   input.delivered_src = e.src();
   input.delivered_seq = e.seq();
+  input.dead_letter = true;
   input.body = [payload = e.payload(), src = e.src()](const TurnScope& scope) -> absl::StatusOr<std::string> {
     v8::Local<v8::Value> value;
     if (!DeserializeMessage(scope.isolate, scope.context, payload).ToLocal(&value)) {
@@ -68,24 +70,30 @@ TurnInput HttpInput(const HttpRequest& request) {
   input.body = [request](const TurnScope& scope) -> absl::StatusOr<std::string> {
     v8::Isolate* isolate = scope.isolate;
     v8::Local<v8::Context> context = scope.context;
+    // Own data properties only (CreateDataProperty): a setter or a frozen
+    // property that the program put on Object.prototype must not be reached.
     v8::Local<v8::Object> req = v8::Object::New(isolate);
     v8::Local<v8::Object> headers = v8::Object::New(isolate);
+    auto put = [&](v8::Local<v8::Object> target, const std::string& key, v8::Local<v8::Value> value) {
+      return target->CreateDataProperty(context, V8String(isolate, key), value).FromMaybe(false);
+    };
+    // Repeated headers are joined as RFC 9110 5.3 allows.
+    std::vector<std::pair<std::string, std::string>> joined;
     for (const auto& [name, value] : request.headers) {
-      v8::Local<v8::String> key = V8String(isolate, name);
-      v8::Local<v8::Value> existing;
-      // Repeated headers are joined as RFC 9110 5.3 allows.
-      if (headers->Get(context, key).ToLocal(&existing) && existing->IsString()) {
-        headers->Set(context, key, V8String(isolate, StdString(isolate, existing) + ", " + value)).Check();
+      auto it = std::find_if(joined.begin(), joined.end(), [&](const auto& h) { return h.first == name; });
+      if (it == joined.end()) {
+        joined.emplace_back(name, value);
       } else {
-        headers->Set(context, key, V8String(isolate, value)).Check();
+        it->second += ", " + value;
       }
     }
-    req->Set(context, V8String(isolate, "method"), V8String(isolate, request.method)).Check();
-    req->Set(context, V8String(isolate, "uri"), V8String(isolate, request.uri)).Check();
-    req->Set(context, V8String(isolate, "path"), V8String(isolate, request.path)).Check();
-    req->Set(context, V8String(isolate, "query"), V8String(isolate, request.query)).Check();
-    req->Set(context, V8String(isolate, "headers"), headers).Check();
-    req->Set(context, V8String(isolate, "body"), V8String(isolate, request.body)).Check();
+    bool ok = true;
+    for (const auto& [name, value] : joined) ok = ok && put(headers, name, V8String(isolate, value));
+    ok = ok && put(req, "method", V8String(isolate, request.method)) &&
+         put(req, "uri", V8String(isolate, request.uri)) && put(req, "path", V8String(isolate, request.path)) &&
+         put(req, "query", V8String(isolate, request.query)) && put(req, "headers", headers) &&
+         put(req, "body", V8String(isolate, request.body));
+    if (!ok) return absl::AbortedError("threw");
     v8::Local<v8::Value> args[] = {req};
     v8::Local<v8::Value> response;
     if (!CallHook(scope, "httpDispatch", 1, args).ToLocal(&response)) return absl::AbortedError("threw");
@@ -111,6 +119,7 @@ TurnInput TimerInput(int64_t id, int64_t due_ms) {
       return std::string();
     };
   };
+  input.dead_letter = true;
   input.body = call("fireTimer");
   input.on_failure = call("consumeTimer");
   return input;
@@ -137,9 +146,9 @@ std::vector<std::pair<int64_t, int64_t>> ParseUpcomingTimers(const std::string& 
   return out;
 }
 
-HttpResponse ToHttpResponse(const TurnResult& result, const absl::Status& commit) {
+HttpResponse ToHttpResponse(const TurnResult& result) {
   HttpResponse response;
-  if (result.ok() && commit.ok()) {
+  if (result.ok()) {
     nlohmann::json r = nlohmann::json::parse(result.output, nullptr, false);
     if (r.is_object() && r["statusCode"].is_number_integer() && r["body"].is_string()) {
       response.status = r["statusCode"].get<int>();
@@ -152,10 +161,8 @@ HttpResponse ToHttpResponse(const TurnResult& result, const absl::Status& commit
   }
   std::random_device rd;
   std::string id = absl::StrCat(absl::Hex(rd(), absl::kZeroPad8));
-  if (!commit.ok()) {
-    response.status = 503;
-    spdlog::error("http error {}: commit failed: {}", id, std::string(commit.message()));
-  } else if (result.status == TurnStatus::kTimedOut || result.status == TurnStatus::kHeapLimit) {
+  if (result.status == TurnStatus::kCommitFailed || result.status == TurnStatus::kTimedOut ||
+      result.status == TurnStatus::kHeapLimit) {
     response.status = 503;
     spdlog::error("http error {}: {}", id, result.error);
   } else {

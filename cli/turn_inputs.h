@@ -42,9 +42,10 @@ PersistentIsolate::TurnBody UpcomingTimersBody(int max);
 std::vector<std::pair<int64_t, int64_t>> ParseUpcomingTimers(const std::string& json);
 
 // Turns a finished HTTP turn into the response to send. A turn that threw
-// gets 500 with a short error id (the details go to the log with that id),
-// one that timed out 503, a failed commit 503.
-HttpResponse ToHttpResponse(const TurnResult& result, const absl::Status& commit);
+// or left what cannot be committed gets 500 with a short error id (the
+// details go to the log with that id); one that timed out or reached the
+// heap limit, or whose commit failed (disk full), 503.
+HttpResponse ToHttpResponse(const TurnResult& result);
 
 }  // namespace ken
 

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -49,6 +51,60 @@ absl::StatusOr<std::string> ScalarField(const std::string& name, const YAML::Nod
   return v.as<std::string>();
 }
 
+// gRPC metadata values (the token travels as "authorization: Bearer T")
+// must be printable ASCII; spaces would be ambiguous around the token.
+bool ValidToken(const std::string& token) {
+  for (char c : token) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return !token.empty();
+}
+
+const char* const kLimitKeys[] = {"max_unacked_messages", "max_unacked_bytes", "max_buffered_messages",
+                                  "max_checkpoint_bytes"};
+
+// Reads the limits present in `map` over `limits`.
+absl::Status ParseLimits(const std::string& name, const YAML::Node& map, NodeLimits* limits) {
+  struct Key {
+    const char* key;
+    int64_t* value;
+    int64_t max;
+  } keys[] = {
+      {"max_unacked_messages", &limits->max_unacked_messages, 1ll << 40},
+      {"max_unacked_bytes", &limits->max_unacked_bytes, 1ll << 40},
+      {"max_buffered_messages", &limits->max_buffered_messages, 1ll << 40},
+      // SQLite refuses a value over 1,000,000,000 bytes.
+      {"max_checkpoint_bytes", &limits->max_checkpoint_bytes, 999000000},
+  };
+  for (const Key& k : keys) {
+    YAML::Node v = map[k.key];
+    if (!v) continue;
+    int64_t n = 0;
+    if (!v.IsScalar() || !absl::SimpleAtoi(v.as<std::string>(), &n) || n < 1 || n > k.max) {
+      return Error(name, v, absl::StrCat("'", k.key, "' must be a whole number from 1 to ", k.max));
+    }
+    *k.value = n;
+  }
+  return absl::OkStatus();
+}
+
+// Every key of `map` must be a scalar in `allowed`.
+absl::Status CheckKeys(const std::string& name, const YAML::Node& map, const std::set<std::string>& allowed,
+                       const std::string& where) {
+  for (const auto& kv : map) {
+    if (!kv.first.IsScalar()) return Error(name, kv.first, absl::StrCat("a key", where, " must be a plain name"));
+    std::string key = kv.first.as<std::string>();
+    if (!allowed.count(key)) {
+      std::string expected;
+      for (const std::string& a : allowed) expected += (expected.empty() ? "" : ", ") + a;
+      return Error(name, kv.first, absl::StrCat("unknown key '", key, "'", where, " (expected ", expected, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& base_dir, const std::string& name);
+
 }  // namespace
 
 const NodeConfig* ClusterConfig::Find(const std::string& id) const {
@@ -84,6 +140,20 @@ bool ParseHostPort(const std::string& address, std::string* host, int* port) {
 
 absl::StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml, const std::string& base_dir,
                                                  const std::string& name) {
+  // yaml-cpp throws on conversions it cannot make; every one is a config
+  // error, never a crash.
+  try {
+    return Parse(yaml, base_dir, name);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ":", e.mark.line + 1, ": ", e.msg));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": ", e.what()));
+  }
+}
+
+namespace {
+
+absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& base_dir, const std::string& name) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml);
@@ -92,18 +162,27 @@ absl::StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml, const 
   }
   if (!root.IsMap()) return Error(name, root, "the cluster config must be a mapping (token, nodes, ...)");
   ClusterConfig config;
-  static const std::set<std::string> kTopKeys = {"token", "durability", "nodes", "max_message_bytes"};
-  static const std::set<std::string> kNodeKeys = {"id", "address", "script", "store", "http", "durability"};
-  for (const auto& kv : root) {
-    std::string key = kv.first.as<std::string>();
-    if (!kTopKeys.count(key)) {
-      return Error(name, kv.first, absl::StrCat("unknown key '", key, "' (expected token, durability, nodes, max_message_bytes)"));
-    }
+  std::set<std::string> top_keys = {"token", "durability", "nodes", "max_message_bytes"};
+  std::set<std::string> node_keys = {"id", "address", "script", "store", "http", "durability"};
+  for (const char* k : kLimitKeys) {
+    top_keys.insert(k);
+    node_keys.insert(k);
   }
+  if (absl::Status s = CheckKeys(name, root, top_keys, ""); !s.ok()) return s;
   absl::StatusOr<std::string> token = ScalarField(name, root, "token", true);
   if (!token.ok()) return token.status();
   if (token->empty()) return Error(name, root["token"], "'token' must not be empty");
+  if (!ValidToken(*token)) {
+    return Error(name, root["token"], "'token' must be printable ASCII without spaces (it is sent as gRPC metadata)");
+  }
   config.token = *token;
+  if (const char* env = getenv("KEN_CLUSTER_TOKEN"); env != nullptr && *env != '\0') {
+    if (!ValidToken(env)) {
+      return absl::InvalidArgumentError("KEN_CLUSTER_TOKEN must be printable ASCII without spaces");
+    }
+    config.token = env;
+  }
+  if (absl::Status s = ParseLimits(name, root, &config.limits); !s.ok()) return s;
   absl::StatusOr<std::string> durability = ScalarField(name, root, "durability", false);
   if (!durability.ok()) return durability.status();
   if (!durability->empty()) config.durability = *durability;
@@ -123,13 +202,10 @@ absl::StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml, const 
   std::set<std::string> ids, addresses;
   for (const YAML::Node& n : nodes) {
     if (!n.IsMap()) return Error(name, n, "each node must be a mapping (id, address, script, ...)");
-    for (const auto& kv : n) {
-      std::string key = kv.first.as<std::string>();
-      if (!kNodeKeys.count(key)) {
-        return Error(name, kv.first, absl::StrCat("unknown key '", key, "' in node (expected id, address, script, store, http, durability)"));
-      }
-    }
+    if (absl::Status s = CheckKeys(name, n, node_keys, " in node"); !s.ok()) return s;
     NodeConfig node;
+    node.limits = config.limits;
+    if (absl::Status s = ParseLimits(name, n, &node.limits); !s.ok()) return s;
     absl::StatusOr<std::string> id = ScalarField(name, n, "id", true);
     if (!id.ok()) return id.status();
     if (!ValidId(*id)) return Error(name, n["id"], absl::StrCat("node id '", *id, "' must be 1-63 characters of [a-z0-9-]"));
@@ -176,6 +252,8 @@ absl::StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml, const 
   }
   return config;
 }
+
+}  // namespace
 
 absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path) {
   std::ifstream in(path);

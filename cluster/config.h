@@ -12,6 +12,14 @@
 
 namespace ken {
 
+// Back-pressure and size limits (top level, each overridable per node).
+struct NodeLimits {
+  int64_t max_unacked_messages = 100000;     // per destination: ken.send throws past it
+  int64_t max_unacked_bytes = 256ll << 20;   // per destination, payload bytes
+  int64_t max_buffered_messages = 10000;     // per source: out-of-order envelopes kept
+  int64_t max_checkpoint_bytes = 768ll << 20;  // heap snapshot + state of one commit
+};
+
 struct NodeConfig {
   std::string id;          // [a-z0-9-]+, unique
   std::string address;     // host:port, gRPC listen/dial address
@@ -21,6 +29,7 @@ struct NodeConfig {
   std::string store;       // absolute path; default <config dir>/data/<id>.ken
   std::string http;        // optional host:port
   std::string durability;  // "snapshot"
+  NodeLimits limits;       // the top level's, with this node's overrides
 };
 
 struct ClusterConfig {
@@ -28,6 +37,7 @@ struct ClusterConfig {
   std::string token;
   std::string durability = "snapshot";
   int64_t max_message_bytes = 4 << 20;
+  NodeLimits limits;
   std::vector<NodeConfig> nodes;
 
   // nullptr if absent.
@@ -37,9 +47,12 @@ struct ClusterConfig {
 };
 
 // Reads and validates `path`. Relative paths in it resolve against its
-// folder. Errors (kInvalidArgument / kNotFound): unreadable file, YAML syntax,
-// unknown key, missing field, bad id, duplicate id or address, unparsable
-// address, unreadable script; the message names the file and the line.
+// folder. The environment variable KEN_CLUSTER_TOKEN, when set, overrides
+// the file's token. Errors (kInvalidArgument / kNotFound): unreadable file,
+// YAML syntax, unknown or non-scalar key, missing field, bad id, duplicate id
+// or address, unparsable address, unreadable script, a token that is not
+// printable ASCII (it travels as gRPC metadata), a limit out of range; the
+// message names the file and the line.
 absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path);
 
 // Same, from text; `base_dir` resolves relative paths, `name` is used in

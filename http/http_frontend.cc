@@ -80,9 +80,22 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
     std::future<HttpResponse> future = pending->reply.get_future();
     on_request(pending);
     if (future.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
-      res.status = 503;
-      res.set_content("the node did not answer in time\n", "text/plain");
-      return;
+      if (pending->claim.Abandon()) {
+        res.status = 503;
+        res.set_header("Ken-Outcome", "not-run");
+        res.set_content(absl::StrCat("the node did not start this request within ", timeout_ms,
+                                     " ms; it was not run and will not be\n"),
+                        "text/plain");
+        return;
+      }
+      // Its turn has started: the answer comes after its commit.
+      if (future.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
+        res.status = 503;
+        res.set_header("Ken-Outcome", "unknown");
+        res.set_content("the node started this request but has not answered; its outcome is unknown\n",
+                        "text/plain");
+        return;
+      }
     }
     HttpResponse answer = future.get();
     res.status = answer.status;

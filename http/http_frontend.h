@@ -8,6 +8,7 @@
 #define KEN_HTTP_HTTP_FRONTEND_H_
 
 #include <cstdint>
+#include <atomic>
 #include <functional>
 #include <future>
 #include <map>
@@ -41,9 +42,29 @@ struct HttpResponse {
   std::string body;
 };
 
-// A request waiting for its turn; the turn loop sets `reply` exactly once.
+// Who answers a queued request: the turn loop, once it starts the request's
+// turn (Take), or the front end, if the turn loop has not started it in time
+// (Abandon). Exactly one of them wins, so a request answered "not run"
+// never runs afterwards. Any thread.
+class Claim {
+ public:
+  bool Take() { return Move(kTaken); }
+  bool Abandon() { return Move(kAbandoned); }
+
+ private:
+  enum State { kQueued, kTaken, kAbandoned };
+  bool Move(int to) {
+    int expected = kQueued;
+    return state_.compare_exchange_strong(expected, to);
+  }
+  std::atomic<int> state_{kQueued};
+};
+
+// A request waiting for its turn; the turn loop Takes `claim`, then sets
+// `reply` exactly once.
 struct PendingHttp {
   HttpRequest request;
+  Claim claim;
   std::promise<HttpResponse> reply;
 };
 
@@ -51,7 +72,10 @@ struct HttpOptions {
   std::string address;                   // host:port
   size_t max_body_bytes = 1 << 20;       // larger bodies get 413
   int threads = 128;                     // concurrent connections served
-  int64_t answer_timeout_ms = 60000;     // then 503
+  // A request whose turn has not started after this long is answered 503
+  // and never runs; one whose turn started but has no answer after twice
+  // this long is answered 503 with "Ken-Outcome: unknown".
+  int64_t answer_timeout_ms = 60000;
 };
 
 class HttpFrontend {

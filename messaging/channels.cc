@@ -10,9 +10,10 @@
 namespace ken {
 
 Channels::Channels(std::string self, std::string incarnation, std::vector<std::string> peers,
-                   const Clock* clock, ChannelOptions options)
+                   const Clock* clock, ChannelOptions options, uint64_t stamp)
     : self_(std::move(self)),
       incarnation_(std::move(incarnation)),
+      stamp_(stamp == 0 ? 1 : stamp),
       peers_(std::move(peers)),
       clock_(clock),
       options_(options) {
@@ -21,6 +22,11 @@ Channels::Channels(std::string self, std::string incarnation, std::vector<std::s
     out_[p];
     in_[p];
   }
+}
+
+std::string Channels::incarnation() const {
+  absl::MutexLock l(&mu_);
+  return incarnation_;
 }
 
 bool Channels::IsPeer(const std::string& id) const {
@@ -44,18 +50,23 @@ void Channels::Restore(const v1::NodeState& state) {
     out.next_seq = std::max<uint64_t>(o.next_seq(), 1);
     out.acked_through = o.acked_through();
     out.peer_incarnation = o.peer_incarnation();
+    out.error = o.error();
     for (const v1::StoredEnvelope& e : o.unacked()) {
       Pending p;
       p.payload = e.payload();
+      p.stamp = e.stamp();
       p.next_send_ms = now;
+      out.unacked_bytes += p.payload.size();
       out.unacked.emplace(e.seq(), std::move(p));
     }
   }
   for (const v1::InChannelState& i : state.in()) {
     In& in = in_[i.peer()];
     in.delivered_through = i.delivered_through();
+    in.delivered_stamp = i.delivered_stamp();
     in.taken_through = i.delivered_through();
     in.peer_incarnation = i.peer_incarnation();
+    in.error = i.error();
     in.ack_due = in.delivered_through > 0;  // the peer may have missed the last ack
   }
 }
@@ -70,10 +81,12 @@ void Channels::Snapshot(const ChannelBatch* batch, v1::NodeState* state) const {
     o->set_next_seq(out.next_seq);
     o->set_acked_through(out.acked_through);
     o->set_peer_incarnation(out.peer_incarnation);
+    o->set_error(out.error);
     for (const auto& [seq, pending] : out.unacked) {
       v1::StoredEnvelope* e = o->add_unacked();
       e->set_seq(seq);
       e->set_payload(pending.payload);
+      e->set_stamp(pending.stamp);
     }
     if (batch != nullptr) {
       auto next = batch->next_seq_.find(peer);
@@ -83,6 +96,7 @@ void Channels::Snapshot(const ChannelBatch* batch, v1::NodeState* state) const {
         v1::StoredEnvelope* e = o->add_unacked();
         e->set_seq(s.seq);
         e->set_payload(s.payload);
+        e->set_stamp(stamp_);
       }
     }
   }
@@ -90,12 +104,19 @@ void Channels::Snapshot(const ChannelBatch* batch, v1::NodeState* state) const {
     v1::InChannelState* i = state->add_in();
     i->set_peer(peer);
     uint64_t through = in.delivered_through;
+    uint64_t stamp = in.delivered_stamp;
     if (batch != nullptr) {
       auto d = batch->delivered_.find(peer);
-      if (d != batch->delivered_.end()) through = std::max(through, d->second);
+      if (d != batch->delivered_.end() && d->second > through) {
+        through = d->second;
+        auto b = in.buffered.find(through);
+        stamp = b != in.buffered.end() ? b->second.stamp() : 0;
+      }
     }
     i->set_delivered_through(through);
+    i->set_delivered_stamp(stamp);
     i->set_peer_incarnation(in.peer_incarnation);
+    i->set_error(in.error);
   }
 }
 
@@ -113,18 +134,34 @@ std::optional<uint64_t> Channels::Stage(ChannelBatch& batch, const std::string& 
                           options_.max_message_bytes, ")");
     return std::nullopt;
   }
+  size_t staged = 0, staged_bytes = 0;
+  for (const ChannelBatch::Send& s : batch.sends_) {
+    if (s.dst != dst) continue;
+    ++staged;
+    staged_bytes += s.payload.size();
+  }
   uint64_t seq;
-  auto it = batch.next_seq_.find(dst);
-  if (it == batch.next_seq_.end()) {
+  {
     absl::MutexLock l(&mu_);
     const Out& out = out_.at(dst);
     if (!out.error.empty()) {
       *error = absl::StrCat("ken.send: channel ", self_, "->", dst, " is broken: ", out.error);
       return std::nullopt;
     }
-    seq = out.next_seq;
-  } else {
-    seq = it->second;
+    if (out.unacked.size() + staged >= options_.max_unacked_messages) {
+      *error = absl::StrCat("ken.send: ", out.unacked.size() + staged, " messages to '", dst,
+                            "' are not yet acknowledged, the limit (max_unacked_messages ",
+                            options_.max_unacked_messages, "); '", dst, "' is down or slow: try again later");
+      return std::nullopt;
+    }
+    if (out.unacked_bytes + staged_bytes + payload.size() > options_.max_unacked_bytes) {
+      *error = absl::StrCat("ken.send: messages to '", dst, "' not yet acknowledged would take ",
+                            out.unacked_bytes + staged_bytes + payload.size(), " bytes, over max_unacked_bytes (",
+                            options_.max_unacked_bytes, "); '", dst, "' is down or slow: try again later");
+      return std::nullopt;
+    }
+    auto it = batch.next_seq_.find(dst);
+    seq = it == batch.next_seq_.end() ? out.next_seq : it->second;
   }
   batch.next_seq_[dst] = seq + 1;
   batch.sends_.push_back({dst, seq, std::move(payload)});
@@ -143,12 +180,17 @@ void Channels::CommitBatch(const ChannelBatch& batch) {
   for (const ChannelBatch::Send& s : batch.sends_) {
     Pending p;
     p.payload = s.payload;
+    p.stamp = stamp_;
     p.next_send_ms = now;
-    out_[s.dst].unacked.emplace(s.seq, std::move(p));
+    Out& out = out_[s.dst];
+    out.unacked_bytes += p.payload.size();
+    out.unacked.emplace(s.seq, std::move(p));
   }
   for (const auto& [src, seq] : batch.delivered_) {
     In& in = in_[src];
     if (seq > in.delivered_through) {
+      auto b = in.buffered.find(seq);
+      in.delivered_stamp = b != in.buffered.end() ? b->second.stamp() : 0;
       in.delivered_through = seq;
       in.ack_due = true;
     }
@@ -192,7 +234,44 @@ size_t Channels::DeliverableCount() const {
   return n;
 }
 
-Channels::Verdict Channels::Receive(const v1::Envelope& e, std::string* reason) {
+void Channels::BreakLocked(const std::string& peer, const std::string& reason) {
+  Out& out = out_[peer];
+  In& in = in_[peer];
+  if (out.error.empty()) out.error = reason;
+  if (in.error.empty()) in.error = reason;
+  in.buffered.clear();
+}
+
+void Channels::WentBackLocked(const std::string& reason) {
+  if (!reincarnation_request_.empty()) return;
+  reincarnation_request_ = reason;
+  spdlog::error("{}", reason);
+  for (const std::string& peer : peers_) {
+    BreakLocked(peer, absl::StrCat("this node's store went back in time (", reason,
+                                   "); it takes a new incarnation (see README, Store incarnations)"));
+  }
+}
+
+bool Channels::CheckBatch(const v1::Batch& batch, std::string* reason) {
+  absl::MutexLock l(&mu_);
+  if (!IsPeer(batch.from())) return true;  // the transport refuses it
+  In& in = in_[batch.from()];
+  Out& out = out_[batch.from()];
+  const std::string& known = !in.peer_incarnation.empty() ? in.peer_incarnation : out.peer_incarnation;
+  if (!batch.incarnation().empty() && !known.empty() && batch.incarnation() != known) {
+    BreakLocked(batch.from(),
+                absl::StrCat("node '", batch.from(), "' now has store incarnation ", batch.incarnation(),
+                             " but was ", known,
+                             " (its store was re-created or went back in time); its channels are refused"));
+  }
+  if (!in.error.empty()) {
+    *reason = in.error;
+    return false;
+  }
+  return true;
+}
+
+Channels::Verdict Channels::Receive(const v1::Envelope& e, std::string* reason, bool* sender_went_back) {
   if (e.dst() != self_) {
     *reason = absl::StrCat("envelope for '", e.dst(), "' reached node '", self_, "'");
     return Verdict::kRejected;
@@ -210,15 +289,15 @@ Channels::Verdict Channels::Receive(const v1::Envelope& e, std::string* reason) 
                            " bytes, over max_message_bytes (", options_.max_message_bytes, ")");
     return Verdict::kRejected;
   }
-  if (!e.dst_incarnation().empty() && e.dst_incarnation() != incarnation_) {
-    *reason = absl::StrCat("envelope ", e.src(), "->", self_, " #", e.seq(),
-                           " is addressed to store incarnation ", e.dst_incarnation(), " of '", self_,
-                           "', but this store is incarnation ", incarnation_,
-                           " (this node's store was re-created; see README, Store incarnations)");
-    return Verdict::kRejected;
-  }
   absl::MutexLock l(&mu_);
   In& in = in_[e.src()];
+  if (!e.dst_incarnation().empty() && e.dst_incarnation() != incarnation_) {
+    BreakLocked(e.src(), absl::StrCat("node '", e.src(), "' sends messages addressed to store incarnation ",
+                                      e.dst_incarnation(), " of '", self_, "', but this store is incarnation ",
+                                      incarnation_,
+                                      " (this node's store was re-created or went back in time; see README, "
+                                      "Store incarnations)"));
+  }
   if (!in.error.empty()) {
     *reason = in.error;
     return Verdict::kRejected;
@@ -226,9 +305,29 @@ Channels::Verdict Channels::Receive(const v1::Envelope& e, std::string* reason) 
   if (in.peer_incarnation.empty()) {
     in.peer_incarnation = e.src_incarnation();
   } else if (e.src_incarnation() != in.peer_incarnation) {
-    in.error = absl::StrCat("channel ", e.src(), "->", self_, ": node '", e.src(),
-                            "' now has store incarnation ", e.src_incarnation(), " but its messages so far came from ",
-                            in.peer_incarnation, " (its store was re-created); refusing its messages");
+    BreakLocked(e.src(), absl::StrCat("channel ", e.src(), "->", self_, ": node '", e.src(),
+                                      "' now has store incarnation ", e.src_incarnation(),
+                                      " but its messages so far came from ", in.peer_incarnation,
+                                      " (its store was re-created); refusing its messages"));
+    *reason = in.error;
+    return Verdict::kRejected;
+  }
+  if (e.acked_through() > in.delivered_through) {
+    // The peer holds an ack from this node for messages this store has not
+    // delivered: the store lost commits it had made.
+    WentBackLocked(absl::StrCat("channel ", e.src(), "->", self_, ": '", e.src(), "' says '", self_,
+                                "' acknowledged up to #", e.acked_through(), ", but this store has delivered only #",
+                                in.delivered_through, ": it went back in time (restored from a copy?)"));
+    *reason = in.error;
+    return Verdict::kRejected;
+  }
+  if (e.seq() == in.delivered_through && in.delivered_stamp != 0 && e.stamp() != 0 &&
+      e.stamp() != in.delivered_stamp) {
+    BreakLocked(e.src(), absl::StrCat("channel ", e.src(), "->", self_, ": envelope #", e.seq(),
+                                      " came again with lineage stamp ", e.stamp(), " but #", e.seq(),
+                                      " was delivered with ", in.delivered_stamp, ": the store of '", e.src(),
+                                      "' went back in time and re-used sequence numbers; refusing its messages"));
+    if (sender_went_back != nullptr) *sender_went_back = true;
     *reason = in.error;
     return Verdict::kRejected;
   }
@@ -236,6 +335,16 @@ Channels::Verdict Channels::Receive(const v1::Envelope& e, std::string* reason) 
     ++in.duplicates;
     in.ack_due = true;  // the sender missed an ack
     return Verdict::kDuplicate;
+  }
+  if (in.buffered.count(e.seq())) return Verdict::kQueued;  // already buffered (a retransmission)
+  if (in.buffered.size() >= options_.max_buffered_messages) {
+    // Keep only what fills the first gap; the sender retransmits the rest.
+    uint64_t first_missing = in.delivered_through + 1;
+    for (auto it = in.buffered.begin(); it != in.buffered.end() && it->first == first_missing; ++it) ++first_missing;
+    if (e.seq() != first_missing) {
+      ++in.deferred;
+      return Verdict::kDeferred;
+    }
   }
   in.buffered.emplace(e.seq(), e);
   return Verdict::kQueued;
@@ -246,30 +355,88 @@ bool Channels::OnAck(const v1::Ack& ack, std::string* reason) {
     *reason = absl::StrCat("ack for channel ", ack.src(), "->", ack.dst(), " reached node '", self_, "'");
     return false;
   }
+  absl::MutexLock l(&mu_);
   if (ack.src_incarnation() != incarnation_) {
     *reason = absl::StrCat("ack from '", ack.dst(), "' is for store incarnation ", ack.src_incarnation(),
                            " of '", self_, "', but this store is incarnation ", incarnation_);
     return false;
   }
-  absl::MutexLock l(&mu_);
   Out& out = out_[ack.dst()];
+  if (!out.error.empty()) {
+    *reason = absl::StrCat("ack on broken channel ", self_, "->", ack.dst(), ": ", out.error);
+    return false;
+  }
   if (out.peer_incarnation.empty()) {
     out.peer_incarnation = ack.dst_incarnation();
   } else if (ack.dst_incarnation() != out.peer_incarnation) {
-    out.error = absl::StrCat("node '", ack.dst(), "' now has store incarnation ", ack.dst_incarnation(),
-                             " but acked ", out.peer_incarnation, " before (its store was re-created); ",
-                             out.unacked.size(), " unacked messages are held, not resent");
+    BreakLocked(ack.dst(), absl::StrCat("node '", ack.dst(), "' now has store incarnation ", ack.dst_incarnation(),
+                                        " but acked ", out.peer_incarnation, " before (its store was re-created); ",
+                                        out.unacked.size(), " unacked messages are held, not resent"));
     *reason = absl::StrCat("channel ", self_, "->", ack.dst(), ": ", out.error);
     return false;
   }
   if (ack.acked_through() >= out.next_seq) {
-    *reason = absl::StrCat("ack from '", ack.dst(), "' through #", ack.acked_through(), " but channel ",
-                           self_, "->", ack.dst(), " has only sent up to #", out.next_seq - 1);
+    WentBackLocked(absl::StrCat("channel ", self_, "->", ack.dst(), ": '", ack.dst(), "' acknowledges #",
+                                ack.acked_through(), " but this store has sent only up to #", out.next_seq - 1,
+                                ": it went back in time (restored from a copy?)"));
+    *reason = out.error;
+    return false;
+  }
+  auto sent = out.unacked.find(ack.acked_through());
+  if (sent != out.unacked.end() && ack.acked_stamp() != 0 && sent->second.stamp != 0 &&
+      sent->second.stamp != ack.acked_stamp()) {
+    WentBackLocked(absl::StrCat("channel ", self_, "->", ack.dst(), ": '", ack.dst(), "' delivered #",
+                                ack.acked_through(), " with lineage stamp ", ack.acked_stamp(),
+                                ", but this store's #", ack.acked_through(), " has stamp ", sent->second.stamp,
+                                ": it went back in time and re-used sequence numbers (restored from a copy?)"));
+    *reason = out.error;
     return false;
   }
   out.acked_through = std::max(out.acked_through, ack.acked_through());
-  out.unacked.erase(out.unacked.begin(), out.unacked.upper_bound(out.acked_through));
+  auto end = out.unacked.upper_bound(out.acked_through);
+  for (auto it = out.unacked.begin(); it != end; ++it) out.unacked_bytes -= it->second.payload.size();
+  out.unacked.erase(out.unacked.begin(), end);
   return true;
+}
+
+std::string Channels::RefusalFor(const std::string& peer) const {
+  absl::MutexLock l(&mu_);
+  auto it = in_.find(peer);
+  if (it != in_.end() && !it->second.error.empty()) return it->second.error;
+  auto o = out_.find(peer);
+  return o != out_.end() ? o->second.error : std::string();
+}
+
+void Channels::OnReply(const std::string& peer, const v1::BatchReply& reply) {
+  absl::MutexLock l(&mu_);
+  out_[peer].notice_due = false;
+  if (reply.sender_went_back()) {
+    WentBackLocked(absl::StrCat("node '", peer, "' found that this store re-sent sequence numbers it had "
+                                "delivered before: it went back in time (restored from a copy?)"));
+    return;
+  }
+  Out& out = out_[peer];
+  In& in = in_[peer];
+  const std::string& known = !out.peer_incarnation.empty() ? out.peer_incarnation : in.peer_incarnation;
+  if (!reply.incarnation().empty() && !known.empty() && reply.incarnation() != known) {
+    BreakLocked(peer, absl::StrCat("node '", peer, "' now has store incarnation ", reply.incarnation(), " but was ",
+                                   known, " (its store was re-created or went back in time); ", out.unacked.size(),
+                                   " unacked messages are held, not resent"));
+  }
+  if (!reply.refused().empty() && out.error.empty()) {
+    BreakLocked(peer, absl::StrCat("node '", peer, "' refuses the channels with '", self_, "': ", reply.refused()));
+  }
+}
+
+std::string Channels::ReincarnationRequest() const {
+  absl::MutexLock l(&mu_);
+  return reincarnation_request_;
+}
+
+void Channels::Reincarnated(const std::string& incarnation) {
+  absl::MutexLock l(&mu_);
+  incarnation_ = incarnation;
+  for (auto& [peer, out] : out_) out.notice_due = true;
 }
 
 int64_t Channels::RetransmitDelayMs(int attempts) const {
@@ -278,11 +445,13 @@ int64_t Channels::RetransmitDelayMs(int attempts) const {
   return std::min(delay, options_.retransmit_cap_ms);
 }
 
-v1::Batch Channels::TakeDue(const std::string& peer, int* retransmitted) {
+v1::Batch Channels::TakeDue(const std::string& peer, int* retransmitted, bool* notice) {
   if (retransmitted != nullptr) *retransmitted = 0;
+  if (notice != nullptr) *notice = false;
   v1::Batch batch;
   batch.set_from(self_);
   absl::MutexLock l(&mu_);
+  batch.set_incarnation(incarnation_);
   int64_t now = clock_->NowMs();
   auto oit = out_.find(peer);
   if (oit != out_.end() && oit->second.error.empty()) {
@@ -299,6 +468,8 @@ v1::Batch Channels::TakeDue(const std::string& peer, int* retransmitted) {
       e->set_payload(pending.payload);
       e->set_src_incarnation(incarnation_);
       e->set_dst_incarnation(out.peer_incarnation);
+      e->set_stamp(pending.stamp);
+      e->set_acked_through(out.acked_through);
       bytes += pending.payload.size();
       if (pending.attempts > 0) {
         ++out.retransmits;
@@ -315,9 +486,15 @@ v1::Batch Channels::TakeDue(const std::string& peer, int* retransmitted) {
     ack->set_src(peer);
     ack->set_dst(self_);
     ack->set_acked_through(in.delivered_through);
+    ack->set_acked_stamp(in.delivered_stamp);
     ack->set_src_incarnation(in.peer_incarnation);
     ack->set_dst_incarnation(incarnation_);
     in.ack_due = false;
+  }
+  if (oit != out_.end() && oit->second.notice_due) {
+    // A transmission with nothing in it still carries this node's
+    // incarnation: the peer learns of the change and breaks its channels.
+    if (notice != nullptr) *notice = true;  // until a reply arrives (OnReply)
   }
   return batch;
 }
@@ -346,6 +523,7 @@ int64_t Channels::NextDueMs(const std::string& peer) const {
   auto iit = in_.find(peer);
   if (iit != in_.end() && iit->second.ack_due && iit->second.error.empty()) return clock_->NowMs();
   auto oit = out_.find(peer);
+  if (oit != out_.end() && oit->second.notice_due) return clock_->NowMs();
   if (oit != out_.end() && oit->second.error.empty()) {
     for (const auto& [seq, pending] : oit->second.unacked) next = std::min(next, pending.next_send_ms);
   }
@@ -362,11 +540,13 @@ std::vector<v1::ChannelStatus> Channels::Status() const {
     const In& in = in_.at(peer);
     s.set_next_seq(out.next_seq);
     s.set_unacked(out.unacked.size());
+    s.set_unacked_bytes(out.unacked_bytes);
     s.set_acked_through(out.acked_through);
     s.set_retransmits(out.retransmits);
     s.set_delivered_through(in.delivered_through);
     s.set_duplicates_dropped(in.duplicates);
     s.set_buffered(in.buffered.size());
+    s.set_deferred(in.deferred);
     s.set_peer_incarnation(!in.peer_incarnation.empty() ? in.peer_incarnation : out.peer_incarnation);
     s.set_error(!out.error.empty() ? out.error : in.error);
     result.push_back(std::move(s));

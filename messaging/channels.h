@@ -21,10 +21,34 @@
 //
 // Incarnations: each store has a random id. The receiver adopts a source's
 // incarnation from its first envelope and the sender adopts the receiver's
-// from its first ack; both are checkpointed. An envelope or ack from another
-// incarnation means a store was deleted and re-created: the channel is marked
-// broken with an error naming the node and channel, and nothing more is
-// delivered or sent on it (see README, "Store incarnations").
+// from its first ack; both are checkpointed. An envelope, ack or batch from
+// another incarnation means a store was deleted and re-created: the channels
+// with that peer are marked broken (both directions, checkpointed) with an
+// error naming the node and channel, nothing more is delivered or sent on
+// them, and the reply to the peer says why, so both ends report it (see
+// README, "Store incarnations").
+//
+// Stores that go back in time (restored from a copy, or fallen back to an
+// older checkpoint) are detected from facts an honest store can never
+// contradict, whatever the network reorders or delays:
+//   - an ack through a seq this node never sent, or acking seq N with
+//     another lineage stamp than this node's envelope #N carries: this
+//     node's outbox went back (it re-used sequence numbers);
+//   - an envelope saying this node acked through N when its own delivered
+//     mark is below N: this node's inbox went back;
+//   - (at the peer) envelope #N re-sent with another stamp than the #N it
+//     delivered: the sender went back.
+// Lineage stamps are random per store open (`stamp`), fixed on an envelope
+// when it is committed, and remembered by the receiver for its newest
+// delivery. A node that finds itself gone back asks for a new incarnation
+// (TakeReincarnationRequest); every channel then breaks loudly on both sides.
+//
+// Back-pressure: a destination's outbox holds at most max_unacked_messages
+// envelopes and max_unacked_bytes payload bytes; past either, Stage refuses
+// (ken.send throws). A source's receive buffer holds at most
+// max_buffered_messages envelopes; beyond it, envelopes that do not fill the
+// first gap are dropped unacked (the sender retransmits them, as in
+// Go-Back-N).
 //
 // Thread safety: all methods may be called from any thread (one mutex).
 #ifndef KEN_MESSAGING_CHANNELS_H_
@@ -49,6 +73,9 @@ struct ChannelOptions {
   size_t max_batch_envelopes = 512;  // per Batch sent to one peer
   size_t max_batch_bytes = 4 << 20;  // payload bytes per Batch (at least one envelope)
   size_t max_message_bytes = 4 << 20;
+  size_t max_unacked_messages = 100000;     // per destination
+  size_t max_unacked_bytes = 256u << 20;    // per destination, payload bytes
+  size_t max_buffered_messages = 10000;     // per source, received but not yet delivered
 };
 
 // The effects of a group of turns, applied by CommitBatch once durable.
@@ -63,6 +90,18 @@ class ChannelBatch {
   const std::vector<Send>& sends() const { return sends_; }
   const std::map<std::string, uint64_t>& delivered() const { return delivered_; }
 
+  // A turn's sends can be undone: take a Mark before the turn and, if the
+  // turn aborts, RollbackTo it (its sends and sequence numbers vanish).
+  struct Mark {
+    size_t sends;
+    std::map<std::string, uint64_t> next_seq;
+  };
+  Mark MakeMark() const { return {sends_.size(), next_seq_}; }
+  void RollbackTo(const Mark& mark) {
+    sends_.resize(mark.sends);
+    next_seq_ = mark.next_seq;
+  }
+
  private:
   friend class Channels;
   std::vector<Send> sends_;
@@ -72,11 +111,13 @@ class ChannelBatch {
 
 class Channels {
  public:
+  // `stamp`: this store open's lineage stamp (random, nonzero).
   Channels(std::string self, std::string incarnation, std::vector<std::string> peers,
-           const Clock* clock, ChannelOptions options = {});
+           const Clock* clock, ChannelOptions options = {}, uint64_t stamp = 1);
 
   const std::string& self() const { return self_; }
-  const std::string& incarnation() const { return incarnation_; }
+  std::string incarnation() const;
+  uint64_t stamp() const { return stamp_; }
   const std::vector<std::string>& peers() const { return peers_; }
   bool IsPeer(const std::string& id) const;
 
@@ -90,7 +131,8 @@ class Channels {
   // --- turns (isolate thread) ---
   ChannelBatch BeginBatch() const;
   // Stages a send in `batch`; returns its seq. Errors: unknown destination,
-  // oversized payload, broken channel (message in *error).
+  // oversized payload, broken channel, outbox caps reached (message in
+  // *error, naming the destination and the cap).
   std::optional<uint64_t> Stage(ChannelBatch& batch, const std::string& dst, std::string payload,
                                 std::string* error) const;
   // Records that the batch delivered `seq` from `src`.
@@ -107,17 +149,43 @@ class Channels {
   size_t DeliverableCount() const;
 
   // --- network, receiving (server threads) ---
-  enum class Verdict { kQueued, kDuplicate, kRejected };
+  // kDeferred: dropped unacked because the receive buffer is full.
+  enum class Verdict { kQueued, kDuplicate, kRejected, kDeferred };
+  // Checks a transmission's sender incarnation before its contents. Returns
+  // false (with *reason) when the channels with `from` are broken.
+  bool CheckBatch(const v1::Batch& batch, std::string* reason);
   // Checks and buffers an envelope from the wire. kRejected sets *reason.
-  Verdict Receive(const v1::Envelope& envelope, std::string* reason);
+  // *sender_went_back is set when the envelope proves the sender's store
+  // went back in time.
+  Verdict Receive(const v1::Envelope& envelope, std::string* reason, bool* sender_went_back = nullptr);
   // Applies an ack from the wire. Returns false (with *reason) if rejected.
   bool OnAck(const v1::Ack& ack, std::string* reason);
+  // What to tell `peer` in a BatchReply: why its channels are refused
+  // ("" when they are not).
+  std::string RefusalFor(const std::string& peer) const;
+
+  // --- network, replies (sender threads) ---
+  // The reply to a transmission to `peer`: learns a re-created receiver
+  // (another incarnation) and a refusal, and breaks the channels so both
+  // ends report it.
+  void OnReply(const std::string& peer, const v1::BatchReply& reply);
+
+  // --- going back in time ---
+  // Non-empty once this node found that its own store went back in time:
+  // the reason. The turn loop then gives the store a new incarnation
+  // durably and calls Reincarnated(). Any thread.
+  std::string ReincarnationRequest() const;
+  // The store now has incarnation `incarnation`: every channel is broken
+  // (ken.send throws), and each peer is told once (a notice batch).
+  void Reincarnated(const std::string& incarnation);
 
   // --- network, sending (one sender per peer) ---
   // What to send to `peer` now: due envelopes (marked sent, next retransmit
   // scheduled) and the ack if one is due. Empty batch: nothing to do.
-  // `retransmitted` (optional) counts envelopes sent before.
-  v1::Batch TakeDue(const std::string& peer, int* retransmitted = nullptr);
+  // `retransmitted` (optional) counts envelopes sent before. `notice`
+  // (optional) is set when the batch must be sent even if empty: it tells
+  // the peer this node's new incarnation.
+  v1::Batch TakeDue(const std::string& peer, int* retransmitted = nullptr, bool* notice = nullptr);
   // The transmission failed: its ack is due again; envelopes stay on their
   // backoff schedule. `OnSendOk` after failures makes the whole outbox due.
   void OnSendFailed(const std::string& peer);
@@ -133,6 +201,7 @@ class Channels {
  private:
   struct Pending {
     std::string payload;
+    uint64_t stamp = 0;
     int attempts = 0;       // transmissions so far
     int64_t next_send_ms = 0;
   };
@@ -141,24 +210,35 @@ class Channels {
     uint64_t acked_through = 0;
     std::string peer_incarnation;
     std::map<uint64_t, Pending> unacked;
+    size_t unacked_bytes = 0;
     uint64_t retransmits = 0;
     bool failing = false;
+    bool notice_due = false;  // tell the peer this node's (new) incarnation
     std::string error;
   };
   struct In {
     uint64_t delivered_through = 0;
+    uint64_t delivered_stamp = 0;
     uint64_t taken_through = 0;  // >= delivered_through: handed to a batch
     std::string peer_incarnation;
     std::map<uint64_t, v1::Envelope> buffered;
     uint64_t duplicates = 0;
+    uint64_t deferred = 0;
     bool ack_due = false;
     std::string error;
   };
 
   int64_t RetransmitDelayMs(int attempts) const;
+  // Marks both directions with `peer` broken (first reason wins).
+  void BreakLocked(const std::string& peer, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // This node's store went back in time: break everything, ask for a new
+  // incarnation.
+  void WentBackLocked(const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string self_;
-  const std::string incarnation_;
+  std::string incarnation_ ABSL_GUARDED_BY(mu_);
+  std::string reincarnation_request_ ABSL_GUARDED_BY(mu_);
+  const uint64_t stamp_;
   const std::vector<std::string> peers_;
   const Clock* clock_;
   const ChannelOptions options_;

@@ -66,7 +66,16 @@ class TransportServer::Service final : public v1::Transport::Service {
                    batch->from());
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "sender is not a node of this cluster");
     }
-    uint32_t accepted = 0, rejected = 0;
+    uint32_t accepted = 0, rejected = 0, deferred = 0;
+    bool sender_went_back = false;
+    std::string refusal;
+    if (!channels_->CheckBatch(*batch, &refusal)) {
+      spdlog::warn("refused a transmission from '{}': {}", batch->from(), refusal);
+      reply->set_rejected(batch->envelopes_size());
+      reply->set_incarnation(channels_->incarnation());
+      reply->set_refused(refusal);
+      return grpc::Status::OK;
+    }
     for (const v1::Envelope& e : batch->envelopes()) {
       std::string reason;
       Channels::Verdict verdict = Channels::Verdict::kRejected;
@@ -76,11 +85,13 @@ class TransportServer::Service final : public v1::Transport::Service {
         reason = absl::StrCat("envelope ", e.src(), "->", e.dst(), " #", e.seq(),
                               " has a payload that is not a V8-serialized value (", e.payload().size(), " bytes)");
       } else {
-        verdict = channels_->Receive(e, &reason);
+        verdict = channels_->Receive(e, &reason, &sender_went_back);
       }
       if (verdict == Channels::Verdict::kRejected) {
         ++rejected;
         spdlog::warn("rejected {}", reason);
+      } else if (verdict == Channels::Verdict::kDeferred) {
+        ++deferred;
       } else {
         ++accepted;
         if (verdict == Channels::Verdict::kQueued) CrashPoint("after_receive");
@@ -94,8 +105,16 @@ class TransportServer::Service final : public v1::Transport::Service {
         spdlog::warn("rejected {}", reason);
       }
     }
+    if (deferred > 0) {
+      spdlog::debug("deferred {} envelopes from '{}': receive buffer full (max_buffered_messages)", deferred,
+                    batch->from());
+    }
     reply->set_accepted(accepted);
     reply->set_rejected(rejected);
+    reply->set_deferred(deferred);
+    reply->set_incarnation(channels_->incarnation());
+    reply->set_refused(channels_->RefusalFor(batch->from()));
+    reply->set_sender_went_back(sender_went_back);
     on_input_();
     return grpc::Status::OK;
   }
@@ -213,8 +232,9 @@ void PeerSenders::Loop(const std::string& peer, const std::string& address) {
       continue;
     }
     int retransmitted = 0;
-    v1::Batch batch = channels_->TakeDue(peer, &retransmitted);
-    if (batch.envelopes_size() == 0 && batch.acks_size() == 0) continue;
+    bool notice = false;
+    v1::Batch batch = channels_->TakeDue(peer, &retransmitted, &notice);
+    if (batch.envelopes_size() == 0 && batch.acks_size() == 0 && !notice) continue;
     if (retransmitted > 0) CrashPoint("mid_retransmit");
     grpc::ClientContext context;
     context.AddMetadata(kAuthHeader, "Bearer " + token_);
@@ -225,6 +245,7 @@ void PeerSenders::Loop(const std::string& peer, const std::string& address) {
       if (failures > 0) spdlog::info("peer {} ({}) reachable again", peer, address);
       failures = 0;
       not_before = 0;
+      channels_->OnReply(peer, reply);
       channels_->OnSendOk(peer);
       if (batch.envelopes_size() > 0) CrashPoint("after_send_rpc");
     } else {

@@ -116,9 +116,9 @@ TEST_F(BadInputTest, RejectsWithReasonAndKeepsDelivering) {
   ack->set_src("node");
   ack->set_dst("peer");
   ack->set_acked_through(999);
-  ack->set_src_incarnation(incarnation_);
+  ack->set_src_incarnation("not-this-store");
   ASSERT_TRUE(Send(forged_ack, &reply).ok());
-  EXPECT_TRUE(WaitForLog("has only sent up to #0"));
+  EXPECT_TRUE(WaitForLog("is for store incarnation not-this-store"));
 
   // A well-formed header with a malformed body passes the transport and
   // fails in its delivery turn: a dead letter, the channel moves on.
@@ -145,16 +145,61 @@ TEST_F(BadInputTest, RejectsWithReasonAndKeepsDelivering) {
   EXPECT_EQ(reply.rejected(), 1u);
   EXPECT_TRUE(WaitForLog("node 'peer' now has store incarnation peer-incarnation-2"));
 
-  grpc::ClientContext ctx;
-  ctx.AddMetadata("authorization", "Bearer test-token");
-  v1::StatusReply status;
-  ASSERT_TRUE(admin_->Status(&ctx, v1::StatusRequest(), &status).ok());
-  EXPECT_EQ(status.node_id(), "node");
-  EXPECT_EQ(status.dead_letters(), 1u);
-  ASSERT_EQ(status.channels_size(), 1);
-  EXPECT_EQ(status.channels(0).delivered_through(), 3u);
-  EXPECT_EQ(status.channels(0).duplicates_dropped(), 1u);
-  EXPECT_NE(status.channels(0).error(), "");
+  EXPECT_NE(reply.refused().find("now has store incarnation peer-incarnation-2"), std::string::npos)
+      << reply.refused();
+
+  auto status = [&] {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer test-token");
+    v1::StatusReply s;
+    EXPECT_TRUE(admin_->Status(&ctx, v1::StatusRequest(), &s).ok());
+    return s;
+  };
+  v1::StatusReply before = status();
+  EXPECT_EQ(before.node_id(), "node");
+  EXPECT_EQ(before.dead_letters(), 1u);
+  ASSERT_EQ(before.channels_size(), 1);
+  EXPECT_EQ(before.channels(0).delivered_through(), 3u);
+  EXPECT_EQ(before.channels(0).duplicates_dropped(), 1u);
+  EXPECT_NE(before.channels(0).error(), "");
+
+  int code;
+  EXPECT_FALSE(cluster_.Exited("node", &code)) << cluster_.Output("node");
+}
+
+// An ack (for this node's own incarnation) for messages the node never sent
+// can only mean that its store went back in time (restored from a copy): it
+// takes a new incarnation, durably, so that every peer refuses its channels
+// loudly, and reports the broken channel itself.
+TEST_F(BadInputTest, AckBeyondWhatWasSentMeansTheStoreWentBack) {
+  auto status = [&] {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer test-token");
+    v1::StatusReply s;
+    EXPECT_TRUE(admin_->Status(&ctx, v1::StatusRequest(), &s).ok());
+    return s;
+  };
+  v1::StatusReply before = status();
+  v1::Batch forged_ack;
+  forged_ack.set_from("peer");
+  v1::Ack* ack = forged_ack.add_acks();
+  ack->set_src("node");
+  ack->set_dst("peer");
+  ack->set_acked_through(5);
+  ack->set_src_incarnation(before.incarnation());
+  v1::BatchReply reply;
+  ASSERT_TRUE(Send(forged_ack, &reply).ok());
+  EXPECT_TRUE(WaitForLog("has sent only up to #0: it went back in time"));
+  EXPECT_TRUE(WaitForLog("takes the new incarnation"));
+  v1::StatusReply after = status();
+  EXPECT_NE(after.incarnation(), before.incarnation());
+  ASSERT_EQ(after.channels_size(), 1);
+  EXPECT_NE(after.channels(0).error().find("went back in time"), std::string::npos) << after.channels(0).error();
+  // The peer is told on its next transmission.
+  ASSERT_TRUE(Send(Envelope(1, kHi), &reply).ok());
+  EXPECT_EQ(reply.rejected(), 1u);
+  EXPECT_NE(reply.refused().find("went back in time"), std::string::npos) << reply.refused();
+  EXPECT_EQ(reply.incarnation(), after.incarnation());
   int code;
   EXPECT_FALSE(cluster_.Exited("node", &code)) << cluster_.Output("node");
 }

@@ -51,9 +51,13 @@ absl::StatusOr<std::unique_ptr<PersistentIsolate>> PersistentIsolate::CreateNew(
     v8::Local<v8::Context> context = v8::Context::New(isolate);
     v8::Context::Scope context_scope(context);
     v8::TryCatch try_catch(isolate);
-    v8::Local<v8::Object> internals = v8::Object::New(isolate);
-    internals->Set(context, V8String(isolate, "beforeCheckpoint"), v8::Array::New(isolate, 0)).Check();
-    bool ok = RunBuiltinScripts(isolate, context, internals);
+    // Null prototype: a hook Ken looks up must never be found on a prototype
+    // that user code can extend (Object.prototype.deliver = ...).
+    v8::Local<v8::Object> internals =
+        v8::Object::New(isolate, v8::Null(isolate), nullptr, nullptr, 0);
+    bool ok = internals->CreateDataProperty(context, V8String(isolate, "beforeCheckpoint"), v8::Array::New(isolate, 0))
+                  .FromMaybe(false) &&
+              RunBuiltinScripts(isolate, context, internals);
     if (ok) {
       // The global names a new heap has, so `ken inspect` can list the user's.
       v8::Local<v8::Array> names;
@@ -61,7 +65,7 @@ absl::StatusOr<std::unique_ptr<PersistentIsolate>> PersistentIsolate::CreateNew(
                ->GetPropertyNames(context, v8::KeyCollectionMode::kOwnOnly,
                                   v8::PropertyFilter::SKIP_SYMBOLS, v8::IndexFilter::kSkipIndices)
                .ToLocal(&names) &&
-           internals->Set(context, V8String(isolate, "baselineGlobals"), names).FromMaybe(false);
+           internals->CreateDataProperty(context, V8String(isolate, "baselineGlobals"), names).FromMaybe(false);
       isolate->PerformMicrotaskCheckpoint();
     }
     if (!ok) {
@@ -165,13 +169,7 @@ void PersistentIsolate::WatchdogLoop() {
   }
 }
 
-TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode) {
-  TurnResult result;
-  if (absl::Status s = EnsureIsolate(); !s.ok()) {
-    result.status = TurnStatus::kHostError;
-    result.error = std::string(s.message());
-    return result;
-  }
+void PersistentIsolate::Arm() {
   heap_limit_hit_ = false;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -181,6 +179,26 @@ TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode) {
     ++turn_id_;
   }
   cv_.notify_all();
+}
+
+void PersistentIsolate::Disarm(bool* timed_out, bool* interrupted) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    armed_ = false;
+    *timed_out = timed_out_;
+    *interrupted = interrupted_;
+  }
+  cv_.notify_all();
+}
+
+TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode) {
+  TurnResult result;
+  if (absl::Status s = EnsureIsolate(); !s.ok()) {
+    result.status = TurnStatus::kHostError;
+    result.error = std::string(s.message());
+    return result;
+  }
+  Arm();
   bool drop = true;
   {
     v8::HandleScope handle_scope(isolate_);
@@ -191,13 +209,7 @@ TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode) {
     absl::StatusOr<std::string> out = body(scope);
     if (out.ok() && !try_catch.HasCaught()) isolate_->PerformMicrotaskCheckpoint();
     bool timed_out, interrupted;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      armed_ = false;
-      timed_out = timed_out_;
-      interrupted = interrupted_;
-    }
-    cv_.notify_all();
+    Disarm(&timed_out, &interrupted);
     if (timed_out || interrupted || heap_limit_hit_ || try_catch.HasTerminated() || isolate_->IsExecutionTerminating()) {
       if (interrupted) {
         result.status = TurnStatus::kInterrupted;
@@ -252,7 +264,7 @@ void PersistentIsolate::Interrupt() {
 
 absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
   if (isolate_ == nullptr) return absl::FailedPreconditionError("no live isolate to snapshot");
-  bool hooks_ok = true;
+  absl::Status hooks = absl::OkStatus();
   {
     v8::HandleScope handle_scope(isolate_);
     v8::Local<v8::Context> context = context_.Get(isolate_);
@@ -260,18 +272,40 @@ absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
     v8::TryCatch try_catch(isolate_);
     v8::Local<v8::Object> internals = internals_.Get(isolate_);
     // Before-checkpoint hooks drop what a snapshot cannot hold (Intl's ICU
-    // objects); then the context and internals go into the blob.
+    // objects); then the context and internals go into the blob. They are
+    // JS, so they run under the watchdog like any turn.
+    Arm();
     v8::Local<v8::Value> hooks_value;
-    hooks_ok = internals->Get(context, V8String(isolate_, "beforeCheckpoint")).ToLocal(&hooks_value);
-    if (hooks_ok && hooks_value->IsArray()) {
-      v8::Local<v8::Array> hooks = hooks_value.As<v8::Array>();
-      for (uint32_t i = 0; hooks_ok && i < hooks->Length(); ++i) {
+    bool ok = internals->Get(context, V8String(isolate_, "beforeCheckpoint")).ToLocal(&hooks_value);
+    if (ok && hooks_value->IsArray()) {
+      v8::Local<v8::Array> list = hooks_value.As<v8::Array>();
+      for (uint32_t i = 0; ok && i < list->Length(); ++i) {
         v8::Local<v8::Value> hook;
-        hooks_ok = hooks->Get(context, i).ToLocal(&hook) && hook->IsFunction() &&
-                   !hook.As<v8::Function>()->Call(context, v8::Undefined(isolate_), 0, nullptr).IsEmpty();
+        ok = list->Get(context, i).ToLocal(&hook) && hook->IsFunction() &&
+             !hook.As<v8::Function>()->Call(context, v8::Undefined(isolate_), 0, nullptr).IsEmpty();
       }
     }
-    if (hooks_ok) {
+    if (ok) isolate_->PerformMicrotaskCheckpoint();
+    bool timed_out, interrupted;
+    Disarm(&timed_out, &interrupted);
+    if (interrupted) {
+      hooks = absl::CancelledError("interrupted while preparing the checkpoint");
+    } else if (heap_limit_hit_) {
+      hooks = absl::ResourceExhaustedError("a before-checkpoint hook reached the heap limit");
+    } else if (timed_out || try_catch.HasTerminated() || isolate_->IsExecutionTerminating()) {
+      hooks = absl::DeadlineExceededError(absl::StrCat("a before-checkpoint hook ran longer than the turn timeout (",
+                                                       options_.turn_timeout_ms, " ms)"));
+    } else if (!ok || try_catch.HasCaught()) {
+      std::string what = "unknown error";
+      if (try_catch.HasCaught()) {
+        v8::Local<v8::Value> exception = try_catch.Exception();
+        try_catch.Reset();
+        TurnScope scope{isolate_, context, internals};
+        what = Inspect(scope, exception, true);
+      }
+      hooks = absl::AbortedError(absl::StrCat("a before-checkpoint hook threw: ", what));
+    }
+    if (hooks.ok()) {
       v8::HeapStatistics stats;
       isolate_->GetHeapStatistics(&stats);
       last_snapshot_heap_bytes_ = stats.used_heap_size();
@@ -279,9 +313,9 @@ absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
       creator_->SetDefaultContext(context);
     }
   }
-  if (!hooks_ok) {
+  if (!hooks.ok()) {
     DropIsolate();
-    return absl::InternalError("a before-checkpoint hook failed");
+    return hooks;
   }
   context_.Reset();
   internals_.Reset();

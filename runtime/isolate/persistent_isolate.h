@@ -66,6 +66,8 @@ enum class TurnStatus {
   kHeapLimit,       // reached the heap limit
   kHostError,       // the heap could not be restored or snapshotted
   kInterrupted,     // Interrupt() was called during the turn
+  kUncommittable,   // it ran, but what it left cannot be committed (too big, a hook failed)
+  kCommitFailed,    // it ran, but the commit failed for a reason that may pass (disk full)
 };
 
 struct TurnResult {
@@ -107,10 +109,14 @@ class PersistentIsolate : public NativeHost {
   TurnResult RunTurn(const TurnBody& body, TurnMode mode);
 
   // Snapshots the live isolate, which holds every kKeep turn since the last
-  // accepted blob, and returns the blob to commit. The isolate is consumed;
-  // call Accept(blob) once committed. Errors: kFailedPrecondition if no
-  // isolate is live (no kKeep turn succeeded), kInternal if a
-  // before-checkpoint hook threw or V8 produced no blob.
+  // accepted blob, and returns the blob to commit. The isolate is consumed
+  // (dropped on error too); call Accept(blob) once committed. The JS
+  // before-checkpoint hooks run first, under the watchdog. Errors:
+  // kFailedPrecondition if no isolate is live (no kKeep turn succeeded);
+  // caused by the heap's contents, so they repeat on the same heap:
+  // kAborted (a hook threw), kDeadlineExceeded (a hook ran past the turn
+  // timeout), kResourceExhausted (a hook reached the heap limit), kInternal
+  // (V8 produced no blob); kCancelled if Interrupt() was called.
   absl::StatusOr<std::string> Snapshot();
 
   // Drops the live isolate and every effect since the last accepted blob.
@@ -160,6 +166,10 @@ class PersistentIsolate : public NativeHost {
   void DropIsolate();
   static size_t NearHeapLimit(void* data, size_t current_limit, size_t initial_limit);
   void WatchdogLoop();
+  // The watchdog covers every piece of JS: Arm before running any, Disarm
+  // after (reports whether the watchdog or Interrupt() terminated it).
+  void Arm();
+  void Disarm(bool* timed_out, bool* interrupted);
 
   IsolateOptions options_;
   std::string blob_;

@@ -1,7 +1,9 @@
 #include "runtime/node/node.h"
 
 #include <chrono>
+#include <algorithm>
 #include <future>
+#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -60,10 +62,18 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
     return absl::FailedPreconditionError(absl::StrCat("store ", path, " belongs to node '",
                                                       node->state_.node_id(), "', not '", options.node_id, "'"));
   }
+  if (options.node_id.empty() && !options.read_only && !node->state_.node_id().empty()) {
+    // The shell would fire the node's timers and commit turns that its
+    // peers and its outbox know nothing about.
+    return absl::FailedPreconditionError(
+        absl::StrCat("store ", path, " belongs to cluster node '", node->state_.node_id(),
+                     "'; run it with `ken run --cluster FILE --id ", node->state_.node_id(),
+                     "`, or read it with `ken inspect --store ", path, "`"));
+  }
   if (node->store_->skipped_corrupt() > 0) {
     spdlog::error("store {}: {} newer checkpoint(s) were corrupt; restored checkpoint {}", path,
                   node->store_->skipped_corrupt(), checkpoint->seq);
-    if (!options.node_id.empty() && !options.read_only) {
+    if (!options.node_id.empty() && !options.read_only && node->store_->unanswered_fallback()) {
       // The lost commits may have sent messages (and acked others) that the
       // restored state does not know about; reusing their sequence numbers
       // would silently mis-sequence the channels. A new incarnation makes
@@ -75,9 +85,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
     }
   }
   node->seq_ = checkpoint->seq;
+  node->max_checkpoint_bytes_ = options.max_checkpoint_bytes;
   if (!options.node_id.empty()) {
+    // This open's lineage stamp, fixed on every envelope it commits.
+    std::random_device rd;
+    uint64_t stamp = 0;
+    while (stamp == 0) stamp = (static_cast<uint64_t>(rd()) << 32) | rd();
     node->channels_ = std::make_unique<Channels>(options.node_id, node->store_->incarnation(), options.peers,
-                                                 &node->clock_, options.channels);
+                                                 &node->clock_, options.channels, stamp);
     node->channels_->Restore(node->state_);
   }
   Node* self = node.get();
@@ -107,25 +122,56 @@ absl::Status Node::Send(const std::string& dst, std::string payload) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Whether a commit-time failure comes from the batch's own effects, so that
+// it would happen again on the same heap (see node.h, "Poison inputs").
+struct CommitFailure {
+  absl::Status status;
+  bool repeats = false;
+};
+
+std::string Mb(int64_t bytes) { return absl::StrCat(bytes, " bytes (", bytes >> 20, " MiB)"); }
+
+}  // namespace
+
 BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs, const PersistentIsolate::TurnBody* observe) {
+  BatchResult out;
+  out.results.resize(inputs.size());
+  for (TurnResult& r : out.results) {
+    r.status = TurnStatus::kCommitFailed;
+    r.error = "turn not run: an earlier commit of its batch failed";
+  }
+  run_failed_.assign(inputs.size(), false);
+  run_fallback_failed_.assign(inputs.size(), false);
+  run_observe_failed_ = false;
+  std::vector<size_t> all(inputs.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  out.commit = RunGroup(inputs, all, observe, &out);
+  program_loaded_pending_ = false;
+  return out;
+}
+
+absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vector<size_t>& idx,
+                            const PersistentIsolate::TurnBody* observe, BatchResult* out) {
   const auto batch_start = std::chrono::steady_clock::now();
   auto ms_since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
   };
-  BatchResult out;
-  out.results.resize(inputs.size());
-  std::vector<bool> failed(inputs.size(), false);
-  std::vector<bool> fallback_failed(inputs.size(), false);
-  bool observe_failed = false;
+  std::vector<bool>& failed = run_failed_;
+  std::vector<bool>& fallback_failed = run_fallback_failed_;
   while (true) {
     ChannelBatch batch = channels_ ? channels_->BeginBatch() : ChannelBatch();
     batch_ = &batch;
     bool any_ok = false, rerun = false, any_delivery = false;
-    for (size_t i = 0; i < inputs.size(); ++i) {
+    for (size_t i : idx) {
       if (inputs[i].delivered_src && channels_) {
         channels_->MarkDelivered(batch, *inputs[i].delivered_src, inputs[i].delivered_seq);
         any_delivery = true;
       }
+      // Every turn's sends can be undone on its own: an aborted turn leaves
+      // no send and consumes no sequence number, whatever shares its batch.
+      const ChannelBatch::Mark mark = batch.MakeMark();
       if (failed[i]) {
         // The failed input's fallback (if any) takes its place.
         if (!inputs[i].on_failure || fallback_failed[i]) continue;
@@ -134,6 +180,7 @@ BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs, const Persisten
           any_ok = true;
           continue;
         }
+        batch.RollbackTo(mark);
         spdlog::error("fallback of {} failed: {}", inputs[i].description, fallback.error);
         fallback_failed[i] = true;
         if (any_ok) {
@@ -142,11 +189,12 @@ BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs, const Persisten
         }
         continue;
       }
-      out.results[i] = isolate_->RunTurn(inputs[i].body, TurnMode::kKeep);
-      if (out.results[i].ok()) {
+      out->results[i] = isolate_->RunTurn(inputs[i].body, TurnMode::kKeep);
+      if (out->results[i].ok()) {
         any_ok = true;
         continue;
       }
+      batch.RollbackTo(mark);
       failed[i] = true;
       if (any_ok || inputs[i].on_failure) {  // the dropped isolate held earlier turns of this batch
         rerun = true;
@@ -155,32 +203,33 @@ BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs, const Persisten
     }
     batch_ = nullptr;
     if (rerun) continue;
-    if (observe != nullptr && any_ok && !observe_failed) {
+    std::optional<std::string> observed;
+    if (observe != nullptr && any_ok && !run_observe_failed_) {
       TurnResult r = isolate_->RunTurn(*observe, TurnMode::kKeep);
       if (r.ok()) {
-        out.observed = r.output;
+        observed = r.output;
       } else {
         spdlog::error("observing the heap after a batch failed: {}", r.error);
-        observe_failed = true;
+        run_observe_failed_ = true;
         continue;  // the isolate is gone; run the batch again without observing
       }
     }
-    if (!any_ok && !any_delivery) {  // nothing to commit
-      program_loaded_pending_ = false;
-      return out;
-    }
+    bool any_dead_letter = false;
+    for (size_t i : idx) any_dead_letter = any_dead_letter || (failed[i] && inputs[i].dead_letter);
+    if (!any_ok && !any_delivery && !any_dead_letter) return absl::OkStatus();  // nothing to commit
 
     v1::NodeState next = state_;
     uint64_t ok_turns = 0;
-    for (size_t i = 0; i < inputs.size(); ++i) {
+    for (size_t i : idx) {
       if (!failed[i]) {
         ++ok_turns;
         continue;
       }
-      spdlog::error("dead letter: {}: {}", inputs[i].description, out.results[i].error);
+      if (!inputs[i].dead_letter) continue;
+      spdlog::error("dead letter: {}: {}", inputs[i].description, out->results[i].error);
       v1::DeadLetter* d = next.add_dead_letters();
       d->set_input(inputs[i].description);
-      d->set_error(out.results[i].error);
+      d->set_error(out->results[i].error);
       d->set_unix_ms(NowUnixMs());
       next.set_dead_letter_count(next.dead_letter_count() + 1);
     }
@@ -191,57 +240,132 @@ BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs, const Persisten
     if (program_loaded_pending_ && any_ok) next.set_program_loaded(true);
     if (channels_) channels_->Snapshot(&batch, &next);
 
-    auto fail = [&](const absl::Status& s) {
-      out.commit = s;
-      if (channels_) channels_->AbortBatch(batch);
-      for (size_t i = 0; i < inputs.size(); ++i) {
-        if (failed[i]) continue;
-        out.results[i].status = TurnStatus::kHostError;
-        out.results[i].error = absl::StrCat("turn aborted: commit failed: ", s.message());
-        out.results[i].output.clear();
-      }
-      spdlog::error("{}", std::string(s.message()));
-      return out;
-    };
+    CommitFailure failure;
     Checkpoint checkpoint;
     checkpoint.engine = V8Version();
     const double turns_ms = ms_since(batch_start);
     const auto snapshot_start = std::chrono::steady_clock::now();
     // The new heap goes straight into the isolate host (no copy); without a
-    // successful turn only the state changed (dead letters) and the current
-    // heap is written again.
+    // successful turn only the state changed (dead letters, delivery marks)
+    // and the current heap is written again.
     std::string previous;
+    bool swapped = false;
+    checkpoint.state = next.SerializeAsString();
     if (any_ok) {
       absl::StatusOr<std::string> heap = isolate_->Snapshot();
-      if (!heap.ok()) return fail(heap.status());
-      previous = isolate_->SwapBlob(std::move(*heap));
+      if (!heap.ok()) {
+        failure = {heap.status(), !absl::IsCancelled(heap.status())};
+      } else if (static_cast<int64_t>(heap->size() + checkpoint.state.size()) > max_checkpoint_bytes_) {
+        failure = {absl::OutOfRangeError(absl::StrCat("the checkpoint would take ", Mb(heap->size() + checkpoint.state.size()),
+                                                      " (heap snapshot ", heap->size(), ", state ",
+                                                      checkpoint.state.size(), "), over max_checkpoint_bytes (",
+                                                      max_checkpoint_bytes_, ")")),
+                   true};
+      } else {
+        previous = isolate_->SwapBlob(std::move(*heap));
+        swapped = true;
+      }
+    } else if (static_cast<int64_t>(isolate_->blob().size() + checkpoint.state.size()) > max_checkpoint_bytes_) {
+      failure = {absl::OutOfRangeError(absl::StrCat("the node's state would take ", Mb(checkpoint.state.size()),
+                                                    ", which with the heap is over max_checkpoint_bytes (",
+                                                    max_checkpoint_bytes_, ")")),
+                 false};
     }
-    const std::string& heap = isolate_->blob();
-    checkpoint.state = next.SerializeAsString();
-    const double snapshot_ms = ms_since(snapshot_start);
-    const auto commit_start = std::chrono::steady_clock::now();
-    CrashPoint("before_commit");
-    // The store commit (write + fsync) runs on another thread while this one
-    // restores the next isolate from the new heap (both only read it); if the
-    // commit fails, the previous heap comes back. Nothing is released before
-    // the commit.
-    std::future<absl::Status> committed =
-        std::async(std::launch::async, [this, &checkpoint, &heap] { return store_->Commit(checkpoint, heap); });
-    if (any_ok) (void)isolate_->Prepare();
-    if (absl::Status s = committed.get(); !s.ok()) {
-      if (any_ok) isolate_->SwapBlob(std::move(previous));
-      return fail(s);
+    if (failure.status.ok()) {
+      const std::string& heap = isolate_->blob();
+      const double snapshot_ms = ms_since(snapshot_start);
+      const auto commit_start = std::chrono::steady_clock::now();
+      CrashPoint("before_commit");
+      // The store commit (write + fsync) runs on another thread while this
+      // one restores the next isolate from the new heap (both only read it);
+      // if the commit fails, the previous heap comes back. Nothing is
+      // released before the commit.
+      std::future<absl::Status> committed =
+          std::async(std::launch::async, [this, &checkpoint, &heap] { return store_->Commit(checkpoint, heap); });
+      if (any_ok) (void)isolate_->Prepare();
+      absl::Status s = committed.get();
+      if (s.ok()) {
+        spdlog::debug("batch of {} turns: turns {:.2f} ms, snapshot {:.2f} ms ({} bytes), commit {:.2f} ms",
+                      idx.size(), turns_ms, snapshot_ms, heap.size(), ms_since(commit_start));
+        seq_ = checkpoint.seq;
+        state_ = std::move(next);
+        if (any_ok) program_loaded_pending_ = false;
+        if (!batch.sends().empty()) CrashPoint("after_send_commit");
+        if (!batch.delivered().empty()) CrashPoint("after_deliver_commit");
+        if (channels_) channels_->CommitBatch(batch);
+        if (observed) out->observed = std::move(observed);
+        return absl::OkStatus();
+      }
+      if (swapped) isolate_->SwapBlob(std::move(previous));
+      failure = {s, absl::IsOutOfRange(s)};
     }
-    spdlog::debug("batch of {} turns: turns {:.2f} ms, snapshot {:.2f} ms ({} bytes), commit {:.2f} ms", inputs.size(),
-                  turns_ms, snapshot_ms, heap.size(), ms_since(commit_start));
-    seq_ = checkpoint.seq;
-    state_ = std::move(next);
-    program_loaded_pending_ = false;
-    if (!batch.sends().empty()) CrashPoint("after_send_commit");
-    if (!batch.delivered().empty()) CrashPoint("after_deliver_commit");
-    if (channels_) channels_->CommitBatch(batch);
-    return out;
+
+    // The commit failed: nothing of this attempt took effect.
+    if (channels_) channels_->AbortBatch(batch);
+    isolate_->Discard();
+    std::vector<size_t> in_heap;  // inputs whose effects were in the heap
+    for (size_t i : idx) {
+      if (!failed[i] || (inputs[i].on_failure && !fallback_failed[i])) in_heap.push_back(i);
+    }
+    if (!failure.repeats || in_heap.empty()) {
+      spdlog::error("commit failed: {}", std::string(failure.status.message()));
+      for (size_t i : idx) {
+        if (failed[i]) continue;
+        out->results[i].status = TurnStatus::kCommitFailed;
+        out->results[i].error = absl::StrCat("turn aborted: commit failed: ", failure.status.message());
+        out->results[i].output.clear();
+      }
+      return failure.status;
+    }
+    if (in_heap.size() >= 2) {
+      // Bisect: each half commits on its own, in input order.
+      spdlog::warn("commit of {} turns failed ({}); committing them in two halves to find the input that causes it",
+                   in_heap.size(), std::string(failure.status.message()));
+      const size_t cut = static_cast<size_t>(
+          std::find(idx.begin(), idx.end(), in_heap[in_heap.size() / 2]) - idx.begin());
+      std::vector<size_t> first(idx.begin(), idx.begin() + static_cast<long>(cut));
+      std::vector<size_t> second(idx.begin() + static_cast<long>(cut), idx.end());
+      if (absl::Status s = RunGroup(inputs, first, observe, out); !s.ok()) return s;
+      return RunGroup(inputs, second, observe, out);
+    }
+    // One input's effects cannot be committed: it fails like a turn that
+    // threw, and the group is run again without it.
+    const size_t j = in_heap[0];
+    if (failed[j]) {
+      fallback_failed[j] = true;
+      spdlog::error("fallback of {} cannot be committed: {}", inputs[j].description,
+                    std::string(failure.status.message()));
+    } else {
+      failed[j] = true;
+      out->results[j].status = TurnStatus::kUncommittable;
+      out->results[j].output.clear();
+      out->results[j].error = absl::StrCat("turn aborted: what it left cannot be committed: ",
+                                           failure.status.message(), "; the heap is as before the turn");
+    }
   }
+}
+
+absl::StatusOr<bool> Node::ReincarnateIfWentBack() {
+  if (channels_ == nullptr || reincarnated_) return false;
+  const std::string why = channels_->ReincarnationRequest();
+  if (why.empty()) return false;
+  if (absl::Status s = store_->Reincarnate(); !s.ok()) return s;
+  reincarnated_ = true;
+  channels_->Reincarnated(store_->incarnation());
+  spdlog::error("store {}: node '{}' went back in time ({}); it takes the new incarnation {}: every peer will "
+                "refuse its channels (see README, Store incarnations)",
+                store_->path(), state_.node_id(), why, store_->incarnation());
+  // Record the broken channels now, not only at the next commit.
+  v1::NodeState next = state_;
+  channels_->Snapshot(nullptr, &next);
+  Checkpoint checkpoint;
+  checkpoint.engine = V8Version();
+  checkpoint.state = next.SerializeAsString();
+  isolate_->Discard();
+  if (absl::Status s = store_->Commit(checkpoint, isolate_->blob()); !s.ok()) return s;
+  seq_ = checkpoint.seq;
+  state_ = std::move(next);
+  return true;
 }
 
 TurnResult Node::Turn(const PersistentIsolate::TurnBody& body) {

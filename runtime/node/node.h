@@ -11,12 +11,25 @@
 // (group commit).
 //
 // Abort inside a batch. A turn that throws, times out or hits the heap
-// limit makes the isolate unusable, and it holds the earlier turns of the
-// batch too. The batch is then re-run from the last committed heap without
-// the failed input (nothing of the first run has left the node, so the
-// re-run is as if it were the only run); the failed input is recorded as a
-// dead letter and, for a message, still counts as delivered, so it is not
-// retried forever (DESIGN.md, turn semantics 1).
+// limit leaves no trace (DESIGN.md, turn semantics 1): its sends and the
+// sequence numbers they took are rolled back in the batch, and its heap
+// changes vanish with the isolate, which is discarded. That isolate held the
+// earlier turns of the batch too, so the batch is re-run from the last
+// committed heap without the failed input (nothing of the first run has left
+// the node, so the re-run is as if it were the only run). A failed message
+// or timer is recorded as a dead letter; a message still counts as
+// delivered, so it is not retried forever.
+//
+// Poison inputs. Work done at commit time outside any one turn (the JS
+// before-checkpoint hooks, which run under the watchdog; the size of the
+// heap snapshot and of the state, capped by max_checkpoint_bytes; the store
+// write) can fail because of what one of the batch's turns did. When it
+// fails for a reason that would repeat (not a full disk or an I/O error),
+// the batch is split in halves, each committed on its own, until the single
+// input whose effects cannot be committed is found; that input then fails
+// like a turn that threw (a dead letter, a 500), and the rest commit. A
+// failure that may pass (disk full) fails the batch's remaining inputs with
+// kCommitFailed and leaves their inputs to come again.
 //
 // Threading: one thread (the turn loop) owns a Node. channels() may be used
 // from any thread.
@@ -44,10 +57,16 @@ struct NodeOptions {
   bool read_only = false;         // inspect: no lock, never writes
   bool create_if_missing = true;  // ignored when read_only
   IsolateOptions isolate;         // node_id/peers/send are filled in by Node
-  // Cluster membership; empty node_id: a standalone node (the shell).
+  // Cluster membership; empty node_id: a standalone node (the shell), which
+  // refuses a store that belongs to a cluster node (it would fire that
+  // node's timers and lose its messages); read_only opens are allowed.
   std::string node_id;
   std::vector<std::string> peers;
   ChannelOptions channels;
+  // A commit whose heap snapshot plus state would be larger (bytes) fails as
+  // described under "Poison inputs". Below SQLite's 1,000,000,000-byte limit
+  // on one value.
+  int64_t max_checkpoint_bytes = 768ll << 20;
 };
 
 // One input of a batch. `body` may run more than once (see re-run above).
@@ -59,13 +78,20 @@ struct TurnInput {
   // Runs in place of `body` once `body` has failed (e.g. a timer whose
   // callback threw is still consumed). Must not throw; may be empty.
   PersistentIsolate::TurnBody on_failure;
+  // A failure is kept as a dead letter (messages, timers); other inputs
+  // answer their caller with the error instead (HTTP, eval, shell).
+  bool dead_letter = false;
 };
 
 struct BatchResult {
-  std::vector<TurnResult> results;  // one per input, in order
-  absl::Status commit;              // not ok: nothing of the batch took effect
+  // One per input, in order. ok(): the turn ran and is committed (durable).
+  // kCommitFailed: it ran, but its commit failed for a reason that may pass
+  // (nothing of it took effect; its input may come again). Other statuses:
+  // it aborted and left no trace.
+  std::vector<TurnResult> results;
+  absl::Status commit;              // the first commit that failed (may pass); ok if none
   // Output of the `observe` body, run after the inputs on the batch's final
-  // heap; nullopt when it did not run (no turn succeeded) or failed.
+  // committed heap; nullopt when it did not run (no turn succeeded) or failed.
   std::optional<std::string> observed;
 };
 
@@ -104,9 +130,18 @@ class Node {
   void SetProgramLoaded() { program_loaded_pending_ = true; }
   bool program_loaded() const { return state_.program_loaded(); }
 
+  // If the channels found that this store went back in time (restored from
+  // a copy), gives the store a new incarnation (durably) so that every peer
+  // refuses its channels loudly, and returns true. Turn loop only.
+  // Errors: the store's (the request stays and is retried).
+  absl::StatusOr<bool> ReincarnateIfWentBack();
+
  private:
   Node() = default;
   absl::Status Send(const std::string& dst, std::string payload);
+  // The commit path, on inputs[idx...] (see "Poison inputs").
+  absl::Status RunGroup(const std::vector<TurnInput>& inputs, const std::vector<size_t>& idx,
+                        const PersistentIsolate::TurnBody* observe, BatchResult* out);
 
   SteadyClock clock_;
   std::unique_ptr<CheckpointStore> store_;
@@ -117,6 +152,12 @@ class Node {
   bool program_loaded_pending_ = false;
   bool created_ = false;
   int64_t seq_ = 0;
+  int64_t max_checkpoint_bytes_ = 0;
+  bool reincarnated_ = false;
+  // Per RunBatch: which inputs (by index) failed, whose fallback failed.
+  std::vector<bool> run_failed_;
+  std::vector<bool> run_fallback_failed_;
+  bool run_observe_failed_ = false;
 };
 
 }  // namespace ken

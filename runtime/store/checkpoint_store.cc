@@ -8,10 +8,12 @@
 
 #include <cerrno>
 #include <chrono>
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
@@ -53,6 +55,8 @@ absl::Status SqliteError(sqlite3* db, int rc, const std::string& path, const std
   switch (rc & 0xff) {
     case SQLITE_FULL:
       return absl::ResourceExhaustedError(msg);
+    case SQLITE_TOOBIG:
+      return absl::OutOfRangeError(msg);
     case SQLITE_NOTADB:
     case SQLITE_CORRUPT:
       return absl::DataLossError(msg);
@@ -184,6 +188,21 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::Create(const s
   if (!s.ok()) return fail(s);
   sqlite3_close_v2(db);
   db = nullptr;
+  // The new file is locked before it has its name, so no second writer can
+  // reach it through another path between the rename and the lock.
+  if (absl::Status l = lock->LockStoreFile(tmp); !l.ok()) return fail(l);
+  // A -wal or -shm file left beside `path` by a store that was deleted while
+  // its holder was killed would be replayed into the new file by SQLite,
+  // bringing the old store back: remove them (the store lock is held).
+  for (const char* suffix : {"-wal", "-shm"}) {
+    const std::string stale = path + suffix;
+    if (unlink(stale.c_str()) == 0) {
+      spdlog::warn("store {}: removed {} left by an earlier store at this path", path, stale);
+    } else if (errno != ENOENT) {
+      return fail(absl::InternalError(absl::StrCat("store ", path, ": cannot remove stale ", stale, ": ",
+                                                   strerror(errno))));
+    }
+  }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     return fail(absl::InternalError(absl::StrCat("store ", path, ": rename: ", strerror(errno))));
   }
@@ -229,6 +248,9 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::OpenLocked(
       return absl::DataLossError(
           absl::StrCat("store ", path, " is not a Ken store (not an SQLite database)"));
     }
+  }
+  if (mode == Mode::kReadWrite && lock.held()) {
+    if (absl::Status l = lock.LockStoreFile(path); !l.ok()) return l;
   }
   int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
   std::string uri = "file:" + path;
@@ -276,6 +298,7 @@ absl::Status CheckpointStore::ReadMeta() {
     std::string value = v ? reinterpret_cast<const char*>(v) : "";
     if (key == "format") format = value;
     if (key == "incarnation") incarnation_ = value;
+    if (key == "fallback_handled_through") (void)absl::SimpleAtoi(value, &fallback_handled_through_);
   }
   if (rc != SQLITE_DONE) {
     return absl::DataLossError(absl::StrCat("store ", path_, " is damaged (", sqlite3_errmsg(db_), ")"));
@@ -294,6 +317,7 @@ absl::Status CheckpointStore::ReadMeta() {
 
 absl::StatusOr<Checkpoint> CheckpointStore::LoadNewest() {
   skipped_corrupt_ = 0;
+  newest_corrupt_seq_ = 0;
   Stmt ids(db_, "SELECT seq FROM checkpoints ORDER BY seq DESC");
   if (ids.rc() != SQLITE_OK) return SqliteError(db_, ids.rc(), path_, "list checkpoints");
   std::vector<int64_t> seqs;
@@ -327,6 +351,7 @@ absl::StatusOr<Checkpoint> CheckpointStore::LoadNewest() {
       reason = sqlite3_errmsg(db_);
     }
     ++skipped_corrupt_;
+    newest_corrupt_seq_ = std::max(newest_corrupt_seq_, seq);
     last_error = absl::StrCat("checkpoint ", seq, ": ", reason);
     spdlog::warn("store {}: checkpoint {} is corrupt ({}); trying the previous one", path_, seq, reason);
   }
@@ -374,9 +399,19 @@ absl::Status CheckpointStore::Reincarnate() {
     return absl::FailedPreconditionError(absl::StrCat("store ", path_, " is open read-only"));
   }
   std::string incarnation = RandomHex(16);
-  std::string sql = absl::StrCat("UPDATE ken_meta SET value = '", incarnation, "' WHERE key = 'incarnation';");
-  if (absl::Status s = Exec(db_, path_, sql.c_str()); !s.ok()) return s;
+  // One transaction: the new incarnation, and that the corrupt checkpoints
+  // skipped by the last LoadNewest have been answered (the next open does
+  // not take yet another incarnation for them).
+  int64_t handled = std::max(fallback_handled_through_, newest_corrupt_seq_);
+  std::string sql = absl::StrCat(
+      "BEGIN IMMEDIATE; UPDATE ken_meta SET value = '", incarnation, "' WHERE key = 'incarnation'; ",
+      "INSERT OR REPLACE INTO ken_meta VALUES ('fallback_handled_through', '", handled, "'); COMMIT;");
+  if (absl::Status s = Exec(db_, path_, sql.c_str()); !s.ok()) {
+    sqlite3_exec(db_, "ROLLBACK;", nullptr, nullptr, nullptr);
+    return s;
+  }
   incarnation_ = incarnation;
+  fallback_handled_through_ = handled;
   return absl::OkStatus();
 }
 

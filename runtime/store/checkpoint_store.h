@@ -104,11 +104,17 @@ class CheckpointStore {
   const std::string& incarnation() const { return incarnation_; }
 
   // Gives the store a new random incarnation (durably). Used when the node
-  // fell back to an older checkpoint: peers may hold messages from the lost
-  // commits, so they must see a different store, not silently
-  // mis-sequenced channels. Errors as Commit.
+  // fell back to an older checkpoint or found that its store went back in
+  // time: peers may hold messages from the lost commits, so they must see a
+  // different store, not silently mis-sequenced channels. Also records, in
+  // the same transaction, that the corrupt checkpoints the last LoadNewest
+  // skipped are answered for (see unanswered_fallback()). Errors as Commit.
   absl::Status Reincarnate();
   int skipped_corrupt() const { return skipped_corrupt_; }
+  // True when the last LoadNewest skipped corrupt checkpoints newer than any
+  // a Reincarnate() has answered for: the store fell back, and no new
+  // incarnation was taken for that fallback yet.
+  bool unanswered_fallback() const { return newest_corrupt_seq_ > fallback_handled_through_; }
 
  private:
   CheckpointStore(std::string path, sqlite3* db, StoreLock lock);
@@ -122,6 +128,8 @@ class CheckpointStore {
   std::string incarnation_;
   int64_t last_seq_ = 0;
   int skipped_corrupt_ = 0;
+  int64_t newest_corrupt_seq_ = 0;        // by the last LoadNewest
+  int64_t fallback_handled_through_ = 0;  // ken_meta key fallback_handled_through
 };
 
 }  // namespace ken

@@ -43,19 +43,52 @@ absl::StatusOr<StoreLock> StoreLock::Acquire(const std::string& store_path) {
   return StoreLock(fd);
 }
 
-StoreLock::StoreLock(StoreLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+absl::Status StoreLock::LockStoreFile(const std::string& path, int fd) {
+  if (file_fd_ >= 0 && fd < 0) return absl::OkStatus();  // already holds it (Create, then open)
+  if (fd < 0) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    std::string msg = absl::StrCat("store ", path, ": ", strerror(err));
+    if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
+    return absl::InternalError(msg);
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "store ", path,
+          " is already open for writing by another process (through another path to the same file: a "
+          "symlink or hard link)"));
+    }
+    return absl::InternalError(absl::StrCat("store ", path, ": cannot lock it: ", strerror(err)));
+  }
+  if (file_fd_ >= 0) close(file_fd_);
+  file_fd_ = fd;
+  return absl::OkStatus();
+}
+
+StoreLock::StoreLock(StoreLock&& other) noexcept : fd_(other.fd_), file_fd_(other.file_fd_) {
+  other.fd_ = -1;
+  other.file_fd_ = -1;
+}
 
 StoreLock& StoreLock::operator=(StoreLock&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) close(fd_);
+    if (file_fd_ >= 0) close(file_fd_);
     fd_ = other.fd_;
+    file_fd_ = other.file_fd_;
     other.fd_ = -1;
+    other.file_fd_ = -1;
   }
   return *this;
 }
 
 StoreLock::~StoreLock() {
-  if (fd_ >= 0) close(fd_);  // closing the last descriptor releases the flock
+  // Closing the last descriptor releases each flock.
+  if (file_fd_ >= 0) close(file_fd_);
+  if (fd_ >= 0) close(fd_);
 }
 
 }  // namespace ken

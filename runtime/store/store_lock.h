@@ -1,8 +1,12 @@
 // One writer per store: an exclusive flock(2) on `<store>.lock`, which also
-// holds the holder's pid for the error message. The kernel drops the lock when
-// the holder exits for any reason (kill -9 included), so a crashed node never
-// blocks its own restart. The lock file itself is left in place: removing it
-// would race with a process that just opened it.
+// holds the holder's pid for the error message, and a second flock(2) on the
+// store file itself (LockStoreFile), so that two paths to one file (a
+// symlink, a hard link, `./x` and `x`) cannot give two writers: flock locks
+// the inode, not the name. SQLite's own locks are fcntl(2) locks, which
+// Linux keeps apart from flock locks. The kernel drops both when the holder
+// exits for any reason (kill -9 included), so a crashed node never blocks
+// its own restart. The lock file itself is left in place: removing it would
+// race with a process that just opened it.
 #ifndef KEN_RUNTIME_STORE_STORE_LOCK_H_
 #define KEN_RUNTIME_STORE_STORE_LOCK_H_
 
@@ -28,11 +32,19 @@ class StoreLock {
   StoreLock& operator=(const StoreLock&) = delete;
   ~StoreLock();
 
+  // Also locks the store file `path` (which must exist) through `fd` if
+  // given (an open descriptor of it, which this lock then owns), else by
+  // opening it. Errors: kFailedPrecondition "store X is already open for
+  // writing by another process" (through another path to the same file);
+  // kPermissionDenied / kInternal when it cannot be opened.
+  absl::Status LockStoreFile(const std::string& path, int fd = -1);
+
   bool held() const { return fd_ >= 0; }
 
  private:
   explicit StoreLock(int fd) : fd_(fd) {}
   int fd_ = -1;
+  int file_fd_ = -1;
 };
 
 }  // namespace ken

@@ -1,0 +1,217 @@
+// The commit path's guarantees that tests in node_test.cc do not cover: an
+// aborted turn leaves no send whatever shares its batch; a batch whose commit
+// fails because of one input's effects (a before-checkpoint hook that throws
+// or loops, a checkpoint over max_checkpoint_bytes) is bisected until that
+// input is found, which becomes a dead letter while the rest commit; the
+// shell refuses a cluster node's store.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/isolate/v8_init.h"
+#include "runtime/node/node.h"
+#include "tests/util/subprocess.h"
+
+namespace ken {
+namespace {
+
+using ::ken::testing::RunInChild;
+
+std::unique_ptr<Node> OpenClusterNode(const std::string& path, int64_t max_checkpoint_bytes = 768ll << 20,
+                                      int64_t timeout_ms = 1000) {
+  NodeOptions options;
+  options.store_path = path;
+  options.node_id = "a";
+  options.peers = {"b"};
+  options.max_checkpoint_bytes = max_checkpoint_bytes;
+  options.isolate.turn_timeout_ms = timeout_ms;
+  auto node = Node::Open(options);
+  EXPECT_TRUE(node.ok()) << node.status();
+  return node.ok() ? std::move(*node) : nullptr;
+}
+
+// Runs `source`; a failure is a dead letter (as a message's would be).
+TurnInput Js(const std::string& source) {
+  TurnInput input;
+  input.description = source.substr(0, 40);
+  input.dead_letter = true;
+  input.body = [source](const TurnScope& scope) -> absl::StatusOr<std::string> {
+    v8::Local<v8::Value> value;
+    if (!EvalScript(scope, source, "test").ToLocal(&value)) return absl::AbortedError("threw");
+    return Inspect(scope, value, true);
+  };
+  return input;
+}
+
+std::string Value(Node& node, const std::string& expr) {
+  TurnResult r = node.Evaluate([&](const TurnScope& scope) -> absl::StatusOr<std::string> {
+    v8::Local<v8::Value> value;
+    if (!EvalScript(scope, expr, "read").ToLocal(&value)) return absl::AbortedError("threw");
+    return Inspect(scope, value, true);
+  });
+  return r.ok() ? r.output : r.error;
+}
+
+std::vector<uint64_t> OutboxSeqs(Node& node) {
+  v1::NodeState state;
+  node.channels()->Snapshot(nullptr, &state);
+  std::vector<uint64_t> seqs;
+  for (const auto& o : state.out()) {
+    for (const auto& e : o.unacked()) seqs.push_back(e.seq());
+  }
+  return seqs;
+}
+
+// A failed turn's sends vanish and consume no sequence number, whether it is
+// alone, first, last or between successful turns of its batch.
+TEST(CommitPathTest, AbortedTurnLeavesNoSendWhateverSharesItsBatch) {
+  const std::string dir = ::ken::testing::MakeTempDir();
+  auto child = RunInChild([&] {
+    V8Config v8;
+    v8.heap_limit_mb = 96;
+    InitializeV8(v8);
+    auto node = OpenClusterNode(dir + "/a.ken");
+    ASSERT_NE(node, nullptr);
+    const std::string send_throw = "ken.send('b', 'lost'); throw new Error('no')";
+    const std::string send_loop = "ken.send('b', 'lost'); for (;;) {}";
+    const std::string send_heap =
+        "ken.send('b', 'lost'); var hog = []; for (;;) hog.push(new Array(100000).fill(1));";
+    // Alone: nothing committed but the dead letter.
+    BatchResult r = node->RunBatch({Js(send_throw)});
+    EXPECT_EQ(r.results[0].status, TurnStatus::kThrew);
+    EXPECT_TRUE(OutboxSeqs(*node).empty());
+    r = node->RunBatch({Js(send_loop)});
+    EXPECT_EQ(r.results[0].status, TurnStatus::kTimedOut);
+    EXPECT_TRUE(OutboxSeqs(*node).empty());
+    // First in its batch, then a good turn that sends: it gets seq 1.
+    r = node->RunBatch({Js(send_throw), Js("ken.send('b', 'one'); 1")});
+    ASSERT_TRUE(r.commit.ok()) << r.commit;
+    EXPECT_FALSE(r.results[0].ok());
+    EXPECT_TRUE(r.results[1].ok());
+    EXPECT_EQ(OutboxSeqs(*node), (std::vector<uint64_t>{1}));
+    // Last, and between two good turns; and one that reaches the heap limit.
+    r = node->RunBatch({Js("ken.send('b', 'two')"), Js(send_loop), Js("ken.send('b', 'three')"), Js(send_heap),
+                        Js(send_throw)});
+    ASSERT_TRUE(r.commit.ok()) << r.commit;
+    EXPECT_EQ(r.results[3].status, TurnStatus::kHeapLimit);
+    EXPECT_EQ(OutboxSeqs(*node), (std::vector<uint64_t>{1, 2, 3}));
+    EXPECT_EQ(node->state().dead_letter_count(), 6u);
+    // What the outbox holds is exactly what the good turns sent.
+    v1::Batch out = node->channels()->TakeDue("b");
+    ASSERT_EQ(out.envelopes_size(), 3);
+    for (const auto& e : out.envelopes()) EXPECT_EQ(e.payload().find("lost"), std::string::npos);
+  });
+  ASSERT_EQ(child.exit_code, 0) << child.output;
+}
+
+// A hook that fails at commit time when the heap holds a flag set by one
+// poison input (the way `Map.prototype.clear = () => { throw 1 }` once broke
+// every commit): the batch is bisected, the poison input becomes a dead
+// letter, every other input commits, and the node keeps committing, also
+// after a restart.
+TEST(CommitPathTest, PoisonInputIsBisectedOutAndDeadLettered) {
+  for (const std::string hook_kind : {"throw", "loop"}) {
+    SCOPED_TRACE(hook_kind);
+    const std::string dir = ::ken::testing::MakeTempDir();
+    auto child = RunInChild([&] {
+      InitializeV8({});
+      auto node = OpenClusterNode(dir + "/a.ken");
+      ASSERT_NE(node, nullptr);
+      // Registers a before-checkpoint hook that fails while `poisoned` is set.
+      TurnInput install;
+      install.description = "install hook";
+      install.body = [&](const TurnScope& scope) -> absl::StatusOr<std::string> {
+        const std::string body = hook_kind == "throw" ? "if (globalThis.poisoned) throw new Error('hook broke');"
+                                                      : "if (globalThis.poisoned) for (;;) {}";
+        v8::Local<v8::Value> fn;
+        if (!EvalScript(scope, "var count = 0; (function () { " + body + " })", "hook").ToLocal(&fn)) {
+          return absl::AbortedError("threw");
+        }
+        v8::Local<v8::Value> hooks;
+        if (!scope.internals->Get(scope.context, V8String(scope.isolate, "beforeCheckpoint")).ToLocal(&hooks) ||
+            !hooks->IsArray()) {
+          return absl::InternalError("no hooks");
+        }
+        v8::Local<v8::Array> list = hooks.As<v8::Array>();
+        if (list->Set(scope.context, list->Length(), fn).IsNothing()) return absl::AbortedError("threw");
+        return std::string();
+      };
+      ASSERT_TRUE(node->RunBatch({install}).commit.ok());
+      std::vector<TurnInput> batch;
+      for (int i = 0; i < 7; ++i) batch.push_back(Js("count++; ken.send('b', " + std::to_string(i) + ")"));
+      batch.insert(batch.begin() + 4, Js("count += 1000; globalThis.poisoned = true"));
+      BatchResult r = node->RunBatch(batch);
+      ASSERT_TRUE(r.commit.ok()) << r.commit;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (i == 4) {
+          EXPECT_EQ(r.results[i].status, TurnStatus::kUncommittable);
+          EXPECT_NE(r.results[i].error.find(hook_kind == "throw" ? "hook broke" : "turn timeout"), std::string::npos)
+              << r.results[i].error;
+        } else {
+          EXPECT_TRUE(r.results[i].ok()) << i << ": " << r.results[i].error;
+        }
+      }
+      EXPECT_EQ(Value(*node, "count"), "7");
+      EXPECT_EQ(Value(*node, "globalThis.poisoned"), "undefined");
+      EXPECT_EQ(OutboxSeqs(*node), (std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7}));
+      EXPECT_EQ(node->state().dead_letter_count(), 1u);
+      EXPECT_TRUE(node->RunBatch({Js("count++")}).commit.ok());
+    });
+    ASSERT_EQ(child.exit_code, 0) << child.output;
+    auto restarted = RunInChild([&] {
+      InitializeV8({});
+      auto node = OpenClusterNode(dir + "/a.ken");
+      ASSERT_NE(node, nullptr);
+      EXPECT_EQ(Value(*node, "count"), "8");
+      BatchResult r = node->RunBatch({Js("count++")});
+      EXPECT_TRUE(r.commit.ok() && r.results[0].ok()) << r.results[0].error;
+    });
+    ASSERT_EQ(restarted.exit_code, 0) << restarted.output;
+  }
+}
+
+// A turn that grows the heap past max_checkpoint_bytes is rejected alone;
+// the turns before and after it in its batch commit.
+TEST(CommitPathTest, CheckpointOverTheLimitRejectsOnlyTheTurnThatGrewIt) {
+  const std::string dir = ::ken::testing::MakeTempDir();
+  auto child = RunInChild([&] {
+    InitializeV8({});
+    auto node = OpenClusterNode(dir + "/a.ken", 6 << 20);
+    ASSERT_NE(node, nullptr);
+    BatchResult r = node->RunBatch({Js("var small = [1]"), Js("var big = new Uint8Array(8 << 20).fill(7)"),
+                                    Js("small.push(2)")});
+    ASSERT_TRUE(r.commit.ok()) << r.commit;
+    EXPECT_TRUE(r.results[0].ok());
+    EXPECT_EQ(r.results[1].status, TurnStatus::kUncommittable);
+    EXPECT_NE(r.results[1].error.find("over max_checkpoint_bytes (6291456)"), std::string::npos)
+        << r.results[1].error;
+    EXPECT_TRUE(r.results[2].ok());
+    EXPECT_EQ(Value(*node, "small.join()"), "'1,2'");
+    EXPECT_EQ(Value(*node, "typeof big"), "'undefined'");
+    ASSERT_EQ(node->state().dead_letters_size(), 1);
+    EXPECT_NE(node->state().dead_letters(0).error().find("max_checkpoint_bytes"), std::string::npos);
+  });
+  ASSERT_EQ(child.exit_code, 0) << child.output;
+}
+
+// `ken shell` (no node id) must not open a cluster node's store for writing:
+// it would fire the node's timers there. Read-only opens stay allowed.
+TEST(CommitPathTest, StandaloneOpenRefusesAClusterNodesStore) {
+  const std::string path = ::ken::testing::MakeTempDir() + "/a.ken";
+  auto child = RunInChild([&] {
+    InitializeV8({});
+    { ASSERT_NE(OpenClusterNode(path), nullptr); }
+    NodeOptions shell;
+    shell.store_path = path;
+    auto refused = Node::Open(shell);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.status().message().find("belongs to cluster node 'a'"), std::string::npos) << refused.status();
+    shell.read_only = true;
+    EXPECT_TRUE(Node::Open(shell).ok());
+  });
+  ASSERT_EQ(child.exit_code, 0) << child.output;
+}
+
+}  // namespace
+}  // namespace ken
