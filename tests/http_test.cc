@@ -53,9 +53,11 @@ class HttpTest : public ::testing::Test {
  protected:
   HttpTest() : cluster_("cli/ken", {{"web", kCounter}}), http_port_(::ken::testing::FreePort()) {}
 
-  void StartNode() {
+  void StartNode(std::vector<std::string> args = {"--turn-timeout", "500ms"}) {
     // The http address comes from --http (the config has none).
-    cluster_.Start("web", {}, {"--http", "127.0.0.1:" + std::to_string(http_port_), "--turn-timeout", "500ms"});
+    args.push_back("--http");
+    args.push_back("127.0.0.1:" + std::to_string(http_port_));
+    cluster_.Start("web", {}, args);
     for (int i = 0; i < 200; ++i) {
       httplib::Client c("127.0.0.1", http_port_);
       if (c.Get("/ping")) return;
@@ -185,6 +187,47 @@ TEST_F(HttpTest, RequestAndResponseShape) {
   close(fd);
   EXPECT_EQ(std::string(buf).substr(0, 12), "HTTP/1.1 400") << buf;
   EXPECT_EQ(Counter(), 0);
+}
+
+// A request answered with an error must never take effect afterwards:
+// requests still queued when the answer timeout passes get 503 "not run"
+// and are dropped; one whose turn had started gets 503 "outcome unknown"
+// only after twice the timeout (its turn runs to its own end).
+TEST_F(HttpTest, RequestNotStartedInTimeIsAnsweredNotRunAndNeverRuns) {
+  StartNode({"--turn-timeout", "1500ms", "--answer-timeout", "300ms"});
+  EXPECT_EQ(Counter(), 0);
+  // An answer: status and the Ken-Outcome header (0 if no response).
+  struct Answer {
+    int status = 0;
+    std::string outcome, body;
+  };
+  auto get = [&](const std::string& path) {
+    httplib::Client c("127.0.0.1", http_port_);
+    c.set_read_timeout(10);
+    Answer a;
+    if (auto r = c.Get(path.c_str())) {
+      a.status = r->status;
+      a.outcome = r->get_header_value("Ken-Outcome");
+      a.body = r->body;
+    }
+    return a;
+  };
+  Answer slow;
+  std::thread busy([&] { slow = get("/loop"); });  // holds the turn loop for 1.5 s
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  std::vector<Answer> queued(3);
+  std::vector<std::thread> clients;
+  for (auto& r : queued) clients.emplace_back([&] { r = get("/counter"); });
+  for (auto& t : clients) t.join();
+  busy.join();
+  for (const Answer& r : queued) {
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.outcome, "not-run") << r.body;
+  }
+  EXPECT_EQ(slow.status, 503);
+  EXPECT_EQ(slow.outcome, "unknown") << slow.body;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the loop's turn has ended
+  EXPECT_EQ(Counter(), 1);  // none of the three ran, before or after their answer
 }
 
 }  // namespace

@@ -104,31 +104,43 @@ absl::Status PersistentIsolate::EnsureIsolate() {
   }
   creator_ = std::make_unique<v8::SnapshotCreator>(ExternalReferences(), &startup_data_);
   isolate_ = creator_->GetIsolate();
-  isolate_->SetData(kNativeHostSlot, this);
-  isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
-  isolate_->AddNearHeapLimitCallback(&PersistentIsolate::NearHeapLimit, this);
-  v8::HandleScope handle_scope(isolate_);
-  v8::Local<v8::Context> context = v8::Context::New(isolate_);
-  if (context.IsEmpty()) {
-    DropIsolate();
-    return absl::DataLossError("heap snapshot has no context");
+  // The creator enters its isolate for good; undo that, and enter it only
+  // for the duration of each use (v8::Isolate::Scope below), so that several
+  // hosts can live on one thread in any order (V8 keeps the entered isolate
+  // in a thread-local stack). DropIsolate enters it again for the creator's
+  // destructor, which exits it.
+  isolate_->Exit();
+  absl::Status restored = absl::OkStatus();
+  {
+    v8::Isolate::Scope isolate_scope(isolate_);
+    isolate_->SetData(kNativeHostSlot, this);
+    isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
+    isolate_->AddNearHeapLimitCallback(&PersistentIsolate::NearHeapLimit, this);
+    v8::HandleScope handle_scope(isolate_);
+    v8::Local<v8::Context> context = v8::Context::New(isolate_);
+    v8::Local<v8::Object> internals;
+    if (context.IsEmpty()) {
+      restored = absl::DataLossError("heap snapshot has no context");
+    } else if (!context->GetDataFromSnapshotOnce<v8::Object>(0).ToLocal(&internals)) {
+      restored = absl::DataLossError("heap snapshot lacks Ken's internals (not a Ken heap?)");
+    } else {
+      context_.Reset(isolate_, context);
+      internals_.Reset(isolate_, internals);
+    }
   }
-  v8::Local<v8::Object> internals;
-  if (!context->GetDataFromSnapshotOnce<v8::Object>(0).ToLocal(&internals)) {
-    DropIsolate();
-    return absl::DataLossError("heap snapshot lacks Ken's internals (not a Ken heap?)");
-  }
-  context_.Reset(isolate_, context);
-  internals_.Reset(isolate_, internals);
-  return absl::OkStatus();
+  if (!restored.ok()) DropIsolate();  // outside the Isolate::Scope: it disposes the isolate
+  return restored;
 }
 
 void PersistentIsolate::DropIsolate() {
   context_.Reset();
   internals_.Reset();
   // Disposes the isolate without CreateBlob: every effect since the last
-  // accepted blob is gone.
-  creator_.reset();
+  // accepted blob is gone. (The creator's destructor exits the isolate.)
+  if (creator_ != nullptr) {
+    isolate_->Enter();
+    creator_.reset();
+  }
   isolate_ = nullptr;
 }
 
@@ -201,6 +213,7 @@ TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode) {
   Arm();
   bool drop = true;
   {
+    v8::Isolate::Scope isolate_scope(isolate_);
     v8::HandleScope handle_scope(isolate_);
     v8::Local<v8::Context> context = context_.Get(isolate_);
     v8::Context::Scope context_scope(context);
@@ -266,6 +279,7 @@ absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
   if (isolate_ == nullptr) return absl::FailedPreconditionError("no live isolate to snapshot");
   absl::Status hooks = absl::OkStatus();
   {
+    v8::Isolate::Scope isolate_scope(isolate_);
     v8::HandleScope handle_scope(isolate_);
     v8::Local<v8::Context> context = context_.Get(isolate_);
     v8::Context::Scope context_scope(context);
@@ -319,6 +333,7 @@ absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
   }
   context_.Reset();
   internals_.Reset();
+  isolate_->Enter();  // for CreateBlob, and exited by the creator's destructor
   v8::StartupData blob = creator_->CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kKeep);
   creator_.reset();
   isolate_ = nullptr;
@@ -333,6 +348,7 @@ absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
 
 absl::StatusOr<PersistentIsolate::Syntax> PersistentIsolate::CheckSyntax(const std::string& source) {
   if (absl::Status s = EnsureIsolate(); !s.ok()) return s;
+  v8::Isolate::Scope isolate_scope(isolate_);
   v8::HandleScope handle_scope(isolate_);
   v8::Local<v8::Context> context = context_.Get(isolate_);
   v8::Context::Scope context_scope(context);
@@ -365,6 +381,7 @@ absl::StatusOr<PersistentIsolate::Syntax> PersistentIsolate::CheckSyntax(const s
 
 absl::StatusOr<size_t> PersistentIsolate::UsedHeapBytes() {
   if (absl::Status s = EnsureIsolate(); !s.ok()) return s;
+  v8::Isolate::Scope isolate_scope(isolate_);
   v8::HeapStatistics stats;
   isolate_->GetHeapStatistics(&stats);
   return stats.used_heap_size();

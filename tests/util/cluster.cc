@@ -2,15 +2,20 @@
 
 #include <signal.h>
 
+#include <chrono>
 #include <fstream>
+#include <thread>
+
+#include "cluster/admin_client.h"
 
 namespace ken::testing {
 
-TestCluster::TestCluster(std::string ken, const std::vector<NodeSpec>& nodes) : ken_(std::move(ken)) {
+TestCluster::TestCluster(std::string ken, const std::vector<NodeSpec>& nodes, const std::string& extra_config)
+    : ken_(std::move(ken)) {
   dir_ = MakeTempDir();
   config_path_ = dir_ + "/cluster.yaml";
   std::ofstream config(config_path_);
-  config << "token: test-token\nnodes:\n";
+  config << "token: test-token\n" << extra_config << "nodes:\n";
   for (const NodeSpec& n : nodes) {
     ports_[n.id] = FreePort();
     std::ofstream(dir_ + "/" + n.id + ".js") << n.script_source;
@@ -62,6 +67,37 @@ std::string TestCluster::Inspect(const std::string& id, const std::string& expr)
   std::string out = r.output;
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   return out;
+}
+
+bool TestCluster::WaitForOutput(const std::string& id, const std::string& needle, int seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (true) {
+    int code;
+    Exited(id, &code);  // reads what is available
+    if (Output(id).find(needle) != std::string::npos) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+absl::StatusOr<v1::StatusReply> TestCluster::Status(const std::string& id) const {
+  return AdminStatus("127.0.0.1:" + std::to_string(ports_.at(id)), "test-token", 5000);
+}
+
+absl::StatusOr<v1::EvalReply> TestCluster::Eval(const std::string& id, const std::string& source) const {
+  return AdminEval("127.0.0.1:" + std::to_string(ports_.at(id)), "test-token", source, 30000);
+}
+
+std::string TestCluster::WaitForValue(const std::string& id, const std::string& expr, const std::string& want,
+                                      int seconds) const {
+  std::string got;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    got = Inspect(id, expr);
+    if (got == want) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return got;
 }
 
 }  // namespace ken::testing

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "proto/ken.pb.h"
 #include "tests/util/subprocess.h"
 
 namespace ken::testing {
@@ -21,8 +23,9 @@ struct NodeSpec {
 class TestCluster {
  public:
   // Writes scripts and cluster.yaml (token "test-token") into a new temp dir.
-  // `ken` is the path of the ken binary.
-  TestCluster(std::string ken, const std::vector<NodeSpec>& nodes);
+  // `ken` is the path of the ken binary; `extra_config` is added at the top
+  // level of cluster.yaml (e.g. "max_unacked_messages: 5\n").
+  TestCluster(std::string ken, const std::vector<NodeSpec>& nodes, const std::string& extra_config = "");
   ~TestCluster();  // kills every node
 
   const std::string& config_path() const { return config_path_; }
@@ -40,9 +43,19 @@ class TestCluster {
   void Kill(const std::string& id, int signal);
   bool Running(const std::string& id);
   std::string Output(const std::string& id) const;
+  // Reads the node's output until `needle` appears or `seconds` pass.
+  bool WaitForOutput(const std::string& id, const std::string& needle, int seconds = 10);
 
   // `ken inspect --store <store> -e expr`, trimmed; "" on failure.
   std::string Inspect(const std::string& id, const std::string& expr) const;
+
+  // Admin.Status / Admin.Eval of a running node (errors as the admin client's).
+  absl::StatusOr<v1::StatusReply> Status(const std::string& id) const;
+  absl::StatusOr<v1::EvalReply> Eval(const std::string& id, const std::string& source) const;
+  // Polls `expr` with Inspect until it prints `want` or `seconds` pass;
+  // returns the last value read.
+  std::string WaitForValue(const std::string& id, const std::string& expr, const std::string& want,
+                           int seconds = 30) const;
 
  private:
   std::string ken_;

@@ -1,0 +1,132 @@
+// Store files as users mishandle them, through real processes: a store
+// deleted while its holder was killed and then re-created, a second writer
+// through a symlink or hard link, `ken shell` pointed at a cluster node's
+// store, and config files that used to crash the process.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/util/cluster.h"
+#include "tests/util/subprocess.h"
+
+namespace ken {
+namespace {
+
+using ::ken::testing::MakeTempDir;
+using ::ken::testing::Process;
+using ::ken::testing::RunProgram;
+
+const std::string kKen = "cli/ken";
+
+void Send(Process& p, const std::string& line, const std::string& expect) {
+  size_t from = p.output().size();
+  p.Write(line + "\n");
+  ASSERT_TRUE(p.WaitFor(expect, 30000, from)) << "after `" << line << "` expected `" << expect << "`:\n"
+                                               << p.output();
+}
+
+// A -wal file left by a killed holder must not be replayed into a new store
+// made at the same path ("Initialized session", yet the old values back).
+TEST(StoreSafetyTest, RecreatedStoreDoesNotResurrectTheDeletedOne) {
+  const std::string store = MakeTempDir() + "/s.ken";
+  {
+    Process shell({kKen, "shell", "--store", store});
+    ASSERT_TRUE(shell.WaitFor("Initialized session\n")) << shell.output();
+    for (int i = 0; i < 5; ++i) Send(shell, "var secret = 'old-" + std::to_string(i) + "'", "undefined\n");
+    shell.Kill(SIGKILL);
+    shell.Wait();
+  }
+  struct stat st;
+  ASSERT_EQ(stat((store + "-wal").c_str(), &st), 0) << "the killed shell left no -wal file";
+  ASSERT_GT(st.st_size, 0);
+  ASSERT_EQ(unlink(store.c_str()), 0);  // the user deletes "the store"
+  Process shell({kKen, "shell", "--store", store});
+  ASSERT_TRUE(shell.WaitFor("Initialized session\n")) << shell.output();
+  Send(shell, "typeof secret", "'undefined'\n");
+  shell.CloseStdin();
+  EXPECT_EQ(shell.Wait(), 0);
+  // And it stays the new store after a restart.
+  auto again = RunProgram({kKen, "shell", "--store", store}, "typeof secret\n");
+  EXPECT_NE(again.output.find("Restored session\n'undefined'"), std::string::npos) << again.output;
+}
+
+// flock locks the file, not its name: a second writer through a symlink or
+// a hard link is refused with a one-line error, and inspect still reads.
+TEST(StoreSafetyTest, SecondWriterThroughAnotherPathIsRefused) {
+  const std::string dir = MakeTempDir();
+  const std::string store = dir + "/s.ken";
+  Process holder({kKen, "shell", "--store", store});
+  ASSERT_TRUE(holder.WaitFor("Initialized session\n")) << holder.output();
+  Send(holder, "var v = 7", "undefined\n");
+  ASSERT_EQ(symlink(store.c_str(), (dir + "/sym.ken").c_str()), 0);
+  ASSERT_EQ(link(store.c_str(), (dir + "/hard.ken").c_str()), 0);
+  for (const std::string other : {dir + "/sym.ken", dir + "/hard.ken", dir + "/./s.ken"}) {
+    auto r = RunProgram({kKen, "shell", "--store", other}, "v = 8\n");
+    EXPECT_EQ(r.exit_code, 1) << other << ": " << r.output;
+    EXPECT_TRUE(r.output.find("already open for writing by another process") != std::string::npos ||
+                r.output.find("is in use by another process") != std::string::npos)
+        << other << ": " << r.output;
+  }
+  auto inspect = RunProgram({kKen, "inspect", "--store", dir + "/sym.ken", "-e", "v"});
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.output;
+  EXPECT_EQ(inspect.output, "7\n");
+  Send(holder, "v", "7\n");
+  holder.CloseStdin();
+  EXPECT_EQ(holder.Wait(), 0);
+  auto after = RunProgram({kKen, "shell", "--store", dir + "/sym.ken"}, "v\n");
+  EXPECT_NE(after.output.find("Restored session\n7\n"), std::string::npos) << after.output;
+}
+
+// `ken shell` on a cluster node's store would fire the node's timers there
+// and lose those firings: it is refused with a line naming the node.
+TEST(StoreSafetyTest, ShellRefusesAClusterNodesStore) {
+  ::ken::testing::TestCluster cluster(kKen, {{"worker", "var ticks = 0; setInterval(function () { ticks++; }, 50);"}});
+  cluster.Start("worker");
+  ASSERT_NE(cluster.WaitForValue("worker", "ticks > 2", "true"), "") << cluster.Output("worker");
+  cluster.Kill("worker", SIGTERM);
+  int code = 0;
+  for (int i = 0; i < 500 && !cluster.Exited("worker", &code); ++i) usleep(10000);
+  auto shell = RunProgram({kKen, "shell", "--store", cluster.store("worker")}, "ticks\n");
+  EXPECT_EQ(shell.exit_code, 1) << shell.output;
+  EXPECT_NE(shell.output.find("belongs to cluster node 'worker'"), std::string::npos) << shell.output;
+  EXPECT_EQ(shell.output.find('\n'), shell.output.size() - 1) << "one line: " << shell.output;
+  auto inspect = RunProgram({kKen, "inspect", "--store", cluster.store("worker"), "-e", "ticks > 2"});
+  EXPECT_EQ(inspect.output, "true\n") << inspect.output;
+}
+
+// Config files that used to abort the process: each is a one-line error
+// with the file and line, exit code 2, from `ken run` and `ken cluster`.
+TEST(StoreSafetyTest, BadConfigsAreOneLineErrors) {
+  const std::string dir = MakeTempDir();
+  std::ofstream(dir + "/a.js") << "1;\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"token: t\xc3\xb6k\xc3\xa9n\nnodes:\n  - id: a\n    address: 127.0.0.1:1\n    script: a.js\n",
+       "c.yaml:1: 'token' must be printable ASCII"},
+      {"token: t\n? [x, y]\n: 1\nnodes:\n  - id: a\n    address: 127.0.0.1:1\n    script: a.js\n",
+       "c.yaml:2: a key must be a plain name"},
+      {"token: t\nnodes:\n  - id: a\n    ? {k: v}\n    : 1\n    address: 127.0.0.1:1\n    script: a.js\n",
+       "c.yaml:4: a key in node must be a plain name"},
+      {"token: t\nmax_unacked_messages: lots\nnodes:\n  - id: a\n    address: 127.0.0.1:1\n    script: a.js\n",
+       "c.yaml:2: 'max_unacked_messages' must be a whole number"},
+  };
+  for (const auto& [yaml, want] : cases) {
+    std::ofstream(dir + "/c.yaml") << yaml;
+    for (const std::vector<std::string>& argv :
+         {std::vector<std::string>{kKen, "run", "--cluster", dir + "/c.yaml", "--id", "a"},
+          std::vector<std::string>{kKen, "cluster", "status", dir + "/c.yaml"}}) {
+      auto r = RunProgram(argv);
+      EXPECT_EQ(r.exit_code, 2) << argv[1] << " " << yaml << r.output;
+      EXPECT_NE(r.output.find(want), std::string::npos) << argv[1] << " " << yaml << r.output;
+      EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << "one line: " << r.output;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ken
