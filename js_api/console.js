@@ -5,57 +5,110 @@
 //
 // Runs as `function (natives, internals)`.
 'use strict';
+const {
+  ArrayPrototypePush,
+  DateNow,
+  ErrorCaptureStackTrace,
+  Map,
+  MapPrototypeDelete,
+  MapPrototypeGet,
+  MapPrototypeSet,
+  NullProtoArray,
+  ObjectDefineProperty,
+  ObjectKeys,
+  String,
+  StringPrototypeIndexOf,
+  StringPrototypeSlice,
+  globalThis: global,
+} = internals.primordials;
 {
   const write = natives.write;
   const format = internals.format;
+  const inspect = internals.inspect;
   const counts = new Map();
   const timers = new Map();
   let indent = '';
+  // text with `indent` after each '\n' (no String.prototype.split: see
+  // primordials.js).
+  const indentLines = (text) => {
+    let out = '';
+    let from = 0;
+    let at = StringPrototypeIndexOf(text, '\n');
+    while (at !== -1) {
+      out += StringPrototypeSlice(text, from, at + 1) + indent;
+      from = at + 1;
+      at = StringPrototypeIndexOf(text, '\n', from);
+    }
+    return out + StringPrototypeSlice(text, from);
+  };
   const emit = (stream, args) => {
     const text = format(args);
-    write(stream, indent ? indent + text.split('\n').join('\n' + indent) : text);
+    write(stream, indent ? indent + indentLines(text) : text);
+  };
+  // [first, ...rest] without the array iterator.
+  const prepend = (first, rest) => {
+    const list = NullProtoArray();
+    ArrayPrototypePush(list, first);
+    for (let i = 0; i < rest.length; i++) ArrayPrototypePush(list, rest[i]);
+    return list;
   };
   const methods = {
+    __proto__: null,
     log(...args) { emit(1, args); },
     info(...args) { emit(1, args); },
     debug(...args) { emit(1, args); },
     warn(...args) { emit(2, args); },
     error(...args) { emit(2, args); },
     trace(...args) {
-      const err = { name: 'Trace', message: format(args) };
-      Error.captureStackTrace(err, methods.trace);
-      emit(2, [err.stack]);
+      const err = { __proto__: null, name: 'Trace', message: format(args) };
+      ErrorCaptureStackTrace(err, trace);
+      let stack;
+      try {
+        stack = err.stack;  // formatted by the program's Error.prepareStackTrace, if it set one
+      } catch (e) {
+        stack = `Trace: ${err.message}`;
+      }
+      emit(2, [stack]);
     },
-    dir(value) { emit(1, [internals.inspect(value, false)]); },
+    dir(value) { emit(1, [inspect(value, false)]); },
     assert(condition, ...args) {
-      if (!condition) emit(2, ['Assertion failed' + (args.length ? ':' : ''), ...args]);
+      if (!condition) emit(2, prepend('Assertion failed' + (args.length ? ':' : ''), args));
     },
     count(label = 'default') {
-      const n = (counts.get(String(label)) || 0) + 1;
-      counts.set(String(label), n);
+      const n = (MapPrototypeGet(counts, String(label)) || 0) + 1;
+      MapPrototypeSet(counts, String(label), n);
       emit(1, [`${label}: ${n}`]);
     },
-    countReset(label = 'default') { counts.delete(String(label)); },
+    countReset(label = 'default') { MapPrototypeDelete(counts, String(label)); },
     group(...args) { if (args.length) emit(1, args); indent += '  '; },
-    groupEnd() { indent = indent.slice(2); },
-    time(label = 'default') { timers.set(String(label), Date.now()); },
+    groupEnd() { indent = StringPrototypeSlice(indent, 2); },
+    time(label = 'default') { MapPrototypeSet(timers, String(label), DateNow()); },
     timeEnd(label = 'default') {
-      const t = timers.get(String(label));
-      if (t !== undefined) { timers.delete(String(label)); emit(1, [`${label}: ${Date.now() - t}ms`]); }
+      const t = MapPrototypeGet(timers, String(label));
+      if (t !== undefined) {
+        MapPrototypeDelete(timers, String(label));
+        emit(1, [`${label}: ${DateNow() - t}ms`]);
+      }
     },
     timeLog(label = 'default', ...args) {
-      const t = timers.get(String(label));
-      if (t !== undefined) emit(1, [`${label}: ${Date.now() - t}ms`, ...args]);
+      const t = MapPrototypeGet(timers, String(label));
+      if (t !== undefined) emit(1, prepend(`${label}: ${DateNow() - t}ms`, args));
     },
     table(data) { emit(1, [data]); },
   };
+  const trace = methods.trace;
   methods.groupCollapsed = methods.group;
-  internals.markNative(...Object.values(methods));
-  const con = typeof console === 'object' && console !== null ? console : {};
-  for (const key of Object.keys(methods)) {
-    Object.defineProperty(con, key, { value: methods[key], writable: true, enumerable: true, configurable: true });
+  const con = typeof global.console === 'object' && global.console !== null ? global.console : {};
+  const keys = ObjectKeys(methods);
+  for (let i = 0; i < keys.length; i++) {
+    internals.markNative(methods[keys[i]]);
+    ObjectDefineProperty(con, keys[i], {
+      __proto__: null, value: methods[keys[i]], writable: true, enumerable: true, configurable: true,
+    });
   }
-  if (con !== globalThis.console) {
-    Object.defineProperty(globalThis, 'console', { value: con, writable: true, enumerable: false, configurable: true });
+  if (con !== global.console) {
+    ObjectDefineProperty(global, 'console', {
+      __proto__: null, value: con, writable: true, enumerable: false, configurable: true,
+    });
   }
 }

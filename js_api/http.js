@@ -6,8 +6,23 @@
 // A body that is not a string is sent as JSON (content-type set if absent).
 // The node sends the response only after the turn's commit is durable.
 //
-// Runs as `function (natives, internals)`; sets internals.httpDispatch.
+// Runs as `function (natives, internals)`; sets internals.httpDispatch and
+// internals.httpResponseJson.
 'use strict';
+const {
+  Error,
+  JSONStringify,
+  Number,
+  NumberIsInteger,
+  ObjectEntries,
+  ObjectFreeze,
+  ObjectKeys,
+  RangeError,
+  String,
+  StringPrototypeToLowerCase,
+  TypeError,
+  globalThis: global,
+} = internals.primordials;
 {
   let handler = null;
   const http = {
@@ -17,12 +32,12 @@
     },
   };
   internals.markNative(http.onRequest);
-  internals.httpApi = Object.freeze(http);  // becomes ken.http (ken.js)
+  internals.httpApi = ObjectFreeze(http);  // becomes ken.http (ken.js)
 
-  // request: the fields above; returns the response as JSON text
-  // {"statusCode": n, "headers": {...}, "body": "..."}, normalised.
+  // request: the fields above (own data properties, made by the host);
+  // returns the response object the handler filled in.
   internals.httpDispatch = (request) => {
-    const fn = handler !== null ? handler : globalThis.handleRequest;
+    const fn = handler !== null ? handler : global.handleRequest;
     if (typeof fn !== 'function') {
       throw new Error('no HTTP handler: define a global handleRequest(request, response) or call ken.http.onRequest(fn)');
     }
@@ -30,21 +45,40 @@
     fn(request, response);
     return response;
   };
+  // The response as JSON text {"statusCode": n, "headers": {...}, "body": "..."},
+  // normalised, for the host to parse. Written out here from primitives: a
+  // toJSON on Object.prototype or a replaced JSON.stringify must not change
+  // it. Only a body that is not a string goes through (the captured)
+  // JSON.stringify: that is the program's own value.
   internals.httpResponseJson = (response) => {
-    let status = Number(response.statusCode);
-    if (!Number.isInteger(status) || status < 100 || status > 599) {
+    const status = Number(response.statusCode);
+    if (!NumberIsInteger(status) || status < 100 || status > 599) {
       throw new RangeError(`response.statusCode ${String(response.statusCode)} is not an HTTP status (100-599)`);
     }
-    const headers = {};
-    if (response.headers !== null && typeof response.headers === 'object') {
-      for (const [k, v] of Object.entries(response.headers)) headers[String(k).toLowerCase()] = String(v);
+    const headers = { __proto__: null };  // lowercased name -> value
+    const given = response.headers;
+    if (given !== null && typeof given === 'object') {
+      const entries = ObjectEntries(given);
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i];  // [key, value], made by Object.entries
+        headers[StringPrototypeToLowerCase(String(entry[0]))] = String(entry[1]);
+      }
     }
     let body = response.body;
     if (body === undefined || body === null) body = '';
     if (typeof body !== 'string') {
-      body = JSON.stringify(body);
+      body = JSONStringify(body);
       if (!('content-type' in headers)) headers['content-type'] = 'application/json';
     }
-    return JSON.stringify({ statusCode: status, headers, body });
+    let json = `{"statusCode":${status},"headers":{`;
+    const names = ObjectKeys(headers);
+    for (let i = 0; i < names.length; i++) {
+      json += `${i > 0 ? ',' : ''}${JSONStringify(names[i])}:${JSONStringify(headers[names[i]])}`;
+    }
+    json += '}';
+    // JSON.stringify(body) has no text for a function or a symbol: then, as
+    // before, the response has no body and the host answers 500.
+    if (typeof body === 'string') json += `,"body":${JSONStringify(body)}`;
+    return `${json}}`;
   };
 }

@@ -4,33 +4,42 @@
 //
 // Runs as `function (natives, internals)`; sets internals.deliver.
 'use strict';
+const {
+  Error,
+  ObjectDefineProperty,
+  ObjectFreeze,
+  TypeError,
+  globalThis: global,
+} = internals.primordials;
 {
+  const nativeSend = natives.send;
+  const nativeMe = natives.me;
+  const nativePeers = natives.peers;
   let receiveHandler = null;
   const ken = {};
-  Object.defineProperty(ken, 'me', { get() { return natives.me(); }, enumerable: true });
-  Object.defineProperty(ken, 'peers', { get() { return natives.peers(); }, enumerable: true });
-  Object.defineProperty(ken, 'send', {
-    enumerable: true,
-    value: function send(dest, value) {
-      if (arguments.length < 2) throw new TypeError('ken.send(dest, value) needs a destination and a value');
-      natives.send(dest, value);
-    },
-  });
-  Object.defineProperty(ken, 'receive', {
-    enumerable: true,
-    value: function receive(handler) {
-      if (typeof handler !== 'function') throw new TypeError('ken.receive(handler): handler must be a function');
-      receiveHandler = handler;
-    },
-  });
-  if (internals.httpApi) Object.defineProperty(ken, 'http', { value: internals.httpApi, enumerable: true });
-  internals.markNative(ken.send, ken.receive, Object.getOwnPropertyDescriptor(ken, 'me').get,
-                      Object.getOwnPropertyDescriptor(ken, 'peers').get);
+  const me = { get() { return nativeMe(); } }.get;
+  const peers = { get() { return nativePeers(); } }.get;
+  ObjectDefineProperty(ken, 'me', { __proto__: null, get: me, enumerable: true });
+  ObjectDefineProperty(ken, 'peers', { __proto__: null, get: peers, enumerable: true });
+  const send = function send(dest, value) {
+    if (arguments.length < 2) throw new TypeError('ken.send(dest, value) needs a destination and a value');
+    nativeSend(dest, value);
+  };
+  ObjectDefineProperty(ken, 'send', { __proto__: null, enumerable: true, value: send });
+  const receive = function receive(handler) {
+    if (typeof handler !== 'function') throw new TypeError('ken.receive(handler): handler must be a function');
+    receiveHandler = handler;
+  };
+  ObjectDefineProperty(ken, 'receive', { __proto__: null, enumerable: true, value: receive });
+  if (internals.httpApi) ObjectDefineProperty(ken, 'http', { __proto__: null, value: internals.httpApi, enumerable: true });
+  internals.markNative(send, receive, me, peers);
   internals.deliver = (value, from) => {
     if (receiveHandler === null) {
       throw new Error(`no ken.receive handler is set; the message from '${from}' cannot be delivered`);
     }
     receiveHandler(value, from);
   };
-  Object.defineProperty(globalThis, 'ken', { value: Object.freeze(ken), writable: false, enumerable: false, configurable: false });
+  ObjectDefineProperty(global, 'ken', {
+    __proto__: null, value: ObjectFreeze(ken), writable: false, enumerable: false, configurable: false,
+  });
 }

@@ -5,12 +5,37 @@
 // ECMAScript 2023 definition: same name, length, attributes (writable,
 // non-enumerable, configurable) and not a constructor (method syntax).
 //
-// Runs as `function (natives, internals)`.
+// Runs as `function (natives, internals)`. Like every built-in script it calls
+// intrinsics only through internals.primordials (see primordials.js), so later
+// changes by user code cannot redirect the builtins.
 'use strict';
-// Captured now so later changes by user code cannot redirect the builtins.
-const ReflectApply = Reflect.apply;
-const hasOwnProperty = Object.prototype.hasOwnProperty;
-const MathTrunc = Math.trunc;
+const {
+  ArrayBuffer,
+  ArrayPrototype,
+  FunctionPrototype,
+  FunctionPrototypeSymbolHasInstance,
+  MathMin,
+  MathTrunc,
+  NumberMAX_SAFE_INTEGER,
+  Object,
+  ObjectDefineProperty,
+  ObjectKeys,
+  ObjectPrototypeHasOwnProperty,
+  ReflectApply,
+  String,
+  StringPrototype,
+  SymbolUnscopables,
+  TypeError,
+  TypedArrayPrototype,
+  TypedArrayPrototypeGetBuffer,
+  TypedArrayPrototypeGetByteLength,
+  TypedArrayPrototypeGetByteOffset,
+  TypedArrayPrototypeGetLength,
+  Uint8Array,
+  WeakMap,
+  WeakMapPrototypeGet,
+  WeakMapPrototypeSet,
+} = internals.primordials;
 
 // Built-in functions written in JS must still look native: per ECMA-262
 // 20.2.3.5, Function.prototype.toString of a built-in returns the
@@ -19,29 +44,36 @@ const MathTrunc = Math.trunc;
 // own builtins.
 const nativeNames = new WeakMap();  // function -> name at registration
 internals.markNative = (...fns) => {
-  for (const fn of fns) nativeNames.set(fn, typeof fn.name === 'string' ? fn.name : '');
+  for (let i = 0; i < fns.length; i++) {
+    const fn = fns[i];
+    const name = fn.name;  // own: every function Ken registers has one
+    WeakMapPrototypeSet(nativeNames, fn, typeof name === 'string' ? name : '');
+  }
 };
 {
-  const originalToString = Function.prototype.toString;
+  const originalToString = FunctionPrototype.toString;  // V8's (no user code exists yet)
   const toString = {
     toString() {
-      const name = typeof this === 'function' ? nativeNames.get(this) : undefined;
+      const name = typeof this === 'function' ? WeakMapPrototypeGet(nativeNames, this) : undefined;
       if (name !== undefined) return `function ${name}() { [native code] }`;
       return ReflectApply(originalToString, this, []);
     },
   }.toString;
   internals.markNative(toString);
-  Object.defineProperty(Function.prototype, 'toString', {
-    value: toString, writable: true, enumerable: false, configurable: true,
+  ObjectDefineProperty(FunctionPrototype, 'toString', {
+    __proto__: null, value: toString, writable: true, enumerable: false, configurable: true,
   });
 }
 
+// Runs now, at creation.
 const defineMethods = (target, methods) => {
-  for (const key of Object.keys(methods)) {
-    if (ReflectApply(hasOwnProperty, target, [key])) continue;
+  const keys = ObjectKeys(methods);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    if (ObjectPrototypeHasOwnProperty(target, key)) continue;
     internals.markNative(methods[key]);
-    Object.defineProperty(target, key, {
-      value: methods[key], writable: true, enumerable: false, configurable: true,
+    ObjectDefineProperty(target, key, {
+      __proto__: null, value: methods[key], writable: true, enumerable: false, configurable: true,
     });
   }
 };
@@ -56,24 +88,21 @@ const toIntegerOrInfinity = (value) => {
 // ToLength (7.1.20).
 const toLength = (value) => {
   const len = toIntegerOrInfinity(value);
-  return len <= 0 ? 0 : Math.min(len, Number.MAX_SAFE_INTEGER);
+  return len <= 0 ? 0 : MathMin(len, NumberMAX_SAFE_INTEGER);
 };
 const requireCallable = (fn, what) => {
   if (typeof fn !== 'function') throw new TypeError(`${String(fn)} is not a function (${what})`);
 };
 
-// %TypedArray% and ValidateTypedArray (23.2.4.4): the `length` getter throws a
-// TypeError for anything that is not a TypedArray.
-const TypedArray = Object.getPrototypeOf(Int8Array);
-const typedArrayLength = Object.getOwnPropertyDescriptor(TypedArray.prototype, 'length').get;
-const typedArrayBuffer = Object.getOwnPropertyDescriptor(TypedArray.prototype, 'buffer').get;
+// ValidateTypedArray (23.2.4.4): the `length` getter throws a TypeError for
+// anything that is not a TypedArray.
 const validateTypedArray = (o, method) => {
-  const len = typedArrayLength.call(o);  // throws TypeError if not a TypedArray
+  const len = TypedArrayPrototypeGetLength(o);  // throws TypeError if not a TypedArray
   // A detached buffer reads as length 0 in V8; detach is observable through
   // the buffer's byteLength getter only when the view was non-empty.
-  if (len === 0 && o.byteLength === 0 && o.byteOffset === 0) {
-    const buffer = typedArrayBuffer.call(o);
-    if (buffer instanceof ArrayBuffer) {
+  if (len === 0 && TypedArrayPrototypeGetByteLength(o) === 0 && TypedArrayPrototypeGetByteOffset(o) === 0) {
+    const buffer = TypedArrayPrototypeGetBuffer(o);
+    if (FunctionPrototypeSymbolHasInstance(ArrayBuffer, buffer)) {
       try { new Uint8Array(buffer); } catch (e) {
         throw new TypeError(`Cannot perform ${method} on a detached ArrayBuffer`);
       }
@@ -86,12 +115,12 @@ const validateTypedArray = (o, method) => {
 defineMethods(Object, {
   hasOwn(O, P) {
     if (O == null) throw new TypeError('Cannot convert undefined or null to object');
-    return ReflectApply(hasOwnProperty, O, [P]);
+    return ObjectPrototypeHasOwnProperty(O, P);
   },
 });
 
 // Array.prototype.at / findLast / findLastIndex (23.1.3.1, .11, .12).
-defineMethods(Array.prototype, {
+defineMethods(ArrayPrototype, {
   at(index) {
     if (this == null) throw new TypeError('Array.prototype.at called on null or undefined');
     const O = Object(this);
@@ -127,16 +156,19 @@ defineMethods(Array.prototype, {
 });
 // The new methods are in Array.prototype[@@unscopables] (23.1.3.38).
 {
-  const unscopables = Array.prototype[Symbol.unscopables];
-  for (const key of ['at', 'findLast', 'findLastIndex']) {
-    if (!ReflectApply(hasOwnProperty, unscopables, [key])) {
-      Object.defineProperty(unscopables, key, { value: true, writable: true, enumerable: true, configurable: true });
+  const unscopables = ArrayPrototype[SymbolUnscopables];
+  const keys = ['at', 'findLast', 'findLastIndex'];
+  for (let i = 0; i < keys.length; i++) {
+    if (!ObjectPrototypeHasOwnProperty(unscopables, keys[i])) {
+      ObjectDefineProperty(unscopables, keys[i], {
+        __proto__: null, value: true, writable: true, enumerable: true, configurable: true,
+      });
     }
   }
 }
 
 // String.prototype.at (22.1.3.1).
-defineMethods(String.prototype, {
+defineMethods(StringPrototype, {
   at(index) {
     if (this == null) throw new TypeError('String.prototype.at called on null or undefined');
     const S = `${this}`;  // ToString: throws on a Symbol, unlike String()
@@ -149,7 +181,7 @@ defineMethods(String.prototype, {
 });
 
 // %TypedArray%.prototype.at / findLast / findLastIndex (23.2.3.1, .13, .14).
-defineMethods(TypedArray.prototype, {
+defineMethods(TypedArrayPrototype, {
   at(index) {
     const len = validateTypedArray(this, '%TypedArray%.prototype.at');
     const rel = toIntegerOrInfinity(index);

@@ -11,15 +11,36 @@
 //
 // Runs as `function (natives, internals)`.
 'use strict';
+const {
+  ArrayPrototypePush,
+  ArrayPrototypeSort,
+  DateNow,
+  MathFloor,
+  MathMax,
+  MathMin,
+  MathTrunc,
+  Map,
+  MapPrototypeDelete,
+  MapPrototypeForEach,
+  MapPrototypeGet,
+  MapPrototypeSet,
+  NullProtoArray,
+  Number,
+  NumberIsFinite,
+  ObjectDefineProperty,
+  ReflectApply,
+  TypeError,
+  globalThis: global,
+} = internals.primordials;
 {
   const MAX_DELAY = 2147483647;  // as browsers: larger delays overflow to 1
-  const timers = new Map();      // id -> { due, interval, callback, args }
+  const timers = new Map();      // id -> { due, interval, callback, args } (null prototype)
   let nextId = 1;
 
   const toDelay = (delay) => {
     let d = Number(delay);
     if (!(d >= 1) || d > MAX_DELAY) d = 1;  // NaN, negative, 0, too big
-    return Math.floor(d);
+    return MathFloor(d);
   };
   const add = (callback, delay, args, repeat) => {
     if (typeof callback !== 'function') {
@@ -27,45 +48,61 @@
     }
     const ms = toDelay(delay);
     const id = nextId++;
-    timers.set(id, { due: Date.now() + ms, interval: repeat ? ms : 0, callback, args });
+    MapPrototypeSet(timers, id, { __proto__: null, due: DateNow() + ms, interval: repeat ? ms : 0, callback, args });
     return id;
   };
-  const clear = (id) => { timers.delete(typeof id === 'number' ? id : Number(id)); };
+  const clear = (id) => { MapPrototypeDelete(timers, typeof id === 'number' ? id : Number(id)); };
   const api = {
+    __proto__: null,
     setTimeout(callback, delay, ...args) { return add(callback, delay, args, false); },
     setInterval(callback, delay, ...args) { return add(callback, delay, args, true); },
     clearTimeout(id) { clear(id); },
     clearInterval(id) { clear(id); },
   };
-  for (const [name, fn] of Object.entries(api)) {
+  const names = ['setTimeout', 'setInterval', 'clearTimeout', 'clearInterval'];
+  for (let i = 0; i < names.length; i++) {
+    const fn = api[names[i]];
     internals.markNative(fn);
-    Object.defineProperty(globalThis, name, { value: fn, writable: true, enumerable: true, configurable: true });
+    ObjectDefineProperty(global, names[i], {
+      __proto__: null, value: fn, writable: true, enumerable: true, configurable: true,
+    });
   }
 
   // Advances (interval) or removes (timeout) timer `id` for due time `due`.
   // Returns the timer, or undefined if it was cleared or already fired.
   const consume = (id, due) => {
-    const t = timers.get(id);
+    const t = MapPrototypeGet(timers, id);
     if (t === undefined || t.due !== due) return undefined;
     if (t.interval > 0) {
-      const now = Date.now();
+      const now = DateNow();
       t.due = due + t.interval > now ? due + t.interval : now + t.interval;
     } else {
-      timers.delete(id);
+      MapPrototypeDelete(timers, id);
     }
     return t;
   };
   internals.fireTimer = (id, due) => {
     const t = consume(id, due);
-    if (t !== undefined) Reflect.apply(t.callback, globalThis, t.args);
+    if (t !== undefined) ReflectApply(t.callback, global, t.args);
   };
   // After a failed callback: the firing still counts (not retried forever).
   internals.consumeTimer = (id, due) => { consume(id, due); };
-  // The earliest `max` timers as JSON [[id, due], ...], soonest first.
+  // The earliest `max` timers as JSON [[id, due], ...], soonest first. The
+  // host parses it: written out from numbers here, not by JSON.stringify
+  // (which the program may replace, or steer with a toJSON).
+  const jsonNumber = (n) => (NumberIsFinite(n) ? `${n}` : 'null');  // as JSON.stringify
   internals.upcomingTimers = (max) => {
-    const list = [];
-    for (const [id, t] of timers) list.push([id, t.due]);
-    list.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
-    return JSON.stringify(list.slice(0, max));
+    const list = NullProtoArray();
+    MapPrototypeForEach(timers, (t, id) => { ArrayPrototypePush(list, [id, t.due]); });
+    ArrayPrototypeSort(list, (a, b) => a[1] - b[1] || a[0] - b[0]);
+    // As list.slice(0, max).
+    const n = list.length;
+    let end = max === undefined ? n : Number(max);
+    end = end !== end ? 0 : end < 0 ? MathMax(n + MathTrunc(end), 0) : MathMin(MathTrunc(end), n);
+    let json = '[';
+    for (let i = 0; i < end; i++) {
+      json += `${i > 0 ? ',' : ''}[${jsonNumber(list[i][0])},${jsonNumber(list[i][1])}]`;
+    }
+    return `${json}]`;
   };
 }

@@ -6,15 +6,24 @@
 //
 // Runs as `function (natives, internals)`.
 'use strict';
+const {
+  FinalizationRegistry: NativeFR,
+  ObjectDefineProperty,
+  TypeError,
+  globalThis: global,
+} = internals.primordials;
 {
-  const NativeFR = FinalizationRegistry;
   const FR = function FinalizationRegistry(cleanupCallback) {
     throw new TypeError(
         'FinalizationRegistry is not supported in a persistent Ken isolate: its cleanup callbacks ' +
         'depend on garbage collection, which a checkpoint cannot hold');
   };
-  Object.defineProperty(FR, 'prototype', { value: NativeFR.prototype, writable: false });
+  ObjectDefineProperty(FR, 'prototype', { __proto__: null, value: NativeFR.prototype, writable: false });
   internals.markNative(FR);
-  Object.defineProperty(NativeFR.prototype, 'constructor', { value: FR, writable: true, configurable: true });
-  Object.defineProperty(globalThis, 'FinalizationRegistry', { value: FR, writable: true, enumerable: false, configurable: true });
+  ObjectDefineProperty(NativeFR.prototype, 'constructor', {
+    __proto__: null, value: FR, writable: true, configurable: true,
+  });
+  ObjectDefineProperty(global, 'FinalizationRegistry', {
+    __proto__: null, value: FR, writable: true, enumerable: false, configurable: true,
+  });
 }
