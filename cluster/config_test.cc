@@ -2,7 +2,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -79,6 +81,264 @@ TEST_F(ConfigTest, LoadsFromFile) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->path, dir_ + "/cluster.yaml");
   EXPECT_EQ(LoadClusterConfig(dir_ + "/none.yaml").status().code(), absl::StatusCode::kNotFound);
+}
+
+// The rest of a valid config after its first line; node `a` ends at line 5.
+constexpr char kNodes[] = R"(nodes:
+  - id: a
+    address: 127.0.0.1:7101
+    script: a.js
+  - id: b
+    address: 127.0.0.1:7102
+    script: b.js
+)";
+
+// Sets KEN_CLUSTER_TOKEN for one scope.
+class ScopedTokenEnv {
+ public:
+  explicit ScopedTokenEnv(const char* value) { setenv("KEN_CLUSTER_TOKEN", value, 1); }
+  ~ScopedTokenEnv() { unsetenv("KEN_CLUSTER_TOKEN"); }
+};
+
+TEST_F(ConfigTest, TokenMustBePrintableAsciiWithoutSpaces) {
+  unsetenv("KEN_CLUSTER_TOKEN");
+  const std::vector<std::string> bad = {
+      "tökén",            // UTF-8
+      "with space",       // a space
+      "\"tab\\there\"",   // a control character (tab)
+      "\"bell\\a\"",      // a control character (BEL)
+      "\"del\\x7f\"",     // DEL
+      "\"nul\\0x\"",      // NUL
+      "\"\\u00e9t\\u00e9\"",  // non-ASCII by escape
+  };
+  for (const std::string& token : bad) {
+    auto c = Parse("token: " + token + "\n" + kNodes);
+    ASSERT_FALSE(c.ok()) << token;
+    const std::string message(c.status().message());
+    EXPECT_EQ(message.rfind("c.yaml:1: ", 0), 0u) << message;
+    EXPECT_NE(message.find("'token'"), std::string::npos) << message;
+    EXPECT_NE(message.find("printable ASCII"), std::string::npos) << message;
+  }
+  // The line is the token's, wherever it is.
+  auto c = Parse(std::string(kNodes) + "token: tökén\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("c.yaml:8: "), std::string::npos) << c.status();
+  // Every printable ASCII character but the space is fine.
+  std::string all;
+  for (char ch = 0x21; ch <= 0x7e; ++ch) all += ch;
+  std::string quoted = "'";
+  for (char ch : all) quoted += ch == '\'' ? std::string("''") : std::string(1, ch);
+  quoted += "'";
+  auto ok = Parse("token: " + quoted + "\n" + kNodes);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->token, all);
+}
+
+TEST_F(ConfigTest, EnvironmentTokenOverridesTheFileAndIsValidated) {
+  {
+    ScopedTokenEnv env("from-the-environment");
+    auto c = Parse(kGood);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->token, "from-the-environment");
+  }
+  for (const char* bad : {"tökén", "with space", "tab\there", "bell\a", "trailing\n"}) {
+    ScopedTokenEnv env(bad);
+    auto c = Parse(kGood);
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(c.status().message().find("KEN_CLUSTER_TOKEN"), std::string::npos) << c.status();
+    EXPECT_NE(c.status().message().find("printable ASCII"), std::string::npos) << c.status();
+  }
+  {
+    ScopedTokenEnv env("");  // set but empty: the file's token
+    auto c = Parse(kGood);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->token, "change-me");
+  }
+  unsetenv("KEN_CLUSTER_TOKEN");
+  auto c = Parse(kGood);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->token, "change-me");
+}
+
+TEST_F(ConfigTest, NonScalarKeysAreOneLineErrors) {
+  struct Case {
+    std::string yaml;
+    std::string where;
+  } cases[] = {
+      {"token: t\n? [a, b]\n: 1\n" + std::string(kNodes), "c.yaml:2: "},
+      {"? {k: v}\n: 1\ntoken: t\n" + std::string(kNodes), "c.yaml:1: "},
+      {"token: t\n? [a, b]\n" + std::string(kNodes), "c.yaml:2: "},
+      {"token: t\nnodes:\n  - id: a\n    address: h:1\n    script: a.js\n    ? [x, y]\n    : 2\n", "c.yaml:6: "},
+      {"token: t\nnodes:\n  - id: a\n    ? {x: 1}\n    : 2\n    address: h:1\n    script: a.js\n", "c.yaml:4: "},
+      {"token: t\nnodes:\n  - {[a]: 1, id: a, address: 'h:1', script: a.js}\n", "c.yaml:3: "},
+  };
+  for (const Case& k : cases) {
+    absl::StatusOr<ClusterConfig> c;
+    ASSERT_NO_THROW(c = Parse(k.yaml)) << k.yaml;
+    ASSERT_FALSE(c.ok()) << k.yaml;
+    const std::string message(c.status().message());
+    EXPECT_EQ(message.rfind(k.where, 0), 0u) << message;
+    EXPECT_NE(message.find("key"), std::string::npos) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
+}
+
+TEST_F(ConfigTest, LimitsHaveDefaultsTopLevelValuesAndPerNodeOverrides) {
+  auto defaults = Parse(kGood);
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  for (const NodeLimits& l : {defaults->limits, defaults->nodes[0].limits, defaults->nodes[1].limits}) {
+    EXPECT_EQ(l.max_unacked_messages, 100000);
+    EXPECT_EQ(l.max_unacked_bytes, 268435456);
+    EXPECT_EQ(l.max_buffered_messages, 10000);
+    EXPECT_EQ(l.max_checkpoint_bytes, 805306368);
+  }
+  auto top = Parse(std::string("max_unacked_messages: 5\nmax_unacked_bytes: 1000\nmax_buffered_messages: 7\n"
+                               "max_checkpoint_bytes: 999000000\n") +
+                   kGood);
+  ASSERT_TRUE(top.ok()) << top.status();
+  for (const NodeLimits& l : {top->limits, top->nodes[0].limits, top->nodes[1].limits}) {
+    EXPECT_EQ(l.max_unacked_messages, 5);
+    EXPECT_EQ(l.max_unacked_bytes, 1000);
+    EXPECT_EQ(l.max_buffered_messages, 7);
+    EXPECT_EQ(l.max_checkpoint_bytes, 999000000);
+  }
+  // Per node: overrides the top level (or the default) for that node only,
+  // wherever the top-level key appears in the file.
+  auto per_node = Parse(R"(token: t
+nodes:
+  - id: a
+    address: 127.0.0.1:7101
+    script: a.js
+    max_buffered_messages: 3
+    max_unacked_messages: 1
+  - id: b
+    address: 127.0.0.1:7102
+    script: b.js
+    max_checkpoint_bytes: 1048576
+max_buffered_messages: 9
+)");
+  ASSERT_TRUE(per_node.ok()) << per_node.status();
+  EXPECT_EQ(per_node->limits.max_buffered_messages, 9);
+  EXPECT_EQ(per_node->limits.max_unacked_messages, 100000);
+  EXPECT_EQ(per_node->limits.max_checkpoint_bytes, 805306368);
+  const NodeLimits& a = per_node->Find("a")->limits;
+  const NodeLimits& b = per_node->Find("b")->limits;
+  EXPECT_EQ(a.max_buffered_messages, 3);
+  EXPECT_EQ(a.max_unacked_messages, 1);
+  EXPECT_EQ(a.max_unacked_bytes, 268435456);
+  EXPECT_EQ(a.max_checkpoint_bytes, 805306368);
+  EXPECT_EQ(b.max_buffered_messages, 9);
+  EXPECT_EQ(b.max_unacked_messages, 100000);
+  EXPECT_EQ(b.max_checkpoint_bytes, 1048576);
+}
+
+TEST_F(ConfigTest, BadLimitsNameTheKeyAndLine) {
+  const char* const keys[] = {"max_unacked_messages", "max_unacked_bytes", "max_buffered_messages",
+                              "max_checkpoint_bytes"};
+  const std::vector<std::string> bad = {"0",    "-1",     "-100000", "ten",       "1.5",    "1e3",
+                                        "0x10", "[1, 2]", "{a: 1}",  "99999999999999999999", "''",
+                                        "1099511627777"};
+  for (const char* key : keys) {
+    std::vector<std::string> values = bad;
+    if (std::string(key) == "max_checkpoint_bytes") {
+      values.push_back("999000001");
+      values.push_back("1000000000");
+    }
+    for (const std::string& value : values) {
+      const std::string entry = std::string(key) + ": " + value + "\n";
+      // At the top level (line 1) ...
+      auto top = Parse(entry + kGood);
+      ASSERT_FALSE(top.ok()) << entry;
+      std::string message(top.status().message());
+      EXPECT_EQ(message.rfind("c.yaml:1: ", 0), 0u) << entry << message;
+      EXPECT_NE(message.find(std::string("'") + key + "'"), std::string::npos) << entry << message;
+      // ... and in a node (line 6).
+      auto node = Parse("token: t\nnodes:\n  - id: a\n    address: h:1\n    script: a.js\n    " + entry);
+      ASSERT_FALSE(node.ok()) << entry;
+      message = std::string(node.status().message());
+      EXPECT_EQ(message.rfind("c.yaml:6: ", 0), 0u) << entry << message;
+      EXPECT_NE(message.find(std::string("'") + key + "'"), std::string::npos) << entry << message;
+    }
+    // No value at all is not a number either.
+    auto empty = Parse(std::string(key) + ":\n" + kGood);
+    ASSERT_FALSE(empty.ok()) << key;
+    EXPECT_NE(empty.status().message().find(std::string("'") + key + "'"), std::string::npos) << empty.status();
+    // The bounds themselves are fine.
+    for (const char* value : {"1", std::string(key) == "max_checkpoint_bytes" ? "999000000" : "1099511627776"}) {
+      auto ok = Parse(std::string(key) + ": " + value + "\n" + kGood);
+      EXPECT_TRUE(ok.ok()) << key << ": " << value << ": " << ok.status();
+    }
+  }
+}
+
+// Whatever the file holds, ParseClusterConfig returns a status; nothing
+// yaml-cpp throws escapes it.
+TEST_F(ConfigTest, GarbageNeverThrows) {
+  const std::string node = "    address: h:1\n    script: a.js\n";
+  std::vector<std::string> docs = {
+      "",
+      "~",
+      "just a scalar",
+      "- a\n- b\n",
+      "token: t\nnodes: scalar\n",
+      "token: t\nnodes: {a: 1}\n",
+      "token: t\nnodes:\n  - just-a-scalar\n",
+      "token: t\nnodes:\n  - [a, b]\n",
+      "token: t\nnodes:\n  -\n",
+      "token: t\nnodes:\n  - id: [a]\n" + node,
+      "token: t\nnodes:\n  - id: {a: 1}\n" + node,
+      "token: t\nnodes:\n  - id: a\n    address: {h: 1}\n    script: a.js\n",
+      "token: t\nnodes:\n  - id: a\n    address: [h, 1]\n    script: a.js\n",
+      "token: t\nnodes:\n  - id: a\n    address: h:1\n    script: [a.js]\n",
+      "token: t\nnodes:\n  - id: a\n" + node + "    store: {x: 1}\n",
+      "token: t\nnodes:\n  - id: a\n" + node + "    http: [1]\n",
+      "token: t\nnodes:\n  - id: a\n" + node + "    durability: {x: 1}\n",
+      "token: {a: b}\nnodes: []\n",
+      "token: [t]\n" + std::string(kNodes),
+      "token:\n" + std::string(kNodes),
+      "token: ''\n" + std::string(kNodes),
+      "token: t\nmax_message_bytes: [1]\n" + std::string(kNodes),
+      "token: t\nmax_message_bytes: {a: 1}\n" + std::string(kNodes),
+      "token: t\ndurability: [snapshot]\n" + std::string(kNodes),
+      "token: t\nnodes: *undefined\n",
+      "token: t\nnodes: &x [*x]\n",
+      "token: &t t\nnodes:\n  - &n {id: a, address: 'h:1', script: a.js}\n  - *n\n",
+      "token: t\nbase: &b {address: 'h:1'}\nnodes:\n  - <<: *b\n    id: a\n    script: a.js\n",
+      "&k token: t\n*k : u\n" + std::string(kNodes),
+      "token: t\nnodes:\n  - !!map {id: a, address: 'h:1', script: a.js}\n  - !!seq [1]\n",
+      "token: !!map t\n" + std::string(kNodes),
+      "token: t\nnodes: !!str\n",
+      "token: t\n? \n" + std::string(kNodes),
+      "token: t\nnodes:\n  - id: a\n    ? \n" + node,
+      "token: \"unterminated\n",
+      "token: t\n\tnodes: []\n",
+      "token: t\nnodes: [\n",
+      "\xff\xfe\x00t\x00o\x00k",
+      std::string("token: t\0x\n", 11) + kNodes,
+      "token: t\n---\ntoken: u\n",
+      "%YAML 9.9\n---\ntoken: t\n",
+      "token: t\nnodes:\n" + std::string(5000, ' ') + "- id: a\n",
+      "token: " + std::string(5000, '[') + "\n",
+      "token: " + std::string(5000, '{') + "\n",
+      "nodes:\n" + std::string(3000, '-') + " x\n",
+  };
+  // And some noise made of YAML's punctuation.
+  std::mt19937 rng(7);
+  const std::string alphabet = "[]{}:,-?*&!|>'\"#%@` \n\t\\ab1~<=.";
+  for (int i = 0; i < 300; ++i) {
+    std::string doc = i % 2 == 0 ? "token: t\n" : "";
+    for (int n = rng() % 80; n > 0; --n) doc += alphabet[rng() % alphabet.size()];
+    docs.push_back(doc);
+  }
+  for (const std::string& doc : docs) {
+    absl::StatusOr<ClusterConfig> c;
+    ASSERT_NO_THROW(c = Parse(doc)) << doc;
+    if (!c.ok()) {
+      EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << doc;
+      EXPECT_EQ(c.status().message().rfind("c.yaml", 0), 0u) << c.status();
+    }
+  }
 }
 
 }  // namespace

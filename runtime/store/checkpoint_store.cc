@@ -117,10 +117,12 @@ absl::Status InsertCheckpoint(sqlite3* db, const std::string& path, const Checkp
   sqlite3_bind_int64(stmt.get(), 1, c.seq);
   sqlite3_bind_int64(stmt.get(), 2, c.created_unix_ms);
   sqlite3_bind_text(stmt.get(), 3, c.engine.data(), static_cast<int>(c.engine.size()), SQLITE_STATIC);
-  sqlite3_bind_blob64(stmt.get(), 4, heap.data(), heap.size(), SQLITE_STATIC);
+  // A blob over SQLite's length limit fails here (SQLITE_TOOBIG), leaving the parameter NULL.
+  int bound = sqlite3_bind_blob64(stmt.get(), 4, heap.data(), heap.size(), SQLITE_STATIC);
   sqlite3_bind_int64(stmt.get(), 5, Crc32(heap));
-  sqlite3_bind_blob64(stmt.get(), 6, c.state.data(), c.state.size(), SQLITE_STATIC);
+  if (bound == SQLITE_OK) bound = sqlite3_bind_blob64(stmt.get(), 6, c.state.data(), c.state.size(), SQLITE_STATIC);
   sqlite3_bind_int64(stmt.get(), 7, Crc32(c.state));
+  if (bound != SQLITE_OK) return SqliteError(db, bound, path, "write checkpoint");
   int rc = sqlite3_step(stmt.get());
   if (rc != SQLITE_DONE) return SqliteError(db, rc, path, "write checkpoint");
   return absl::OkStatus();

@@ -1,6 +1,7 @@
 #include "runtime/store/checkpoint_store.h"
 
 #include <sqlite3.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include "gtest/gtest.h"
 
@@ -241,6 +243,227 @@ TEST(CheckpointStoreTest, ReincarnateIsDurable) {
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ((*reopened)->incarnation(), after);
   EXPECT_EQ((*reopened)->Reincarnate().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A store deleted while its holder was killed -9 leaves `<path>-wal` (and
+// `-shm`) behind; SQLite would replay that WAL into a new store created at the
+// same path, bringing the old checkpoints back under the new incarnation.
+TEST(CheckpointStoreTest, RecreatingDeletedStoreDoesNotResurrectTheOldOne) {
+  const std::string path = TempDir() + "/a.ken";
+  std::string wal, shm, old_incarnation;
+  {
+    auto store = CheckpointStore::Create(path, Make("old-heap-1", "old-state-1"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    old_incarnation = (*store)->incarnation();
+    for (int i = 2; i <= 4; ++i) {
+      Checkpoint c = Make("old-heap-" + std::to_string(i), "old-state-" + std::to_string(i));
+      ASSERT_TRUE((*store)->Commit(c).ok());
+    }
+    // While the store is open, the newest commits sit in the WAL.
+    struct stat st;
+    ASSERT_EQ(stat((path + "-wal").c_str(), &st), 0);
+    ASSERT_GT(st.st_size, 0);
+    wal = ReadFile(path + "-wal");
+    ASSERT_NE(wal.find("old-state-4"), std::string::npos) << "the newest commit is not in the WAL";
+    shm = ReadFile(path + "-shm");
+    // Closing checkpoints and removes the WAL; a holder killed with -9 does
+    // not: keep copies and put them back below.
+  }
+  ASSERT_EQ(unlink(path.c_str()), 0);  // the operator deletes only the store file
+  WriteFile(path + "-wal", wal);
+  if (!shm.empty()) WriteFile(path + "-shm", shm);
+  {
+    auto store = CheckpointStore::Create(path, Make("new-heap", "new-state"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_NE((*store)->incarnation(), old_incarnation);
+    auto c = (*store)->LoadNewest();
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->seq, 1);
+    EXPECT_EQ(c->state, "new-state");
+    EXPECT_EQ(c->heap, "new-heap");
+    auto list = (*store)->List();
+    ASSERT_TRUE(list.ok()) << list.status();
+    EXPECT_EQ(list->size(), 1u);
+    EXPECT_EQ((*store)->skipped_corrupt(), 0);
+    Checkpoint next = Make("new-heap-2", "new-state-2");
+    ASSERT_TRUE((*store)->Commit(next).ok());
+    EXPECT_EQ(next.seq, 2);
+  }
+  auto reopened = CheckpointStore::Open(path, CheckpointStore::Mode::kReadOnly);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  auto c = (*reopened)->LoadNewest();
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->seq, 2);
+  EXPECT_EQ(c->state, "new-state-2");
+  EXPECT_EQ(ReadFile(path).find("old-state"), std::string::npos);
+}
+
+// flock locks the inode: a symlink or a hard link to a store that is open
+// for writing cannot give a second writer.
+TEST(CheckpointStoreTest, TwoPathsToOneFileGiveOneWriter) {
+  const std::string dir = TempDir();
+  const std::string path = dir + "/a.ken";
+  const std::string sym = dir + "/sym.ken";
+  const std::string hard = dir + "/hard.ken";
+  { ASSERT_TRUE(CheckpointStore::Create(path, Make("heap-1")).ok()); }
+  ASSERT_EQ(symlink(path.c_str(), sym.c_str()), 0);
+  ASSERT_EQ(link(path.c_str(), hard.c_str()), 0);
+  auto writer = CheckpointStore::Open(path, CheckpointStore::Mode::kReadWrite);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  auto refused = [](const absl::Status& s) {
+    return s.code() == absl::StatusCode::kFailedPrecondition &&
+           (s.message().find("already open for writing by another process") != std::string::npos ||
+            s.message().find("in use") != std::string::npos);
+  };
+  for (const std::string& other : {sym, hard, dir + "/./a.ken"}) {
+    auto second = CheckpointStore::Open(other, CheckpointStore::Mode::kReadWrite);
+    ASSERT_FALSE(second.ok()) << other << " gave a second writer";
+    EXPECT_TRUE(refused(second.status())) << other << ": " << second.status();
+    // Readers take no lock, through any path.
+    auto reader = CheckpointStore::Open(other, CheckpointStore::Mode::kReadOnly);
+    ASSERT_TRUE(reader.ok()) << other << ": " << reader.status();
+    auto c = (*reader)->LoadNewest();
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->heap, "heap-1");
+  }
+  {
+    auto second = CheckpointStore::Open(sym, CheckpointStore::Mode::kReadWrite);
+    EXPECT_NE(second.status().message().find("already open for writing by another process"), std::string::npos)
+        << second.status();
+  }
+  // The writer still works, and a reader through the symlink sees its commit.
+  Checkpoint c2 = Make("heap-2");
+  ASSERT_TRUE((*writer)->Commit(c2).ok());
+  {
+    auto reader = CheckpointStore::Open(sym, CheckpointStore::Mode::kReadOnly);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    EXPECT_EQ((*reader)->LoadNewest()->heap, "heap-2");
+  }
+  writer->reset();
+  // Now the symlink gets the one writer, and the other paths are refused.
+  auto via_symlink = CheckpointStore::Open(sym, CheckpointStore::Mode::kReadWrite);
+  ASSERT_TRUE(via_symlink.ok()) << via_symlink.status();
+  Checkpoint c3 = Make("heap-3");
+  ASSERT_TRUE((*via_symlink)->Commit(c3).ok());
+  for (const std::string& other : {path, hard}) {
+    auto second = CheckpointStore::Open(other, CheckpointStore::Mode::kReadWrite);
+    EXPECT_TRUE(refused(second.status())) << other << ": " << second.status();
+  }
+  via_symlink->reset();
+  auto via_hard_link = CheckpointStore::Open(hard, CheckpointStore::Mode::kReadWrite);
+  ASSERT_TRUE(via_hard_link.ok()) << via_hard_link.status();
+  EXPECT_EQ((*via_hard_link)->LoadNewest()->heap, "heap-3");
+}
+
+// A fallback to an older checkpoint takes a new incarnation once: the next
+// opens see the same corrupt checkpoint, but it has been answered for.
+TEST(CheckpointStoreTest, FallbackIsAnsweredByOneReincarnation) {
+  const std::string path = TempDir() + "/a.ken";
+  std::string original;
+  {
+    auto store = CheckpointStore::Create(path, Make("heap-1"));
+    ASSERT_TRUE(store.ok());
+    original = (*store)->incarnation();
+    for (int i = 2; i <= 3; ++i) {
+      Checkpoint c = Make("heap-" + std::to_string(i));
+      ASSERT_TRUE((*store)->Commit(c).ok());
+    }
+    auto c = (*store)->LoadNewest();
+    ASSERT_TRUE(c.ok());
+    EXPECT_FALSE((*store)->unanswered_fallback());
+  }
+  CorruptHeap(path, 3);
+  std::string renewed;
+  {
+    auto store = CheckpointStore::Open(path, CheckpointStore::Mode::kReadWrite);
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ((*store)->incarnation(), original);
+    auto c = (*store)->LoadNewest();
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->seq, 2);
+    EXPECT_EQ((*store)->skipped_corrupt(), 1);
+    EXPECT_TRUE((*store)->unanswered_fallback());
+    ASSERT_TRUE((*store)->Reincarnate().ok());
+    renewed = (*store)->incarnation();
+    EXPECT_NE(renewed, original);
+    EXPECT_FALSE((*store)->unanswered_fallback());
+  }
+  for (auto mode : {CheckpointStore::Mode::kReadWrite, CheckpointStore::Mode::kReadOnly}) {
+    auto store = CheckpointStore::Open(path, mode);
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ((*store)->incarnation(), renewed);
+    auto c = (*store)->LoadNewest();
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->seq, 2);
+    EXPECT_EQ((*store)->skipped_corrupt(), 1);  // still there, still skipped
+    EXPECT_FALSE((*store)->unanswered_fallback());
+  }
+  {
+    auto store = CheckpointStore::Open(path, CheckpointStore::Mode::kReadWrite);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->LoadNewest().ok());
+    Checkpoint c = Make("heap-4");
+    ASSERT_TRUE((*store)->Commit(c).ok());
+    EXPECT_EQ(c.seq, 4);
+    auto newest = (*store)->LoadNewest();
+    ASSERT_TRUE(newest.ok());
+    EXPECT_EQ(newest->seq, 4);
+    EXPECT_EQ(newest->heap, "heap-4");
+    EXPECT_EQ((*store)->skipped_corrupt(), 0);
+    EXPECT_FALSE((*store)->unanswered_fallback());
+  }
+  {
+    auto store = CheckpointStore::Open(path, CheckpointStore::Mode::kReadWrite);
+    ASSERT_TRUE(store.ok());
+    auto c = (*store)->LoadNewest();
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(c->heap, "heap-4");
+    EXPECT_EQ((*store)->incarnation(), renewed);
+    EXPECT_FALSE((*store)->unanswered_fallback());
+  }
+  // A corrupt checkpoint newer than the one answered for is a new fallback.
+  CorruptHeap(path, 4);
+  auto store = CheckpointStore::Open(path, CheckpointStore::Mode::kReadWrite);
+  ASSERT_TRUE(store.ok());
+  auto c = (*store)->LoadNewest();
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->seq, 2);  // #4 and the old corrupt #3 are skipped
+  EXPECT_EQ((*store)->skipped_corrupt(), 2);
+  EXPECT_TRUE((*store)->unanswered_fallback());
+}
+
+// A blob over SQLite's length limit (1,000,000,000 bytes) is kOutOfRange, and
+// the store keeps its previous checkpoints. The heap is a view of untouched
+// anonymous memory (the zero page), so this costs no RAM.
+TEST(CheckpointStoreTest, ValueOverSqliteLimitIsOutOfRange) {
+  const std::string path = TempDir() + "/a.ken";
+  auto store = CheckpointStore::Create(path, Make("heap-1", "state-1"));
+  ASSERT_TRUE(store.ok());
+  const size_t kBytes = 1000000000 + 16;
+  void* p = mmap(nullptr, kBytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  struct Case {
+    const char* name;
+    size_t heap_bytes;
+    std::string state;
+  } cases[] = {
+      {"a heap over the limit", kBytes, "s"},
+      {"a row over the limit", 1000000000, std::string(64, 's')},
+  };
+  for (const Case& k : cases) {
+    Checkpoint c = Make("", k.state);
+    absl::Status s = (*store)->Commit(c, std::string_view(static_cast<const char*>(p), k.heap_bytes));
+    EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange) << k.name << ": " << s;
+    EXPECT_NE(s.message().find(path), std::string::npos) << s;
+  }
+  munmap(p, kBytes);
+  auto c = (*store)->LoadNewest();
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->seq, 1);
+  EXPECT_EQ(c->state, "state-1");
+  Checkpoint next = Make("heap-2");
+  ASSERT_TRUE((*store)->Commit(next).ok());
+  EXPECT_EQ(next.seq, 2);
 }
 
 }  // namespace
