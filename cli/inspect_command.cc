@@ -10,8 +10,12 @@ namespace ken {
 namespace {
 
 // Lists own global properties that a new heap does not have, one per line:
-// `name: <value>` (values summarised by internals.inspect).
+// `name: <value>` (values summarised by internals.inspect). Heaps made since
+// the built-ins took their intrinsics from primordials do it themselves
+// (internals.listGlobals, immune to replaced builtins); this is the
+// fallback for older heaps.
 constexpr char kListGlobals[] = R"js(
+  if (typeof internals.listGlobals === 'function') return internals.listGlobals();
   const baseline = new Set(internals.baselineGlobals);
   const lines = [];
   for (const name of Object.getOwnPropertyNames(globalThis)) {

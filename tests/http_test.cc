@@ -218,8 +218,13 @@ TEST_F(HttpTest, RequestNotStartedInTimeIsAnsweredNotRunAndNeverRuns) {
   std::vector<Answer> queued(3);
   std::vector<std::thread> clients;
   for (auto& r : queued) clients.emplace_back([&] { r = get("/counter"); });
+  absl::StatusOr<v1::EvalReply> eval;
+  clients.emplace_back([&] { eval = cluster_.Eval("web", "counter += 100"); });
   for (auto& t : clients) t.join();
   busy.join();
+  ASSERT_TRUE(eval.ok()) << eval.status();
+  EXPECT_FALSE(eval->ok());
+  EXPECT_NE(eval->error().find("it was not run and will not be"), std::string::npos) << eval->error();
   for (const Answer& r : queued) {
     EXPECT_EQ(r.status, 503);
     EXPECT_EQ(r.outcome, "not-run") << r.body;
@@ -227,7 +232,7 @@ TEST_F(HttpTest, RequestNotStartedInTimeIsAnsweredNotRunAndNeverRuns) {
   EXPECT_EQ(slow.status, 503);
   EXPECT_EQ(slow.outcome, "unknown") << slow.body;
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the loop's turn has ended
-  EXPECT_EQ(Counter(), 1);  // none of the three ran, before or after their answer
+  EXPECT_EQ(Counter(), 1);  // none of the four ran, before or after their answer
 }
 
 }  // namespace
