@@ -145,6 +145,7 @@ absl::StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml, const 
   try {
     return Parse(yaml, base_dir, name);
   } catch (const YAML::Exception& e) {
+    if (e.mark.line < 0) return absl::InvalidArgumentError(absl::StrCat(name, ": ", e.msg));
     return absl::InvalidArgumentError(absl::StrCat(name, ":", e.mark.line + 1, ": ", e.msg));
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": ", e.what()));
@@ -169,14 +170,18 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
     node_keys.insert(k);
   }
   if (absl::Status s = CheckKeys(name, root, top_keys, ""); !s.ok()) return s;
-  absl::StatusOr<std::string> token = ScalarField(name, root, "token", true);
+  // KEN_CLUSTER_TOKEN, when set, replaces the file's token (which may then
+  // be left out).
+  const char* env = getenv("KEN_CLUSTER_TOKEN");
+  const bool env_token = env != nullptr && *env != '\0';
+  absl::StatusOr<std::string> token = ScalarField(name, root, "token", !env_token);
   if (!token.ok()) return token.status();
-  if (token->empty()) return Error(name, root["token"], "'token' must not be empty");
-  if (!ValidToken(*token)) {
+  if (!env_token && token->empty()) return Error(name, root["token"], "'token' must not be empty");
+  if (!token->empty() && !ValidToken(*token)) {
     return Error(name, root["token"], "'token' must be printable ASCII without spaces (it is sent as gRPC metadata)");
   }
   config.token = *token;
-  if (const char* env = getenv("KEN_CLUSTER_TOKEN"); env != nullptr && *env != '\0') {
+  if (env_token) {
     if (!ValidToken(env)) {
       return absl::InvalidArgumentError("KEN_CLUSTER_TOKEN must be printable ASCII without spaces");
     }

@@ -155,6 +155,13 @@ TEST_F(ConfigTest, EnvironmentTokenOverridesTheFileAndIsValidated) {
     ASSERT_TRUE(c.ok()) << c.status();
     EXPECT_EQ(c->token, "change-me");
   }
+  {
+    // With the environment's token, the file need not have one.
+    ScopedTokenEnv env("from-the-environment");
+    auto c = Parse("nodes:\n  - id: a\n    address: 127.0.0.1:1\n    script: a.js\n");
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->token, "from-the-environment");
+  }
   unsetenv("KEN_CLUSTER_TOKEN");
   auto c = Parse(kGood);
   ASSERT_TRUE(c.ok()) << c.status();

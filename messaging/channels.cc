@@ -339,9 +339,11 @@ Channels::Verdict Channels::Receive(const v1::Envelope& e, std::string* reason, 
   if (in.buffered.count(e.seq())) return Verdict::kQueued;  // already buffered (a retransmission)
   if (in.buffered.size() >= options_.max_buffered_messages) {
     // Keep only what fills the first gap; the sender retransmits the rest.
+    // (A full buffer with no gap holds deliverable envelopes only: it drains
+    // as they are delivered, so nothing more is kept meanwhile.)
     uint64_t first_missing = in.delivered_through + 1;
     for (auto it = in.buffered.begin(); it != in.buffered.end() && it->first == first_missing; ++it) ++first_missing;
-    if (e.seq() != first_missing) {
+    if (e.seq() != first_missing || first_missing > in.buffered.rbegin()->first) {
       ++in.deferred;
       return Verdict::kDeferred;
     }

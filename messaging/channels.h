@@ -46,9 +46,9 @@
 // Back-pressure: a destination's outbox holds at most max_unacked_messages
 // envelopes and max_unacked_bytes payload bytes; past either, Stage refuses
 // (ken.send throws). A source's receive buffer holds at most
-// max_buffered_messages envelopes; beyond it, envelopes that do not fill the
-// first gap are dropped unacked (the sender retransmits them, as in
-// Go-Back-N).
+// max_buffered_messages envelopes not yet delivered; when full, it takes
+// only an envelope that fills its first gap, and others are dropped unacked
+// (the sender retransmits them, as in Go-Back-N).
 //
 // Thread safety: all methods may be called from any thread (one mutex).
 #ifndef KEN_MESSAGING_CHANNELS_H_

@@ -507,6 +507,27 @@ TEST_F(ChannelsTest, FullReceiveBufferDefersAllButTheFirstGapAndLosesNothing) {
   EXPECT_EQ(b_->Status()[0].duplicates_dropped(), 0u);
 }
 
+// In-order envelopes count too: a full buffer without a gap takes nothing
+// more until its envelopes are delivered (the sender retransmits the rest).
+TEST_F(ChannelsTest, FullReceiveBufferOfInOrderEnvelopesTakesNoMore) {
+  options_.max_buffered_messages = 3;
+  b_ = Make("b", "inc-b");
+  SendFromA(6);
+  v1::Batch batch = a_->TakeDue("b");
+  ASSERT_EQ(batch.envelopes_size(), 6);
+  std::string reason;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(b_->Receive(batch.envelopes(i), &reason), Channels::Verdict::kQueued);
+  for (int i = 3; i < 6; ++i) EXPECT_EQ(b_->Receive(batch.envelopes(i), &reason), Channels::Verdict::kDeferred);
+  EXPECT_EQ(b_->Status()[0].buffered(), 3u);
+  std::vector<uint64_t> delivered = DeliverAtB();
+  EXPECT_EQ(delivered, (std::vector<uint64_t>{1, 2, 3}));
+  Transmit(*b_, *a_);
+  clock_.Advance(a_->NextDueMs("b") - clock_.NowMs());
+  EXPECT_EQ(Transmit(*a_, *b_), 3);
+  for (uint64_t seq : DeliverAtB()) delivered.push_back(seq);
+  EXPECT_EQ(delivered, (std::vector<uint64_t>{1, 2, 3, 4, 5, 6}));
+}
+
 // ---------------------------------------------------------------------------
 // Stores that go back in time.
 
