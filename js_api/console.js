@@ -25,9 +25,11 @@ const {
   const write = natives.write;
   const format = internals.format;
   const inspect = internals.inspect;
-  const counts = new Map();
-  const timers = new Map();
-  let indent = '';
+  // console.count counters, console.time starts, the group indent.
+  const state = { __proto__: null, counts: new Map(), timers: new Map(), indent: '' };
+  internals.state.console = state;
+  const counts = state.counts;
+  const timers = state.timers;
   // text with `indent` after each '\n' (no String.prototype.split: see
   // primordials.js).
   const indentLines = (text) => {
@@ -35,7 +37,7 @@ const {
     let from = 0;
     let at = StringPrototypeIndexOf(text, '\n');
     while (at !== -1) {
-      out += StringPrototypeSlice(text, from, at + 1) + indent;
+      out += StringPrototypeSlice(text, from, at + 1) + state.indent;
       from = at + 1;
       at = StringPrototypeIndexOf(text, '\n', from);
     }
@@ -43,7 +45,7 @@ const {
   };
   const emit = (stream, args) => {
     const text = format(args);
-    write(stream, indent ? indent + indentLines(text) : text);
+    write(stream, state.indent ? state.indent + indentLines(text) : text);
   };
   // [first, ...rest] without the array iterator.
   const prepend = (first, rest) => {
@@ -80,8 +82,8 @@ const {
       emit(1, [`${label}: ${n}`]);
     },
     countReset(label = 'default') { MapPrototypeDelete(counts, String(label)); },
-    group(...args) { if (args.length) emit(1, args); indent += '  '; },
-    groupEnd() { indent = StringPrototypeSlice(indent, 2); },
+    group(...args) { if (args.length) emit(1, args); state.indent += '  '; },
+    groupEnd() { state.indent = StringPrototypeSlice(state.indent, 2); },
     time(label = 'default') { MapPrototypeSet(timers, String(label), DateNow()); },
     timeEnd(label = 'default') {
       const t = MapPrototypeGet(timers, String(label));

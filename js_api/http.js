@@ -24,11 +24,12 @@ const {
   globalThis: global,
 } = internals.primordials;
 {
-  let handler = null;
+  const state = { __proto__: null, handler: null };
+  internals.state.http = state;
   const http = {
     onRequest(fn) {
       if (typeof fn !== 'function') throw new TypeError('ken.http.onRequest(handler): handler must be a function');
-      handler = fn;
+      state.handler = fn;
     },
   };
   internals.markNative(http.onRequest);
@@ -37,7 +38,7 @@ const {
   // request: the fields above (own data properties, made by the host);
   // returns the response object the handler filled in.
   internals.httpDispatch = (request) => {
-    const fn = handler !== null ? handler : global.handleRequest;
+    const fn = state.handler !== null ? state.handler : global.handleRequest;
     if (typeof fn !== 'function') {
       throw new Error('no HTTP handler: define a global handleRequest(request, response) or call ken.http.onRequest(fn)');
     }

@@ -46,6 +46,7 @@ internals.beforeCheckpoint[internals.beforeCheckpoint.length] = () => { MapProto
 
 const argsOf = new WeakMap();  // wrapper instance -> { Native, list: [locales, options] } (plain data)
 const boundOf = new WeakMap();  // wrapper instance -> Map(getter name -> closure)
+internals.state.intl = { __proto__: null, live, argsOf, boundOf };
 let LocaleWrapper = null;
 let nativeLocaleToString = null;
 

@@ -15,7 +15,8 @@ const {
   const nativeSend = natives.send;
   const nativeMe = natives.me;
   const nativePeers = natives.peers;
-  let receiveHandler = null;
+  const state = { __proto__: null, receiveHandler: null };
+  internals.state.ken = state;
   const ken = {};
   const me = { get() { return nativeMe(); } }.get;
   const peers = { get() { return nativePeers(); } }.get;
@@ -28,12 +29,13 @@ const {
   ObjectDefineProperty(ken, 'send', { __proto__: null, enumerable: true, value: send });
   const receive = function receive(handler) {
     if (typeof handler !== 'function') throw new TypeError('ken.receive(handler): handler must be a function');
-    receiveHandler = handler;
+    state.receiveHandler = handler;
   };
   ObjectDefineProperty(ken, 'receive', { __proto__: null, enumerable: true, value: receive });
   if (internals.httpApi) ObjectDefineProperty(ken, 'http', { __proto__: null, value: internals.httpApi, enumerable: true });
   internals.markNative(send, receive, me, peers);
   internals.deliver = (value, from) => {
+    const receiveHandler = state.receiveHandler;
     if (receiveHandler === null) {
       throw new Error(`no ken.receive handler is set; the message from '${from}' cannot be delivered`);
     }

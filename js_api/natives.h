@@ -36,6 +36,12 @@ class NativeHost {
 
 inline constexpr uint32_t kNativeHostSlot = 0;
 
+// The version of the built-in JS (js_api/*.js) a new heap gets, recorded in
+// the heap as internals.builtinsVersion. 1: the first release (no version
+// recorded, intrinsics looked up live); 2: intrinsics captured at creation
+// (internals.primordials) and the built-ins' state in internals.state.
+inline constexpr int kBuiltinsVersion = 2;
+
 // Null-terminated table for SnapshotCreator / Isolate::CreateParams. Static
 // storage; never freed.
 const intptr_t* ExternalReferences();

@@ -147,4 +147,9 @@
   });
 
   internals.primordials = ObjectFreeze(primordials);
+  // The built-ins' own state (timer table, handlers, Intl caches, console
+  // counters), one null-prototype record per script, kept here rather than
+  // in closures so that a later Ken can upgrade the built-ins of an existing
+  // heap and carry their state over (versioned upgrade functions).
+  internals.state = ObjectSetPrototypeOf({}, null);
 }

@@ -34,8 +34,9 @@ const {
 } = internals.primordials;
 {
   const MAX_DELAY = 2147483647;  // as browsers: larger delays overflow to 1
-  const timers = new Map();      // id -> { due, interval, callback, args } (null prototype)
-  let nextId = 1;
+  // id -> { due, interval, callback, args } (null prototype); next id.
+  const state = { __proto__: null, table: new Map(), nextId: 1 };
+  internals.state.timers = state;
 
   const toDelay = (delay) => {
     let d = Number(delay);
@@ -47,11 +48,11 @@ const {
       throw new TypeError('The "callback" argument must be a function (Ken does not evaluate strings)');
     }
     const ms = toDelay(delay);
-    const id = nextId++;
-    MapPrototypeSet(timers, id, { __proto__: null, due: DateNow() + ms, interval: repeat ? ms : 0, callback, args });
+    const id = state.nextId++;
+    MapPrototypeSet(state.table, id, { __proto__: null, due: DateNow() + ms, interval: repeat ? ms : 0, callback, args });
     return id;
   };
-  const clear = (id) => { MapPrototypeDelete(timers, typeof id === 'number' ? id : Number(id)); };
+  const clear = (id) => { MapPrototypeDelete(state.table, typeof id === 'number' ? id : Number(id)); };
   const api = {
     __proto__: null,
     setTimeout(callback, delay, ...args) { return add(callback, delay, args, false); },
@@ -71,13 +72,13 @@ const {
   // Advances (interval) or removes (timeout) timer `id` for due time `due`.
   // Returns the timer, or undefined if it was cleared or already fired.
   const consume = (id, due) => {
-    const t = MapPrototypeGet(timers, id);
+    const t = MapPrototypeGet(state.table, id);
     if (t === undefined || t.due !== due) return undefined;
     if (t.interval > 0) {
       const now = DateNow();
       t.due = due + t.interval > now ? due + t.interval : now + t.interval;
     } else {
-      MapPrototypeDelete(timers, id);
+      MapPrototypeDelete(state.table, id);
     }
     return t;
   };
@@ -93,7 +94,7 @@ const {
   const jsonNumber = (n) => (NumberIsFinite(n) ? `${n}` : 'null');  // as JSON.stringify
   internals.upcomingTimers = (max) => {
     const list = NullProtoArray();
-    MapPrototypeForEach(timers, (t, id) => { ArrayPrototypePush(list, [id, t.due]); });
+    MapPrototypeForEach(state.table, (t, id) => { ArrayPrototypePush(list, [id, t.due]); });
     ArrayPrototypeSort(list, (a, b) => a[1] - b[1] || a[0] - b[0]);
     // As list.slice(0, max).
     const n = list.length;

@@ -357,8 +357,12 @@ TEST_F(ChannelsTest, ExactlyOnceUnderLossDuplicationAndCrashes) {
     EXPECT_EQ(b_->ReincarnationRequest(), "") << "seed " << seed;
     EXPECT_EQ(a_->Status()[0].error(), "") << "seed " << seed;
     EXPECT_EQ(b_->Status()[0].error(), "") << "seed " << seed;
-    if (seed % 2 == 0) EXPECT_GT(deferred, 0u) << "seed " << seed << ": the small buffer never filled";
-    if (seed % 3 == 0) EXPECT_GT(refused, 0u) << "seed " << seed << ": the outbox cap was never reached";
+    if (seed % 2 == 0) {
+      EXPECT_GT(deferred, 0u) << "seed " << seed << ": the small buffer never filled";
+    }
+    if (seed % 3 == 0) {
+      EXPECT_GT(refused, 0u) << "seed " << seed << ": the outbox cap was never reached";
+    }
   }
 }
 

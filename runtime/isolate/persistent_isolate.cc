@@ -57,6 +57,10 @@ absl::StatusOr<std::unique_ptr<PersistentIsolate>> PersistentIsolate::CreateNew(
         v8::Object::New(isolate, v8::Null(isolate), nullptr, nullptr, 0);
     bool ok = internals->CreateDataProperty(context, V8String(isolate, "beforeCheckpoint"), v8::Array::New(isolate, 0))
                   .FromMaybe(false) &&
+              internals
+                  ->CreateDataProperty(context, V8String(isolate, "builtinsVersion"),
+                                       v8::Integer::New(isolate, kBuiltinsVersion))
+                  .FromMaybe(false) &&
               RunBuiltinScripts(isolate, context, internals);
     if (ok) {
       // The global names a new heap has, so `ken inspect` can list the user's.
