@@ -1,13 +1,36 @@
 #include "js_api/natives.h"
 
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "js_api/js_sources.h"
 
 namespace ken {
 namespace {
+
+// The registry behind NativeTable(): each native registers itself beside its
+// definition with its fixed index (KEN_NATIVE below).
+std::vector<NativeEntry>& Registry() {
+  static std::vector<NativeEntry>* entries = new std::vector<NativeEntry>();
+  return *entries;
+}
+
+struct Registrar {
+  Registrar(int index, const char* name, v8::FunctionCallback callback) {
+    Registry().push_back({index, name, callback});
+  }
+};
+
+#define KEN_NATIVE(index, name, callback) const Registrar kRegister##callback(index, name, &callback)
 
 NativeHost* HostOf(v8::Isolate* isolate) {
   return static_cast<NativeHost*>(isolate->GetData(kNativeHostSlot));
@@ -20,6 +43,7 @@ void Write(const v8::FunctionCallbackInfo<v8::Value>& info) {
   NativeHost* host = HostOf(isolate);
   if (host != nullptr && *text != nullptr) host->ConsoleWrite(stream, std::string_view(*text, text.length()));
 }
+KEN_NATIVE(0, "write", Write);
 
 void PromiseState(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Isolate* isolate = info.GetIsolate();
@@ -39,6 +63,7 @@ void PromiseState(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Local<v8::Value> pair[] = {v8::Integer::New(isolate, state), result};
   info.GetReturnValue().Set(v8::Array::New(isolate, pair, 2));
 }
+KEN_NATIVE(1, "promiseState", PromiseState);
 
 void ThrowError(v8::Isolate* isolate, const std::string& message) {
   isolate->ThrowException(v8::Exception::Error(
@@ -67,6 +92,7 @@ void Send(const v8::FunctionCallbackInfo<v8::Value>& info) {
   absl::Status s = HostOf(isolate)->Send(std::string(*dst, dst.length()), std::move(payload));
   if (!s.ok()) ThrowError(isolate, std::string(s.message()));
 }
+KEN_NATIVE(2, "send", Send);
 
 void Me(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Isolate* isolate = info.GetIsolate();
@@ -75,26 +101,26 @@ void Me(const v8::FunctionCallbackInfo<v8::Value>& info) {
     info.GetReturnValue().SetNull();
     return;
   }
-  info.GetReturnValue().Set(v8::String::NewFromUtf8(isolate, id.c_str()).ToLocalChecked());
+  info.GetReturnValue().Set(V8String(isolate, id));
 }
+KEN_NATIVE(3, "me", Me);
 
 void Peers(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Isolate* isolate = info.GetIsolate();
   std::vector<v8::Local<v8::Value>> ids;
-  for (const std::string& p : HostOf(isolate)->Peers()) {
-    ids.push_back(v8::String::NewFromUtf8(isolate, p.c_str()).ToLocalChecked());
-  }
+  for (const std::string& p : HostOf(isolate)->Peers()) ids.push_back(V8String(isolate, p));
   info.GetReturnValue().Set(v8::Array::New(isolate, ids.data(), ids.size()));
 }
+KEN_NATIVE(4, "peers", Peers);
 
-const intptr_t kExternalReferences[] = {
-    reinterpret_cast<intptr_t>(&Write),
-    reinterpret_cast<intptr_t>(&PromiseState),
-    reinterpret_cast<intptr_t>(&Send),
-    reinterpret_cast<intptr_t>(&Me),
-    reinterpret_cast<intptr_t>(&Peers),
-    0,
-};
+// natives.hostNowMs(): a monotonic host clock in ms (fractional), for
+// console.time: Date.now() is fixed for the whole of a turn.
+void HostNowMs(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  info.GetReturnValue().Set(ms);
+}
+KEN_NATIVE(5, "hostNowMs", HostNowMs);
 
 void SetFunction(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> target,
                  const char* name, v8::FunctionCallback callback) {
@@ -104,20 +130,71 @@ void SetFunction(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local
   v8::Local<v8::Function> fn = t->GetFunction(context).ToLocalChecked();
   v8::Local<v8::String> key = v8::String::NewFromUtf8(isolate, name).ToLocalChecked();
   fn->SetName(key);
-  target->Set(context, key, fn).Check();
+  target->CreateDataProperty(context, key, fn).Check();
+}
+
+uint32_t NamesCrc(size_t count) {
+  const std::vector<NativeEntry>& table = NativeTable();
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (size_t i = 0; i < count && i < table.size(); ++i) {
+    std::string name = absl::StrCat(table[i].name, "\n");
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(name.data()), static_cast<uInt>(name.size()));
+  }
+  return static_cast<uint32_t>(crc);
 }
 
 }  // namespace
 
-const intptr_t* ExternalReferences() { return kExternalReferences; }
+const std::vector<NativeEntry>& NativeTable() {
+  static const std::vector<NativeEntry>* table = [] {
+    auto* t = new std::vector<NativeEntry>(Registry());
+    std::sort(t->begin(), t->end(), [](const NativeEntry& a, const NativeEntry& b) { return a.index < b.index; });
+    for (size_t i = 0; i < t->size(); ++i) {
+      if ((*t)[i].index != static_cast<int>(i)) {
+        fprintf(stderr, "ken: the native table has a gap or a duplicate at index %zu (%s)\n", i, (*t)[i].name);
+        abort();
+      }
+    }
+    return t;
+  }();
+  return *table;
+}
+
+const intptr_t* ExternalReferences() {
+  static const intptr_t* refs = [] {
+    const std::vector<NativeEntry>& table = NativeTable();
+    auto* r = new intptr_t[table.size() + 1];
+    for (size_t i = 0; i < table.size(); ++i) r[i] = reinterpret_cast<intptr_t>(table[i].callback);
+    r[table.size()] = 0;
+    return r;
+  }();
+  return refs;
+}
+
+std::string NativeTableFingerprint(size_t count) {
+  count = std::min(count, NativeTable().size());
+  return absl::StrCat(count, ":", absl::Hex(NamesCrc(count), absl::kZeroPad8));
+}
+
+absl::Status CheckNativeTable(const std::string& fingerprint) {
+  const std::string heap = fingerprint.empty() ? NativeTableFingerprint(kNativeTableVersion1) : fingerprint;
+  std::vector<std::string> parts = absl::StrSplit(heap, ':');
+  size_t count = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &count)) {
+    return absl::DataLossError(absl::StrCat("its native table fingerprint '", heap, "' is malformed"));
+  }
+  if (count > NativeTable().size() || NativeTableFingerprint(count) != heap) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "its heap was made with native table ", heap, ", which this ken's table (", NativeTableFingerprint(count),
+        " for its first ", count, " entries, ", NativeTable().size(),
+        " in all) does not start with; V8 would bind the wrong native functions. Open it with the ken that wrote it"));
+  }
+  return absl::OkStatus();
+}
 
 v8::Local<v8::Object> MakeNatives(v8::Isolate* isolate, v8::Local<v8::Context> context) {
-  v8::Local<v8::Object> natives = v8::Object::New(isolate);
-  SetFunction(isolate, context, natives, "write", &Write);
-  SetFunction(isolate, context, natives, "promiseState", &PromiseState);
-  SetFunction(isolate, context, natives, "send", &Send);
-  SetFunction(isolate, context, natives, "me", &Me);
-  SetFunction(isolate, context, natives, "peers", &Peers);
+  v8::Local<v8::Object> natives = v8::Object::New(isolate, v8::Null(isolate), nullptr, nullptr, 0);
+  for (const NativeEntry& e : NativeTable()) SetFunction(isolate, context, natives, e.name, e.callback);
   return natives;
 }
 

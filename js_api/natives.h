@@ -42,14 +42,44 @@ inline constexpr uint32_t kNativeHostSlot = 0;
 // (internals.primordials) and the built-ins' state in internals.state.
 inline constexpr int kBuiltinsVersion = 2;
 
-// Null-terminated table for SnapshotCreator / Isolate::CreateParams. Static
-// storage; never freed.
+// The native table: every native callback a heap can reach, by index. It is
+// a disk format: V8 serializes a native callback as its index in the
+// external-reference table made from it (ExternalReferences), so a heap
+// binds each of its natives by index. Hence the table is append-only: each
+// native registers itself beside its definition with a fixed index
+// (js_api/natives.cc, KEN_NATIVE), an entry keeps its index forever, a new
+// native takes the next one. Table "version" N is its first N entries; a
+// heap made with N opens in any Ken whose table starts with the same N names.
+struct NativeEntry {
+  int index;
+  const char* name;                // natives.<name> in the built-in JS
+  v8::FunctionCallback callback;
+};
+const std::vector<NativeEntry>& NativeTable();  // by index; any thread
+
+// The first release's table (write, promiseState, send, me, peers); heaps
+// that carry no fingerprint were made with it.
+inline constexpr size_t kNativeTableVersion1 = 5;
+
+// "<count>:<crc32 of the first count names>" (the heap records the
+// fingerprint of the table it was made with).
+std::string NativeTableFingerprint(size_t count);
+
+// Whether a heap made with `fingerprint` ("" for table version 1) binds
+// correctly here. Errors: kFailedPrecondition naming both tables,
+// kDataLoss if the fingerprint is malformed.
+absl::Status CheckNativeTable(const std::string& fingerprint);
+
+// Null-terminated table for SnapshotCreator / Isolate::CreateParams, made
+// from NativeTable(). Static storage; never freed.
 const intptr_t* ExternalReferences();
 
-// Builds the `natives` object handed to the built-in scripts: write(stream,
-// text), promiseState(promise) -> [0 pending | 1 fulfilled | 2 rejected,
-// result], send(dst, value), me(), peers(). Only while creating a new heap: after that the functions live in
-// the heap, captured by the built-in scripts' closures.
+// Builds the `natives` object (null prototype) handed to the built-in
+// scripts, one function per NativeTable() entry: write(stream, text),
+// promiseState(promise) -> [0 pending | 1 fulfilled | 2 rejected, result],
+// send(dst, value), me(), peers(), hostNowMs(). Only while creating a new
+// heap (or upgrading its built-ins): after that the functions live in the
+// heap, captured by the built-in scripts' closures.
 v8::Local<v8::Object> MakeNatives(v8::Isolate* isolate, v8::Local<v8::Context> context);
 
 // Runs the built-in scripts (polyfills, Intl, console, inspect, ...) in order
