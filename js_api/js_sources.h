@@ -15,6 +15,9 @@ struct JsSource {
 // In the order they must run.
 const std::vector<JsSource>& BuiltinScripts();
 
+// The built-ins' upgrade migrations (js_api/upgrades/*.js).
+const std::vector<JsSource>& UpgradeScripts();
+
 }  // namespace ken
 
 #endif  // KEN_JS_API_JS_SOURCES_H_

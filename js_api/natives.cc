@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -66,10 +67,7 @@ void PromiseState(const v8::FunctionCallbackInfo<v8::Value>& info) {
 KEN_NATIVE(1, "promiseState", PromiseState);
 
 void ThrowError(v8::Isolate* isolate, const std::string& message) {
-  isolate->ThrowException(v8::Exception::Error(
-      v8::String::NewFromUtf8(isolate, message.data(), v8::NewStringType::kNormal,
-                              static_cast<int>(message.size()))
-          .ToLocalChecked()));
+  isolate->ThrowException(v8::Exception::Error(V8String(isolate, message)));
 }
 
 // natives.send(dst, value): structured-clones `value` (V8 ValueSerializer;
@@ -198,31 +196,126 @@ v8::Local<v8::Object> MakeNatives(v8::Isolate* isolate, v8::Local<v8::Context> c
   return natives;
 }
 
-bool RunBuiltinScripts(v8::Isolate* isolate, v8::Local<v8::Context> context,
-                       v8::Local<v8::Object> internals) {
-  v8::Local<v8::Object> natives = MakeNatives(isolate, context);
+namespace {
+
+// Four 32-bit words of OS entropy (std::random_device reads the kernel's
+// generator), the seed of the heap's Math.random (js_api/random.js).
+v8::Local<v8::Array> RandomSeed(v8::Isolate* isolate) {
+  std::random_device entropy;
+  v8::Local<v8::Value> words[4];
+  for (auto& w : words) w = v8::Integer::NewFromUnsigned(isolate, entropy());
+  return v8::Array::New(isolate, words, 4);
+}
+
+// Runs `script` as `function (natives, internals)`.
+bool RunScript(v8::Isolate* isolate, v8::Local<v8::Context> context, const JsSource& script,
+               v8::Local<v8::Object> natives, v8::Local<v8::Object> internals) {
   v8::Local<v8::String> params[] = {v8::String::NewFromUtf8Literal(isolate, "natives"),
                                     v8::String::NewFromUtf8Literal(isolate, "internals")};
+  v8::ScriptOrigin origin(isolate, V8String(isolate, script.name));
+  v8::ScriptCompiler::Source source(V8String(isolate, script.source), origin);
+  v8::Local<v8::Function> fn;
+  if (!v8::ScriptCompiler::CompileFunction(context, &source, 2, params, 0, nullptr).ToLocal(&fn)) return false;
+  v8::Local<v8::Value> args[] = {natives, internals};
+  return !fn->Call(context, v8::Undefined(isolate), 2, args).IsEmpty();
+}
+
+const JsSource* FindScript(const std::vector<JsSource>& scripts, const std::string& name) {
+  for (const JsSource& s : scripts) {
+    if (name == s.name) return &s;
+  }
+  return nullptr;
+}
+
+// Each step from version `to - 1` to `to`: its migration, then the built-in
+// scripts that run again.
+struct Upgrade {
+  int to;
+  const char* migration;
+  std::vector<const char*> rerun;
+};
+const std::vector<Upgrade>& Upgrades() {
+  static const std::vector<Upgrade>* upgrades = new std::vector<Upgrade>{
+      {3, "ken:to_v3.js", {"ken:random.js", "ken:console.js"}},
+  };
+  return *upgrades;
+}
+
+bool SetVersion(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals, int version) {
+  return internals->Set(context, V8String(isolate, "builtinsVersion"), v8::Integer::New(isolate, version))
+      .FromMaybe(false);
+}
+
+}  // namespace
+
+bool RunBuiltinScripts(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                       v8::Local<v8::Object> internals) {
+  if (!SetVersion(isolate, context, internals, kBuiltinsVersion) ||
+      !internals->CreateDataProperty(context, V8String(isolate, "randomSeed"), RandomSeed(isolate)).FromMaybe(false)) {
+    return false;
+  }
+  v8::Local<v8::Object> natives = MakeNatives(isolate, context);
   for (const JsSource& script : BuiltinScripts()) {
-    v8::Local<v8::String> source_text =
-        v8::String::NewFromUtf8(isolate, script.source, v8::NewStringType::kNormal,
-                                static_cast<int>(strlen(script.source)))
-            .ToLocalChecked();
-    v8::ScriptOrigin origin(isolate, v8::String::NewFromUtf8(isolate, script.name).ToLocalChecked());
-    v8::ScriptCompiler::Source source(source_text, origin);
-    v8::Local<v8::Function> fn;
-    if (!v8::ScriptCompiler::CompileFunction(context, &source, 2, params, 0, nullptr).ToLocal(&fn)) {
+    if (!RunScript(isolate, context, script, natives, internals)) return false;
+  }
+  return true;
+}
+
+int BuiltinsVersion(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals) {
+  v8::TryCatch try_catch(isolate);
+  v8::Local<v8::Value> v;
+  if (internals->Get(context, V8String(isolate, "builtinsVersion")).ToLocal(&v) && v->IsInt32()) {
+    return v.As<v8::Int32>()->Value();
+  }
+  // Heaps made before versions were recorded: 2 if they captured their
+  // intrinsics (primordials), else the first release's.
+  bool primordials = internals->HasOwnProperty(context, V8String(isolate, "primordials")).FromMaybe(false);
+  return primordials ? 2 : 1;
+}
+
+bool UpgradeBuiltins(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals,
+                     int from) {
+  if (from < 2) {
+    isolate->ThrowException(v8::Exception::Error(V8String(
+        isolate, "built-ins version 1 (the first release) cannot be upgraded: it captured no intrinsics")));
+    return false;
+  }
+  if (!internals->Set(context, V8String(isolate, "randomSeed"), RandomSeed(isolate)).FromMaybe(false)) return false;
+  v8::Local<v8::Object> natives = MakeNatives(isolate, context);
+  for (const Upgrade& step : Upgrades()) {
+    if (step.to <= from) continue;
+    const JsSource* migration = FindScript(UpgradeScripts(), step.migration);
+    if (migration == nullptr || !RunScript(isolate, context, *migration, natives, internals)) {
+      if (migration == nullptr) isolate->ThrowException(v8::Exception::Error(V8String(isolate, step.migration)));
       return false;
     }
-    v8::Local<v8::Value> args[] = {natives, internals};
-    if (fn->Call(context, v8::Undefined(isolate), 2, args).IsEmpty()) return false;
+    for (const char* name : step.rerun) {
+      const JsSource* script = FindScript(BuiltinScripts(), name);
+      if (script == nullptr || !RunScript(isolate, context, *script, natives, internals)) {
+        if (script == nullptr) isolate->ThrowException(v8::Exception::Error(V8String(isolate, name)));
+        return false;
+      }
+    }
+    if (!SetVersion(isolate, context, internals, step.to)) return false;
   }
   return true;
 }
 
 v8::Local<v8::String> V8String(v8::Isolate* isolate, std::string_view text) {
-  return v8::String::NewFromUtf8(isolate, text.data(), v8::NewStringType::kNormal, static_cast<int>(text.size()))
-      .ToLocalChecked();
+  // V8 refuses strings over String::kMaxLength (about 2^29 characters) and
+  // lengths over INT_MAX: such text (e.g. an error message quoting a huge
+  // value from the program) is cut, never a crash.
+  constexpr size_t kMax = static_cast<size_t>(v8::String::kMaxLength) - 64;
+  if (text.size() > kMax) {
+    std::string cut = absl::StrCat(absl::string_view(text.data(), 1 << 20), "... (", text.size() - (1 << 20), " more bytes)");
+    return V8String(isolate, cut);
+  }
+  v8::Local<v8::String> s;
+  if (v8::String::NewFromUtf8(isolate, text.data(), v8::NewStringType::kNormal, static_cast<int>(text.size()))
+          .ToLocal(&s)) {
+    return s;
+  }
+  return v8::String::Empty(isolate);
 }
 
 std::string StdString(v8::Isolate* isolate, v8::Local<v8::Value> value) {

@@ -39,8 +39,27 @@ inline constexpr uint32_t kNativeHostSlot = 0;
 // The version of the built-in JS (js_api/*.js) a new heap gets, recorded in
 // the heap as internals.builtinsVersion. 1: the first release (no version
 // recorded, intrinsics looked up live); 2: intrinsics captured at creation
-// (internals.primordials) and the built-ins' state in internals.state.
-inline constexpr int kBuiltinsVersion = 2;
+// (internals.primordials) and the built-ins' state in internals.state;
+// 3: Math.random from a generator in the heap (random.js), console.time on
+// a host monotonic clock.
+inline constexpr int kBuiltinsVersion = 3;
+
+// The built-ins version of the heap whose `internals` these are.
+int BuiltinsVersion(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals);
+
+// Brings the built-ins of an existing heap from version `from` (>= 2) to
+// kBuiltinsVersion, as part of the calling turn: for each version step, its
+// migration (js_api/upgrades/to_vN.js) converts the built-ins' own state in
+// internals.state, then the built-in scripts that changed run again in the
+// heap, keeping that state and the intrinsics captured when the store was
+// created (internals.primordials; never captured again from a heap whose
+// prototypes the program may have replaced). The program's own state is
+// untouched; functions it took from the old built-ins (`const t =
+// console.time`) keep their old behaviour. Version 1 heaps cannot be
+// upgraded this way (they captured nothing). Returns false with the JS
+// exception in the caller's TryCatch.
+bool UpgradeBuiltins(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals,
+                     int from);
 
 // The native table: every native callback a heap can reach, by index. It is
 // a disk format: V8 serializes a native callback as its index in the
@@ -89,8 +108,9 @@ v8::Local<v8::Object> MakeNatives(v8::Isolate* isolate, v8::Local<v8::Context> c
 bool RunBuiltinScripts(v8::Isolate* isolate, v8::Local<v8::Context> context,
                        v8::Local<v8::Object> internals);
 
-// The V8 boundary's string conversions (UTF-8 both ways). V8String aborts
-// only if V8 cannot allocate the string (then the isolate is out of memory).
+// The V8 boundary's string conversions (UTF-8 both ways). V8String never
+// fails: text longer than V8 can hold is cut (with a note of how much), and
+// if V8 cannot allocate it the result is the empty string.
 v8::Local<v8::String> V8String(v8::Isolate* isolate, std::string_view text);
 std::string StdString(v8::Isolate* isolate, v8::Local<v8::Value> value);
 

@@ -51,6 +51,7 @@ void Channels::Restore(const v1::NodeState& state) {
     out.acked_through = o.acked_through();
     out.peer_incarnation = o.peer_incarnation();
     out.error = o.error();
+    out.notice_due = o.notice_due();
     for (const v1::StoredEnvelope& e : o.unacked()) {
       Pending p;
       p.payload = e.payload();
@@ -60,6 +61,7 @@ void Channels::Restore(const v1::NodeState& state) {
       out.unacked.emplace(e.seq(), std::move(p));
     }
   }
+  reincarnation_request_ = state.went_back();
   for (const v1::InChannelState& i : state.in()) {
     In& in = in_[i.peer()];
     in.delivered_through = i.delivered_through();
@@ -82,6 +84,7 @@ void Channels::Snapshot(const ChannelBatch* batch, v1::NodeState* state) const {
     o->set_acked_through(out.acked_through);
     o->set_peer_incarnation(out.peer_incarnation);
     o->set_error(out.error);
+    o->set_notice_due(out.notice_due);
     for (const auto& [seq, pending] : out.unacked) {
       v1::StoredEnvelope* e = o->add_unacked();
       e->set_seq(seq);
@@ -118,6 +121,7 @@ void Channels::Snapshot(const ChannelBatch* batch, v1::NodeState* state) const {
     i->set_peer_incarnation(in.peer_incarnation);
     i->set_error(in.error);
   }
+  state->set_went_back(reincarnation_request_);
 }
 
 ChannelBatch Channels::BeginBatch() const { return ChannelBatch(); }
@@ -125,8 +129,10 @@ ChannelBatch Channels::BeginBatch() const { return ChannelBatch(); }
 std::optional<uint64_t> Channels::Stage(ChannelBatch& batch, const std::string& dst,
                                         std::string payload, std::string* error) const {
   if (!IsPeer(dst)) {
+    // The name comes from the program: quote at most 100 bytes of it.
+    const std::string shown = dst.size() > 100 ? absl::StrCat(dst.substr(0, 100), "...") : dst;
     *error = dst == self_ ? absl::StrCat("ken.send: cannot send to itself ('", dst, "')")
-                          : absl::StrCat("ken.send: unknown destination '", dst, "'");
+                          : absl::StrCat("ken.send: unknown destination '", shown, "'");
     return std::nullopt;
   }
   if (payload.size() > options_.max_message_bytes) {
@@ -134,12 +140,10 @@ std::optional<uint64_t> Channels::Stage(ChannelBatch& batch, const std::string& 
                           options_.max_message_bytes, ")");
     return std::nullopt;
   }
-  size_t staged = 0, staged_bytes = 0;
-  for (const ChannelBatch::Send& s : batch.sends_) {
-    if (s.dst != dst) continue;
-    ++staged;
-    staged_bytes += s.payload.size();
-  }
+  std::pair<size_t, size_t>& staged_here = batch.staged_[dst];
+  const size_t staged = staged_here.first, staged_bytes = staged_here.second;
+  size_t staged_total = 0;
+  for (const auto& [d, counts] : batch.staged_) staged_total += counts.second;
   uint64_t seq;
   {
     absl::MutexLock l(&mu_);
@@ -160,9 +164,21 @@ std::optional<uint64_t> Channels::Stage(ChannelBatch& batch, const std::string& 
                             options_.max_unacked_bytes, "); '", dst, "' is down or slow: try again later");
       return std::nullopt;
     }
+    if (options_.max_total_unacked_bytes > 0) {
+      size_t total = staged_total + payload.size();
+      for (const auto& [peer, o] : out_) total += o.unacked_bytes;
+      if (total > options_.max_total_unacked_bytes) {
+        *error = absl::StrCat("ken.send: messages not yet acknowledged by all peers would take ", total,
+                              " bytes, over what one checkpoint may hold (", options_.max_total_unacked_bytes,
+                              ", half of max_checkpoint_bytes); peers are down or slow: try again later");
+        return std::nullopt;
+      }
+    }
     auto it = batch.next_seq_.find(dst);
     seq = it == batch.next_seq_.end() ? out.next_seq : it->second;
   }
+  ++staged_here.first;
+  staged_here.second += payload.size();
   batch.next_seq_[dst] = seq + 1;
   batch.sends_.push_back({dst, seq, std::move(payload)});
   return seq;
@@ -243,7 +259,7 @@ void Channels::BreakLocked(const std::string& peer, const std::string& reason) {
 }
 
 void Channels::WentBackLocked(const std::string& reason) {
-  if (!reincarnation_request_.empty()) return;
+  if (!reincarnation_request_.empty() || reincarnated_) return;
   reincarnation_request_ = reason;
   spdlog::error("{}", reason);
   for (const std::string& peer : peers_) {
@@ -409,9 +425,10 @@ std::string Channels::RefusalFor(const std::string& peer) const {
   return o != out_.end() ? o->second.error : std::string();
 }
 
-void Channels::OnReply(const std::string& peer, const v1::BatchReply& reply) {
+void Channels::OnReply(const std::string& peer, const v1::BatchReply& reply, const std::string& sent_incarnation) {
   absl::MutexLock l(&mu_);
-  out_[peer].notice_due = false;
+  // Only a transmission that carried the current incarnation told the peer.
+  if (sent_incarnation == incarnation_) out_[peer].notice_due = false;
   if (reply.sender_went_back()) {
     WentBackLocked(absl::StrCat("node '", peer, "' found that this store re-sent sequence numbers it had "
                                 "delivered before: it went back in time (restored from a copy?)"));
@@ -435,9 +452,16 @@ std::string Channels::ReincarnationRequest() const {
   return reincarnation_request_;
 }
 
+void Channels::WentBack(const std::string& reason) {
+  absl::MutexLock l(&mu_);
+  WentBackLocked(reason);
+}
+
 void Channels::Reincarnated(const std::string& incarnation) {
   absl::MutexLock l(&mu_);
   incarnation_ = incarnation;
+  reincarnation_request_.clear();
+  reincarnated_ = true;
   for (auto& [peer, out] : out_) out.notice_due = true;
 }
 

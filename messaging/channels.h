@@ -76,6 +76,9 @@ struct ChannelOptions {
   size_t max_unacked_messages = 100000;     // per destination
   size_t max_unacked_bytes = 256u << 20;    // per destination, payload bytes
   size_t max_buffered_messages = 10000;     // per source, received but not yet delivered
+  // All destinations together, payload bytes (0: no limit); a node keeps it
+  // below what one checkpoint can hold.
+  size_t max_total_unacked_bytes = 0;
 };
 
 // The effects of a group of turns, applied by CommitBatch once durable.
@@ -95,16 +98,19 @@ class ChannelBatch {
   struct Mark {
     size_t sends;
     std::map<std::string, uint64_t> next_seq;
+    std::map<std::string, std::pair<size_t, size_t>> staged;
   };
-  Mark MakeMark() const { return {sends_.size(), next_seq_}; }
+  Mark MakeMark() const { return {sends_.size(), next_seq_, staged_}; }
   void RollbackTo(const Mark& mark) {
     sends_.resize(mark.sends);
     next_seq_ = mark.next_seq;
+    staged_ = mark.staged;
   }
 
  private:
   friend class Channels;
   std::vector<Send> sends_;
+  std::map<std::string, std::pair<size_t, size_t>> staged_;  // dst -> (messages, payload bytes) in this batch
   std::map<std::string, uint64_t> next_seq_;   // dst -> next seq within the batch
   std::map<std::string, uint64_t> delivered_;  // src -> highest seq delivered by the batch
 };
@@ -165,18 +171,25 @@ class Channels {
   std::string RefusalFor(const std::string& peer) const;
 
   // --- network, replies (sender threads) ---
-  // The reply to a transmission to `peer`: learns a re-created receiver
-  // (another incarnation) and a refusal, and breaks the channels so both
-  // ends report it.
-  void OnReply(const std::string& peer, const v1::BatchReply& reply);
+  // The reply to a transmission to `peer` that carried `sent_incarnation`:
+  // learns a re-created receiver (another incarnation) and a refusal, and
+  // breaks the channels so both ends report it.
+  void OnReply(const std::string& peer, const v1::BatchReply& reply, const std::string& sent_incarnation);
 
   // --- going back in time ---
   // Non-empty once this node found that its own store went back in time:
   // the reason. The turn loop then gives the store a new incarnation
-  // durably and calls Reincarnated(). Any thread.
+  // durably and calls Reincarnated(). Kept in checkpoints (Snapshot) until
+  // then, so a crash in between does not forget it. Any thread.
   std::string ReincarnationRequest() const;
+  // This node's store went back in time (e.g. it fell back to an older
+  // checkpoint at start): breaks every channel and asks for a new
+  // incarnation, as when the channels find it themselves.
+  void WentBack(const std::string& reason);
   // The store now has incarnation `incarnation`: every channel is broken
-  // (ken.send throws), and each peer is told once (a notice batch).
+  // (ken.send throws), and each peer is told (a notice batch, sent until the
+  // peer replies to a transmission carrying the new incarnation; kept in
+  // checkpoints until then).
   void Reincarnated(const std::string& incarnation);
 
   // --- network, sending (one sender per peer) ---
@@ -238,6 +251,7 @@ class Channels {
   const std::string self_;
   std::string incarnation_ ABSL_GUARDED_BY(mu_);
   std::string reincarnation_request_ ABSL_GUARDED_BY(mu_);
+  bool reincarnated_ ABSL_GUARDED_BY(mu_) = false;  // by this process
   const uint64_t stamp_;
   const std::vector<std::string> peers_;
   const Clock* clock_;

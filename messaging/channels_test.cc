@@ -320,7 +320,7 @@ TEST_F(ChannelsTest, ExactlyOnceUnderLossDuplicationAndCrashes) {
           reply.set_incarnation(to.incarnation());
           reply.set_refused(to.RefusalFor(batch.from()));
           reply.set_sender_went_back(went_back);
-          if (rng() % 5 != 0) from.OnReply(to.self(), reply);  // else: the reply is lost
+          if (rng() % 5 != 0) from.OnReply(to.self(), reply, batch.incarnation());  // else: the reply is lost
           ASSERT_EQ(a_->ReincarnationRequest(), "") << "seed " << seed;
           ASSERT_EQ(b_->ReincarnationRequest(), "") << "seed " << seed;
           break;
@@ -587,7 +587,7 @@ TEST_F(ChannelsTest, AckBeyondNextSeqMeansThisStoreWentBack) {
   reply.set_incarnation(b_->incarnation());
   reply.set_refused(b_->RefusalFor("a"));
   EXPECT_NE(reply.refused(), "");
-  a_->OnReply("b", reply);
+  a_->OnReply("b", reply, a_->incarnation());
   a_->TakeDue("b", nullptr, &notice);
   EXPECT_FALSE(notice);
   a_->TakeDue("c", nullptr, &notice);
@@ -740,7 +740,7 @@ TEST_F(ChannelsTest, EnvelopeResentWithAnotherStampMeansSenderWentBack) {
   reply.set_incarnation(b_->incarnation());
   reply.set_refused(b_->RefusalFor("a"));
   reply.set_sender_went_back(went_back);
-  a_->OnReply("b", reply);
+  a_->OnReply("b", reply, a_->incarnation());
   EXPECT_NE(a_->ReincarnationRequest().find("went back in time"), std::string::npos) << a_->ReincarnationRequest();
   EXPECT_NE(a_->Status()[0].error(), "");
 }
@@ -811,7 +811,7 @@ TEST_F(ChannelsTest, HonestRestartsAndStaleAcksNeverLookLikeGoingBack) {
   reply.set_incarnation(b_->incarnation());
   reply.set_refused(b_->RefusalFor("a"));
   reply.set_sender_went_back(went_back);
-  a_->OnReply("b", reply);
+  a_->OnReply("b", reply, a_->incarnation());
   EXPECT_FALSE(went_back);
   EXPECT_EQ(a_->ReincarnationRequest(), "");
   EXPECT_EQ(b_->ReincarnationRequest(), "");
@@ -877,15 +877,15 @@ TEST_F(ChannelsTest, ReplyFromAnotherReceiverIncarnationBreaksTheChannel) {
   Transmit(*b_, *a_);  // a learns inc-b
   v1::BatchReply same;
   same.set_incarnation("inc-b");
-  a_->OnReply("b", same);
+  a_->OnReply("b", same, a_->incarnation());
   EXPECT_EQ(a_->Status()[0].error(), "");
   v1::BatchReply unset;  // an older receiver: no incarnation
-  a_->OnReply("b", unset);
+  a_->OnReply("b", unset, a_->incarnation());
   EXPECT_EQ(a_->Status()[0].error(), "");
   SendFromA(1);
   v1::BatchReply other;
   other.set_incarnation("inc-b2");
-  a_->OnReply("b", other);
+  a_->OnReply("b", other, a_->incarnation());
   const std::string error = a_->Status()[0].error();
   EXPECT_NE(error.find("node 'b'"), std::string::npos) << error;
   EXPECT_NE(error.find("inc-b2"), std::string::npos) << error;
@@ -903,7 +903,7 @@ TEST_F(ChannelsTest, RefusalInReplyBreaksTheChannel) {
   v1::BatchReply reply;
   reply.set_incarnation("inc-b");
   reply.set_refused("the store of 'b' is on fire");
-  a_->OnReply("b", reply);
+  a_->OnReply("b", reply, a_->incarnation());
   const std::string error = a_->Status()[0].error();
   EXPECT_NE(error.find("node 'b'"), std::string::npos) << error;
   EXPECT_NE(error.find("the store of 'b' is on fire"), std::string::npos) << error;
@@ -940,7 +940,7 @@ TEST_F(ChannelsTest, EnvelopeForAnotherIncarnationOfThisNodeBreaksBothEnds) {
   v1::BatchReply reply;
   reply.set_incarnation(b_->incarnation());
   reply.set_refused(b_->RefusalFor("a"));
-  a_->OnReply("b", reply);
+  a_->OnReply("b", reply, a_->incarnation());
   EXPECT_NE(a_->Status()[0].error().find("inc-b2"), std::string::npos) << a_->Status()[0].error();
   EXPECT_EQ(a_->Status()[0].unacked(), 1u);  // held
 }
@@ -971,7 +971,7 @@ TEST_F(ChannelsTest, BrokenChannelsStayBrokenAcrossRestarts) {
   // a breaks on b's refusal.
   v1::BatchReply reply;
   reply.set_refused(b_error);
-  a_->OnReply("b", reply);
+  a_->OnReply("b", reply, a_->incarnation());
   const std::string a_error = a_->Status()[0].error();
   ASSERT_NE(a_error, "");
   a_ = Restart("a", "inc-a", 3, SnapshotOf(*a_));
@@ -997,6 +997,79 @@ TEST_F(ChannelsTest, BrokenChannelsStayBrokenAcrossRestarts) {
                                                             &clock_, options_, 5);
   c2->Restore(SnapshotOf(*c));
   EXPECT_EQ(c2->Status()[0].error(), c_error);
+}
+
+}  // namespace
+}  // namespace ken
+
+namespace ken {
+namespace {
+
+class ChannelsNoticeTest : public ::testing::Test {
+ protected:
+  FakeClock clock_;
+  Channels a_{"a", "inc-a", {"b"}, &clock_, {}, 7};
+};
+
+// A reply to a transmission taken before the new incarnation must not count
+// as telling the peer about it.
+TEST_F(ChannelsNoticeTest, ReplyInFlightAcrossReincarnationKeepsTheNoticeDue) {
+  std::string error;
+  ChannelBatch batch = a_.BeginBatch();
+  ASSERT_TRUE(a_.Stage(batch, "b", std::string("\xFF\x0D\x22\x01x", 5), &error)) << error;
+  a_.CommitBatch(batch);
+  v1::Batch in_flight = a_.TakeDue("b");
+  ASSERT_EQ(in_flight.incarnation(), "inc-a");
+  a_.WentBack("test: store went back");
+  a_.Reincarnated("inc-a2");
+  v1::BatchReply reply;
+  reply.set_accepted(1);
+  a_.OnReply("b", reply, in_flight.incarnation());  // the old transmission's reply
+  bool notice = false;
+  v1::Batch next = a_.TakeDue("b", nullptr, &notice);
+  EXPECT_TRUE(notice);
+  EXPECT_EQ(next.incarnation(), "inc-a2");
+  a_.OnReply("b", reply, next.incarnation());
+  a_.TakeDue("b", nullptr, &notice);
+  EXPECT_FALSE(notice);
+}
+
+// The request for a new incarnation and due notices are kept in checkpoints.
+TEST_F(ChannelsNoticeTest, WentBackAndNoticesSurviveARestart) {
+  a_.WentBack("test: store went back");
+  v1::NodeState state;
+  a_.Snapshot(nullptr, &state);
+  EXPECT_NE(state.went_back(), "");
+  Channels restored("a", "inc-a", {"b"}, &clock_, {}, 8);
+  restored.Restore(state);
+  EXPECT_NE(restored.ReincarnationRequest().find("store went back"), std::string::npos);
+  restored.Reincarnated("inc-a2");
+  v1::NodeState after;
+  restored.Snapshot(nullptr, &after);
+  EXPECT_EQ(after.went_back(), "");
+  Channels again("a", "inc-a2", {"b"}, &clock_, {}, 9);
+  again.Restore(after);
+  bool notice = false;
+  again.TakeDue("b", nullptr, &notice);
+  EXPECT_TRUE(notice);
+  EXPECT_NE(again.Status()[0].error(), "");
+  std::string error;
+  ChannelBatch batch = again.BeginBatch();
+  EXPECT_FALSE(again.Stage(batch, "b", "x", &error));
+}
+
+// All destinations together are capped by max_total_unacked_bytes.
+TEST(ChannelsTotalCapTest, TotalUnackedBytesAcrossDestinations) {
+  FakeClock clock;
+  ChannelOptions options;
+  options.max_total_unacked_bytes = 10;
+  Channels a("a", "inc-a", {"b", "c"}, &clock, options, 1);
+  std::string error;
+  ChannelBatch batch = a.BeginBatch();
+  EXPECT_TRUE(a.Stage(batch, "b", "123456", &error)) << error;
+  EXPECT_FALSE(a.Stage(batch, "c", "123456", &error));
+  EXPECT_NE(error.find("max_checkpoint_bytes"), std::string::npos) << error;
+  EXPECT_TRUE(a.Stage(batch, "c", "1234", &error)) << error;
 }
 
 }  // namespace

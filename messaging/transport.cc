@@ -245,7 +245,7 @@ void PeerSenders::Loop(const std::string& peer, const std::string& address) {
       if (failures > 0) spdlog::info("peer {} ({}) reachable again", peer, address);
       failures = 0;
       not_before = 0;
-      channels_->OnReply(peer, reply);
+      channels_->OnReply(peer, reply, batch.incarnation());
       channels_->OnSendOk(peer);
       if (batch.envelopes_size() > 0) CrashPoint("after_send_rpc");
     } else {

@@ -157,9 +157,12 @@ TEST_F(LineageTest, SenderRestoredFromACopyIsDetectedOnBothEnds) {
   EXPECT_NE(a_error.find("went back in time"), std::string::npos) << a_error << cluster_.Output("a");
   std::string b_error = WaitForChannelError(cluster_, "b", "a");
   EXPECT_NE(b_error, "") << cluster_.Output("b");
-  // b applied every number once; none of a's re-used numbers slipped in.
+  // b applied every number once; none of a's re-used numbers slipped in,
+  // and a's program is told: its sends throw, naming the broken channel.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ExpectExactlyOnceInOrder(cluster_);
+  EXPECT_EQ(cluster_.WaitForValue("a", "refused.length > 0", "true"), "true");
+  EXPECT_NE(cluster_.Inspect("a", "refused[0]").find("is broken"), std::string::npos) << cluster_.Inspect("a", "refused");
 }
 
 // The receiver's store deleted and re-created: the sender's envelopes are

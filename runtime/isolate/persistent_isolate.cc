@@ -4,9 +4,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/isolate/turn_clock.h"
 #include "spdlog/spdlog.h"
 
 namespace ken {
@@ -43,10 +45,12 @@ absl::StatusOr<std::unique_ptr<PersistentIsolate>> PersistentIsolate::CreateNew(
   host->creator_ = std::make_unique<v8::SnapshotCreator>(ExternalReferences(), nullptr);
   v8::Isolate* isolate = host->creator_->GetIsolate();
   host->isolate_ = isolate;
-  isolate->SetData(kNativeHostSlot, host.get());
-  isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
+  isolate->Exit();  // entered only while in use, as in EnsureIsolate
   std::string error;
   {
+    v8::Isolate::Scope isolate_scope(isolate);
+    isolate->SetData(kNativeHostSlot, host.get());
+    isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
     v8::HandleScope handle_scope(isolate);
     v8::Local<v8::Context> context = v8::Context::New(isolate);
     v8::Context::Scope context_scope(context);
@@ -56,10 +60,6 @@ absl::StatusOr<std::unique_ptr<PersistentIsolate>> PersistentIsolate::CreateNew(
     v8::Local<v8::Object> internals =
         v8::Object::New(isolate, v8::Null(isolate), nullptr, nullptr, 0);
     bool ok = internals->CreateDataProperty(context, V8String(isolate, "beforeCheckpoint"), v8::Array::New(isolate, 0))
-                  .FromMaybe(false) &&
-              internals
-                  ->CreateDataProperty(context, V8String(isolate, "builtinsVersion"),
-                                       v8::Integer::New(isolate, kBuiltinsVersion))
                   .FromMaybe(false) &&
               RunBuiltinScripts(isolate, context, internals);
     if (ok) {
@@ -73,9 +73,13 @@ absl::StatusOr<std::unique_ptr<PersistentIsolate>> PersistentIsolate::CreateNew(
       isolate->PerformMicrotaskCheckpoint();
     }
     if (!ok) {
-      error = try_catch.HasCaught() ? StdString(isolate, try_catch.StackTrace(context).FromMaybe(
-                                                             try_catch.Exception().As<v8::Value>()))
-                                    : "unknown error";
+      // The stack when there is one (scripts before polyfills.js run with no
+      // Error.stackTraceLimit, hence no stack), else the exception itself.
+      v8::Local<v8::Value> stack;
+      error = !try_catch.HasCaught() ? "unknown error"
+              : try_catch.StackTrace(context).ToLocal(&stack) && stack->IsString()
+                  ? StdString(isolate, stack)
+                  : StdString(isolate, try_catch.Exception());
     } else {
       host->creator_->AddData(context, internals);
       host->creator_->SetDefaultContext(context);
@@ -85,6 +89,7 @@ absl::StatusOr<std::unique_ptr<PersistentIsolate>> PersistentIsolate::CreateNew(
     host->DropIsolate();
     return absl::InternalError(absl::StrCat("built-in scripts failed: ", error));
   }
+  isolate->Enter();  // for CreateBlob, and exited by the creator's destructor
   v8::StartupData blob = host->creator_->CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kKeep);
   host->creator_.reset();
   host->isolate_ = nullptr;
@@ -207,8 +212,23 @@ void PersistentIsolate::Disarm(bool* timed_out, bool* interrupted) {
   cv_.notify_all();
 }
 
-TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode) {
+std::string PersistentIsolate::FormatUnderWatchdog(const TurnScope& scope, v8::Local<v8::Value> value) {
+  // Formatting runs the program's code (getters, Proxy traps, toString):
+  // it gets a turn timeout of its own.
+  Arm();
+  std::string text = Inspect(scope, value, true);
+  bool timed_out, interrupted;
+  Disarm(&timed_out, &interrupted);
+  if (timed_out || interrupted || heap_limit_hit_ || isolate_->IsExecutionTerminating()) {
+    isolate_->CancelTerminateExecution();
+    text = "[a value that could not be formatted: formatting it ran past the turn timeout]";
+  }
+  return text;
+}
+
+TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode, int64_t clock_ms) {
   TurnResult result;
+  TurnClockScope clock(clock_ms >= 0 ? clock_ms : SystemClockMs());
   if (absl::Status s = EnsureIsolate(); !s.ok()) {
     result.status = TurnStatus::kHostError;
     result.error = std::string(s.message());
@@ -244,7 +264,7 @@ TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode) {
       if (try_catch.HasCaught()) {
         v8::Local<v8::Value> exception = try_catch.Exception();
         try_catch.Reset();
-        result.error = "Uncaught " + Inspect(scope, exception, true);
+        result.error = "Uncaught " + FormatUnderWatchdog(scope, exception);
       } else {
         result.error = std::string(out.status().message());
       }
@@ -319,7 +339,7 @@ absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
         v8::Local<v8::Value> exception = try_catch.Exception();
         try_catch.Reset();
         TurnScope scope{isolate_, context, internals};
-        what = Inspect(scope, exception, true);
+        what = FormatUnderWatchdog(scope, exception);
       }
       hooks = absl::AbortedError(absl::StrCat("a before-checkpoint hook threw: ", what));
     }

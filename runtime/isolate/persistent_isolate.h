@@ -105,8 +105,10 @@ class PersistentIsolate : public NativeHost {
   // Runs one turn. With kCheckpoint and a kOk result, `result.blob` is the
   // new heap: commit it, then call Accept(std::move(blob)). If the commit
   // fails, do not call Accept: the next turn restores the old heap. Any
-  // other outcome leaves the current heap as it was.
-  TurnResult RunTurn(const TurnBody& body, TurnMode mode);
+  // other outcome leaves the current heap as it was. `clock_ms` is the wall
+  // clock the whole turn sees (Date.now(), ms since the epoch; see
+  // turn_clock.h); negative: the system clock when the turn starts.
+  TurnResult RunTurn(const TurnBody& body, TurnMode mode, int64_t clock_ms = -1);
 
   // Snapshots the live isolate, which holds every kKeep turn since the last
   // accepted blob, and returns the blob to commit. The isolate is consumed
@@ -170,6 +172,9 @@ class PersistentIsolate : public NativeHost {
   // after (reports whether the watchdog or Interrupt() terminated it).
   void Arm();
   void Disarm(bool* timed_out, bool* interrupted);
+  // internals.inspect(value) for an error message, under a watchdog window
+  // of its own (the value's getters and traps are the program's code).
+  std::string FormatUnderWatchdog(const TurnScope& scope, v8::Local<v8::Value> value);
 
   IsolateOptions options_;
   std::string blob_;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "libplatform/libplatform.h"
+#include "runtime/isolate/platform.h"
 #include "v8.h"
 
 namespace ken {
@@ -21,7 +22,7 @@ void InitializeV8(const V8Config& config) {
         "--no-expose-wasm";
     if (config.heap_limit_mb > 0) flags += " --max-old-space-size=" + std::to_string(config.heap_limit_mb);
     v8::V8::SetFlagsFromString(flags.c_str());
-    static std::unique_ptr<v8::Platform> platform = v8::platform::NewDefaultPlatform();
+    static std::unique_ptr<v8::Platform> platform = NewKenPlatform(v8::platform::NewDefaultPlatform());
     v8::V8::InitializePlatform(platform.get());
     v8::V8::Initialize();
   });

@@ -215,3 +215,136 @@ TEST(CommitPathTest, StandaloneOpenRefusesAClusterNodesStore) {
 
 }  // namespace
 }  // namespace ken
+
+namespace ken {
+namespace {
+
+// A commit that fails for a reason that may pass (a full disk) inside a
+// bisection: no input of the batch may be reported as committed, and none
+// took effect.
+TEST(CommitPathTest, PassingFailureInsideABisectionCommitsNothingAndSaysSo) {
+  const std::string dir = ::ken::testing::MakeTempDir();
+  auto child = RunInChild([&] {
+    InitializeV8({});
+    NodeOptions options;
+    options.store_path = dir + "/a.ken";
+    options.node_id = "a";
+    options.peers = {"b"};
+    options.max_checkpoint_bytes = 6 << 20;
+    int commits = 0;
+    bool fail = false;
+    options.before_store_commit = [&]() -> absl::Status {
+      ++commits;
+      return fail ? absl::ResourceExhaustedError("injected: disk full") : absl::OkStatus();
+    };
+    auto opened = Node::Open(options);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    Node& node = **opened;
+    ASSERT_TRUE(node.RunBatch({Js("var n = 0")}).commit.ok());
+    const int64_t seq = node.checkpoint_seq();
+    fail = true;
+    BatchResult r = node.RunBatch({Js("n++; ken.send('b', 1)"), Js("n++"), Js("n++"),
+                                   Js("var big = new Uint8Array(8 << 20).fill(7)")});
+    EXPECT_FALSE(r.commit.ok());
+    for (size_t i = 0; i < r.results.size(); ++i) {
+      EXPECT_EQ(r.results[i].status, TurnStatus::kCommitFailed) << i << ": " << r.results[i].error;
+    }
+    EXPECT_EQ(node.checkpoint_seq(), seq);
+    EXPECT_EQ(Value(node, "n"), "0");
+    EXPECT_TRUE(OutboxSeqs(node).empty());
+    EXPECT_EQ(node.state().dead_letter_count(), 0u);
+    fail = false;
+    r = node.RunBatch({Js("n++")});
+    EXPECT_TRUE(r.commit.ok() && r.results[0].ok()) << r.results[0].error;
+    EXPECT_EQ(Value(node, "n"), "1");
+  });
+  ASSERT_EQ(child.exit_code, 0) << child.output;
+}
+
+// A thrown value whose formatting runs the program's code forever (a
+// looping getter) must not freeze the node: formatting has a watchdog too.
+TEST(CommitPathTest, HostileThrownValueIsFormattedUnderTheWatchdog) {
+  const std::string dir = ::ken::testing::MakeTempDir();
+  auto child = RunInChild([&] {
+    InitializeV8({});
+    auto node = OpenClusterNode(dir + "/a.ken", 768ll << 20, 300);
+    ASSERT_NE(node, nullptr);
+    BatchResult r = node->RunBatch(
+        {Js("throw { get [Symbol.toStringTag]() { for (;;) {} }, get constructor() { for (;;) {} } }")});
+    EXPECT_EQ(r.results[0].status, TurnStatus::kThrew);
+    EXPECT_NE(r.results[0].error.find("could not be formatted"), std::string::npos) << r.results[0].error;
+    r = node->RunBatch({Js("throw new Proxy({}, { getPrototypeOf() { for (;;) {} }, get() { for (;;) {} } })")});
+    EXPECT_EQ(r.results[0].status, TurnStatus::kThrew);
+    r = node->RunBatch({Js("var ok = 1")});
+    EXPECT_TRUE(r.results[0].ok()) << r.results[0].error;
+  });
+  ASSERT_EQ(child.exit_code, 0) << child.output;
+}
+
+// When the committed heap itself can no longer be committed (here: the
+// limit was lowered below it), no input is blamed: the turns fail as
+// commits that may pass, with an error saying why, and nothing becomes a
+// dead letter.
+TEST(CommitPathTest, CommittedHeapOverTheLimitBlamesNoInput) {
+  const std::string dir = ::ken::testing::MakeTempDir();
+  auto first = RunInChild([&] {
+    InitializeV8({});
+    auto node = OpenClusterNode(dir + "/a.ken", 64 << 20);
+    ASSERT_NE(node, nullptr);
+    ASSERT_TRUE(node->RunBatch({Js("var big = new Uint8Array(4 << 20).fill(7)")}).results[0].ok());
+  });
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  auto second = RunInChild([&] {
+    InitializeV8({});
+    auto node = OpenClusterNode(dir + "/a.ken", 2 << 20);
+    ASSERT_NE(node, nullptr);
+    BatchResult r = node->RunBatch({Js("var x = 1"), Js("var y = 2")});
+    for (const TurnResult& t : r.results) {
+      EXPECT_EQ(t.status, TurnStatus::kCommitFailed) << t.error;
+      EXPECT_NE(t.error.find("committed heap and state already take"), std::string::npos) << t.error;
+    }
+    EXPECT_EQ(node->state().dead_letter_count(), 0u);
+  });
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+}
+
+// Going back in time found just before a crash is not forgotten: it is kept
+// in the committed state and acted on at the next start.
+TEST(CommitPathTest, WentBackBeforeACrashIsActedOnAtTheNextStart) {
+  const std::string dir = ::ken::testing::MakeTempDir();
+  std::string before;
+  auto first = RunInChild([&] {
+    InitializeV8({});
+    auto node = OpenClusterNode(dir + "/a.ken");
+    ASSERT_NE(node, nullptr);
+    v1::Ack ack;  // b acks a seq this store never sent
+    ack.set_src("a");
+    ack.set_dst("b");
+    ack.set_acked_through(3);
+    ack.set_src_incarnation(node->store().incarnation());
+    std::string reason;
+    EXPECT_FALSE(node->channels()->OnAck(ack, &reason));
+    ASSERT_NE(node->channels()->ReincarnationRequest(), "");
+    ASSERT_TRUE(node->RunBatch({Js("var v = 1")}).commit.ok());  // commits the request; then "crashes"
+    printf("incarnation=%s\n", node->store().incarnation().c_str());
+  });
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  before = first.output.substr(first.output.find("incarnation=") + 12, 32);
+  auto second = RunInChild([&] {
+    InitializeV8({});
+    auto node = OpenClusterNode(dir + "/a.ken");
+    ASSERT_NE(node, nullptr);
+    EXPECT_NE(node->store().incarnation(), before);
+    EXPECT_EQ(node->channels()->ReincarnationRequest(), "");
+    std::vector<v1::ChannelStatus> status = node->channels()->Status();
+    ASSERT_EQ(status.size(), 1u);
+    EXPECT_NE(status[0].error().find("went back in time"), std::string::npos) << status[0].error();
+    bool notice = false;
+    node->channels()->TakeDue("b", nullptr, &notice);
+    EXPECT_TRUE(notice);
+  });
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+}
+
+}  // namespace
+}  // namespace ken

@@ -7,7 +7,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "js_api/natives.h"
 #include "runtime/crash/crash_point.h"
+#include "runtime/isolate/turn_clock.h"
 #include "runtime/isolate/v8_init.h"
 #include "spdlog/spdlog.h"
 
@@ -70,22 +72,21 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
                      "'; run it with `ken run --cluster FILE --id ", node->state_.node_id(),
                      "`, or read it with `ken inspect --store ", path, "`"));
   }
-  if (node->store_->skipped_corrupt() > 0) {
+  const bool fell_back = node->store_->skipped_corrupt() > 0;
+  if (fell_back) {
     spdlog::error("store {}: {} newer checkpoint(s) were corrupt; restored checkpoint {}", path,
                   node->store_->skipped_corrupt(), checkpoint->seq);
-    if (!options.node_id.empty() && !options.read_only && node->store_->unanswered_fallback()) {
-      // The lost commits may have sent messages (and acked others) that the
-      // restored state does not know about; reusing their sequence numbers
-      // would silently mis-sequence the channels. A new incarnation makes
-      // every peer refuse this node's channels loudly instead.
-      if (absl::Status s = node->store_->Reincarnate(); !s.ok()) return s;
-      spdlog::error("store {}: node '{}' fell back to an older checkpoint and takes the new incarnation {}; "
-                    "its peers will refuse its channels (see README, Store incarnations)",
-                    path, options.node_id, node->store_->incarnation());
-    }
+  }
+  if (!options.node_id.empty() && node->state_.node_id().empty()) {
+    node->state_.set_node_id(options.node_id);  // e.g. a store made by an earlier ken; kept at the next commit
   }
   node->seq_ = checkpoint->seq;
   node->max_checkpoint_bytes_ = options.max_checkpoint_bytes;
+  node->before_store_commit_ = options.before_store_commit;
+  if (options.channels.max_total_unacked_bytes == 0) {
+    // The outbox is part of every checkpoint: keep room for the heap.
+    options.channels.max_total_unacked_bytes = static_cast<size_t>(options.max_checkpoint_bytes / 2);
+  }
   if (!options.node_id.empty()) {
     // This open's lineage stamp, fixed on every envelope it commits.
     std::random_device rd;
@@ -94,6 +95,13 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
     node->channels_ = std::make_unique<Channels>(options.node_id, node->store_->incarnation(), options.peers,
                                                  &node->clock_, options.channels, stamp);
     node->channels_->Restore(node->state_);
+    if (fell_back && !options.read_only && node->store_->unanswered_fallback()) {
+      // The lost commits may have sent messages (and acked others) that the
+      // restored state does not know about; reusing their sequence numbers
+      // would silently mis-sequence the channels.
+      node->channels_->WentBack(absl::StrCat("it fell back to checkpoint ", checkpoint->seq,
+                                             " because newer ones are corrupt"));
+    }
   }
   Node* self = node.get();
   options.isolate.node_id = options.node_id;
@@ -109,7 +117,43 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
                                             " cannot be restored: ", heap.status().message()));
   }
   spdlog::info("store {}: restored checkpoint {} ({} bytes of heap)", path, node->seq_, *heap);
+  if (!options.read_only) {
+    // A going back found before a crash (kept in the state), or the fallback
+    // above: the new incarnation is taken now, before any turn.
+    if (absl::StatusOr<bool> re = node->ReincarnateIfWentBack(); !re.ok()) return re.status();
+    node->UpgradeBuiltinsIfOlder();
+  }
   return node;
+}
+
+void Node::UpgradeBuiltinsIfOlder() {
+  int version = kBuiltinsVersion;
+  (void)isolate_->RunTurn(
+      [&](const TurnScope& scope) -> absl::StatusOr<std::string> {
+        version = BuiltinsVersion(scope.isolate, scope.context, scope.internals);
+        return std::string();
+      },
+      TurnMode::kDiscard);
+  if (version >= kBuiltinsVersion) return;
+  if (version < 2) {
+    spdlog::warn("store {}: its heap has the built-ins of Ken's first release (version {}), which cannot be "
+                 "upgraded in place; it keeps working with them (see README, Built-ins upgrades)",
+                 store_->path(), version);
+    return;
+  }
+  TurnInput upgrade;
+  upgrade.description = absl::StrCat("built-ins upgrade from version ", version, " to ", kBuiltinsVersion);
+  upgrade.body = [version](const TurnScope& scope) -> absl::StatusOr<std::string> {
+    if (!UpgradeBuiltins(scope.isolate, scope.context, scope.internals, version)) return absl::AbortedError("threw");
+    return std::string();
+  };
+  BatchResult r = RunBatch({upgrade});
+  if (r.results[0].ok()) {
+    spdlog::info("store {}: {}", store_->path(), upgrade.description);
+  } else {
+    spdlog::error("store {}: {} failed; the heap keeps its built-ins: {}", store_->path(), upgrade.description,
+                  r.results[0].error);
+  }
 }
 
 absl::Status Node::Send(const std::string& dst, std::string payload) {
@@ -144,7 +188,13 @@ BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs, const Persisten
   }
   run_failed_.assign(inputs.size(), false);
   run_fallback_failed_.assign(inputs.size(), false);
+  // Each turn's clock is fixed once, for every re-run of it.
+  const int64_t now = SystemClockMs();
+  run_clock_.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) run_clock_[i] = inputs[i].clock_ms > 0 ? inputs[i].clock_ms : now;
   run_observe_failed_ = false;
+  run_committed_checked_ = false;
+  blamed_ = -1;
   std::vector<size_t> all(inputs.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;
   out.commit = RunGroup(inputs, all, observe, &out);
@@ -175,7 +225,7 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
       if (failed[i]) {
         // The failed input's fallback (if any) takes its place.
         if (!inputs[i].on_failure || fallback_failed[i]) continue;
-        TurnResult fallback = isolate_->RunTurn(inputs[i].on_failure, TurnMode::kKeep);
+        TurnResult fallback = isolate_->RunTurn(inputs[i].on_failure, TurnMode::kKeep, run_clock_[i]);
         if (fallback.ok()) {
           any_ok = true;
           continue;
@@ -189,7 +239,7 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
         }
         continue;
       }
-      out->results[i] = isolate_->RunTurn(inputs[i].body, TurnMode::kKeep);
+      out->results[i] = isolate_->RunTurn(inputs[i].body, TurnMode::kKeep, run_clock_[i]);
       if (out->results[i].ok()) {
         any_ok = true;
         continue;
@@ -205,7 +255,7 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
     if (rerun) continue;
     std::optional<std::string> observed;
     if (observe != nullptr && any_ok && !run_observe_failed_) {
-      TurnResult r = isolate_->RunTurn(*observe, TurnMode::kKeep);
+      TurnResult r = isolate_->RunTurn(*observe, TurnMode::kKeep, idx.empty() ? -1 : run_clock_[idx.back()]);
       if (r.ok()) {
         observed = r.output;
       } else {
@@ -267,7 +317,7 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
       }
     } else if (static_cast<int64_t>(isolate_->blob().size() + checkpoint.state.size()) > max_checkpoint_bytes_) {
       failure = {absl::OutOfRangeError(absl::StrCat("the node's state would take ", Mb(checkpoint.state.size()),
-                                                    ", which with the heap is over max_checkpoint_bytes (",
+                                                    ", which with the committed heap is over max_checkpoint_bytes (",
                                                     max_checkpoint_bytes_, ")")),
                  false};
     }
@@ -280,8 +330,12 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
       // one restores the next isolate from the new heap (both only read it);
       // if the commit fails, the previous heap comes back. Nothing is
       // released before the commit.
-      std::future<absl::Status> committed =
-          std::async(std::launch::async, [this, &checkpoint, &heap] { return store_->Commit(checkpoint, heap); });
+      std::future<absl::Status> committed = std::async(std::launch::async, [this, &checkpoint, &heap] {
+        if (before_store_commit_) {
+          if (absl::Status s = before_store_commit_(); !s.ok()) return s;
+        }
+        return store_->Commit(checkpoint, heap);
+      });
       if (any_ok) (void)isolate_->Prepare();
       absl::Status s = committed.get();
       if (s.ok()) {
@@ -294,6 +348,7 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
         if (!batch.delivered().empty()) CrashPoint("after_deliver_commit");
         if (channels_) channels_->CommitBatch(batch);
         if (observed) out->observed = std::move(observed);
+        blamed_ = -1;
         return absl::OkStatus();
       }
       if (swapped) isolate_->SwapBlob(std::move(previous));
@@ -307,13 +362,30 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
     for (size_t i : idx) {
       if (!failed[i] || (inputs[i].on_failure && !fallback_failed[i])) in_heap.push_back(i);
     }
-    if (!failure.repeats || in_heap.empty()) {
-      spdlog::error("commit failed: {}", std::string(failure.status.message()));
-      for (size_t i : idx) {
+    // Until a later commit says otherwise, none of these turns took effect.
+    auto not_committed = [&](const std::vector<size_t>& which, const absl::Status& why) {
+      for (size_t i : which) {
         if (failed[i]) continue;
         out->results[i].status = TurnStatus::kCommitFailed;
-        out->results[i].error = absl::StrCat("turn aborted: commit failed: ", failure.status.message());
+        out->results[i].error = absl::StrCat("turn aborted: commit failed: ", why.message());
         out->results[i].output.clear();
+      }
+    };
+    if (failure.repeats && !run_committed_checked_) {
+      // Before bisecting and blaming an input: is the committed heap itself
+      // uncommittable (too big already, or a hook that fails on it)? Then no
+      // input is to blame. (Checked once per batch.)
+      run_committed_checked_ = true;
+      absl::Status committed = CheckCommittedHeap();
+      if (!committed.ok()) failure = {committed, false};
+    }
+    if (!failure.repeats || in_heap.empty()) {
+      spdlog::error("commit failed: {}", std::string(failure.status.message()));
+      not_committed(idx, failure.status);
+      if (blamed_ >= 0) {  // the input blamed last cannot be the cause after all
+        out->results[blamed_].status = TurnStatus::kCommitFailed;
+        out->results[blamed_].error = absl::StrCat("turn aborted: commit failed: ", failure.status.message());
+        blamed_ = -1;
       }
       return failure.status;
     }
@@ -325,12 +397,16 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
           std::find(idx.begin(), idx.end(), in_heap[in_heap.size() / 2]) - idx.begin());
       std::vector<size_t> first(idx.begin(), idx.begin() + static_cast<long>(cut));
       std::vector<size_t> second(idx.begin() + static_cast<long>(cut), idx.end());
+      // The results of this attempt's run are void; each half's run sets
+      // its own, and a half that is not run (the first failed) reports so.
+      not_committed(idx, absl::UnavailableError("an earlier part of its batch could not be committed"));
       if (absl::Status s = RunGroup(inputs, first, observe, out); !s.ok()) return s;
       return RunGroup(inputs, second, observe, out);
     }
     // One input's effects cannot be committed: it fails like a turn that
     // threw, and the group is run again without it.
     const size_t j = in_heap[0];
+    blamed_ = static_cast<long>(j);
     if (failed[j]) {
       fallback_failed[j] = true;
       spdlog::error("fallback of {} cannot be committed: {}", inputs[j].description,
@@ -343,6 +419,25 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
                                            failure.status.message(), "; the heap is as before the turn");
     }
   }
+}
+
+absl::Status Node::CheckCommittedHeap() {
+  v1::NodeState committed = state_;
+  if (channels_) channels_->Snapshot(nullptr, &committed);
+  const std::string state = committed.SerializeAsString();
+  if (static_cast<int64_t>(isolate_->blob().size() + state.size()) > max_checkpoint_bytes_) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "the node's committed heap and state already take ", Mb(isolate_->blob().size() + state.size()),
+        ", over max_checkpoint_bytes (", max_checkpoint_bytes_, "): raise it, or let peers acknowledge the outbox"));
+  }
+  isolate_->Discard();
+  if (absl::Status s = isolate_->Prepare(); !s.ok()) return s;
+  absl::StatusOr<std::string> blob = isolate_->Snapshot();  // consumes the isolate; the blob is dropped
+  if (!blob.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the node's committed heap cannot be checkpointed again: ", blob.status().message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> Node::ReincarnateIfWentBack() {

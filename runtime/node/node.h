@@ -37,6 +37,7 @@
 #define KEN_RUNTIME_NODE_NODE_H_
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -67,6 +68,9 @@ struct NodeOptions {
   // described under "Poison inputs". Below SQLite's 1,000,000,000-byte limit
   // on one value.
   int64_t max_checkpoint_bytes = 768ll << 20;
+  // Tests only: called before each store commit; an error fails that commit
+  // as the store's would (fault injection).
+  std::function<absl::Status()> before_store_commit;
 };
 
 // One input of a batch. `body` may run more than once (see re-run above).
@@ -81,6 +85,9 @@ struct TurnInput {
   // A failure is kept as a dead letter (messages, timers); other inputs
   // answer their caller with the error instead (HTTP, eval, shell).
   bool dead_letter = false;
+  // The wall clock the turn sees (ms since the epoch), fixed for the whole
+  // turn and for every re-run of it; 0: the time its batch starts.
+  int64_t clock_ms = 0;
 };
 
 struct BatchResult {
@@ -139,6 +146,13 @@ class Node {
  private:
   Node() = default;
   absl::Status Send(const std::string& dst, std::string payload);
+  // Opening a heap whose built-ins are older than this Ken's upgrades them
+  // in one committed turn (js_api/natives.h, UpgradeBuiltins).
+  void UpgradeBuiltinsIfOlder();
+  // Whether the committed heap and state could be committed again (within
+  // max_checkpoint_bytes, its before-checkpoint hooks run): when they
+  // cannot, no input is to blame for a failing commit.
+  absl::Status CheckCommittedHeap();
   // The commit path, on inputs[idx...] (see "Poison inputs").
   absl::Status RunGroup(const std::vector<TurnInput>& inputs, const std::vector<size_t>& idx,
                         const PersistentIsolate::TurnBody* observe, BatchResult* out);
@@ -157,7 +171,11 @@ class Node {
   // Per RunBatch: which inputs (by index) failed, whose fallback failed.
   std::vector<bool> run_failed_;
   std::vector<bool> run_fallback_failed_;
+  std::vector<int64_t> run_clock_;
+  long blamed_ = -1;
+  std::function<absl::Status()> before_store_commit_;  // the input last found uncommittable, until its group commits
   bool run_observe_failed_ = false;
+  bool run_committed_checked_ = false;
 };
 
 }  // namespace ken
