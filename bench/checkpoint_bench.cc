@@ -34,7 +34,7 @@
 #include "runtime/isolate/persistent_isolate.h"
 #include "runtime/isolate/v8_init.h"
 #include "runtime/node/node.h"
-#include "runtime/store/checkpoint_store.h"
+#include "store/checkpoint_store.h"
 #include "spdlog/spdlog.h"
 #include "v8.h"
 

@@ -22,7 +22,7 @@
 #include "cluster/admin_client.h"
 #include "cluster/config.h"
 #include "cluster/supervisor.h"
-#include "runtime/store/checkpoint_store.h"
+#include "store/checkpoint_store.h"
 
 namespace ken {
 namespace {

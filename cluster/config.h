@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/host_port.h"  // ParseHostPort, for callers of this header
 
 namespace ken {
 
@@ -60,8 +61,6 @@ absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path);
 absl::StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml, const std::string& base_dir,
                                                  const std::string& name);
 
-// Parses "host:port" (port 1..65535; host non-empty, [v6] allowed).
-bool ParseHostPort(const std::string& address, std::string* host, int* port);
 
 }  // namespace ken
 

@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "cluster/config.h"
+#include "base/host_port.h"
 #include "spdlog/spdlog.h"
 
 namespace ken {

@@ -61,7 +61,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "messaging/clock.h"
+#include "base/clock.h"
 #include "proto/ken.pb.h"
 #include "proto/state.pb.h"
 

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "runtime/crash/crash_point.h"
+#include "base/crash_point.h"
 #include "spdlog/spdlog.h"
 
 namespace ken {

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "js_api/natives.h"
-#include "runtime/crash/crash_point.h"
+#include "base/crash_point.h"
 #include "runtime/isolate/turn_clock.h"
 #include "runtime/isolate/v8_init.h"
 #include "spdlog/spdlog.h"

@@ -46,10 +46,10 @@
 
 #include "absl/status/statusor.h"
 #include "messaging/channels.h"
-#include "messaging/clock.h"
+#include "base/clock.h"
 #include "proto/state.pb.h"
 #include "runtime/isolate/persistent_isolate.h"
-#include "runtime/store/checkpoint_store.h"
+#include "store/checkpoint_store.h"
 
 namespace ken {
 

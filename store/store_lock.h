@@ -7,8 +7,8 @@
 // exits for any reason (kill -9 included), so a crashed node never blocks
 // its own restart. The lock file itself is left in place: removing it would
 // race with a process that just opened it.
-#ifndef KEN_RUNTIME_STORE_STORE_LOCK_H_
-#define KEN_RUNTIME_STORE_STORE_LOCK_H_
+#ifndef KEN_STORE_STORE_LOCK_H_
+#define KEN_STORE_STORE_LOCK_H_
 
 #include <string>
 
@@ -49,4 +49,4 @@ class StoreLock {
 
 }  // namespace ken
 
-#endif  // KEN_RUNTIME_STORE_STORE_LOCK_H_
+#endif  // KEN_STORE_STORE_LOCK_H_

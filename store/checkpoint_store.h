@@ -15,8 +15,8 @@
 // write, so `ken inspect` can read while a node runs (SQLite WAL readers).
 //
 // Thread safety: a CheckpointStore is used by one thread at a time.
-#ifndef KEN_RUNTIME_STORE_CHECKPOINT_STORE_H_
-#define KEN_RUNTIME_STORE_CHECKPOINT_STORE_H_
+#ifndef KEN_STORE_CHECKPOINT_STORE_H_
+#define KEN_STORE_CHECKPOINT_STORE_H_
 
 #include <cstdint>
 #include <memory>
@@ -26,7 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "runtime/store/store_lock.h"
+#include "store/store_lock.h"
 
 struct sqlite3;
 
@@ -134,4 +134,4 @@ class CheckpointStore {
 
 }  // namespace ken
 
-#endif  // KEN_RUNTIME_STORE_CHECKPOINT_STORE_H_
+#endif  // KEN_STORE_CHECKPOINT_STORE_H_

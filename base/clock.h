@@ -1,6 +1,6 @@
 // Time source for retransmission timing, replaceable in tests.
-#ifndef KEN_MESSAGING_CLOCK_H_
-#define KEN_MESSAGING_CLOCK_H_
+#ifndef KEN_BASE_CLOCK_H_
+#define KEN_BASE_CLOCK_H_
 
 #include <chrono>
 #include <cstdint>
@@ -35,4 +35,4 @@ class FakeClock : public Clock {
 
 }  // namespace ken
 
-#endif  // KEN_MESSAGING_CLOCK_H_
+#endif  // KEN_BASE_CLOCK_H_

@@ -1,4 +1,4 @@
-#include "runtime/store/checkpoint_store.h"
+#include "store/checkpoint_store.h"
 
 #include <sqlite3.h>
 #include <sys/mman.h>

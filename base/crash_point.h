@@ -7,8 +7,8 @@
 //   after_send_rpc         a transmission with envelopes reached the peer; no ack yet
 //   mid_retransmit         a retransmission was taken from the outbox, not yet sent
 //   after_receive          an envelope was buffered, its delivery turn not yet run
-#ifndef KEN_RUNTIME_CRASH_CRASH_POINT_H_
-#define KEN_RUNTIME_CRASH_CRASH_POINT_H_
+#ifndef KEN_BASE_CRASH_POINT_H_
+#define KEN_BASE_CRASH_POINT_H_
 
 namespace ken {
 
@@ -18,4 +18,4 @@ void CrashPoint(const char* name);
 
 }  // namespace ken
 
-#endif  // KEN_RUNTIME_CRASH_CRASH_POINT_H_
+#endif  // KEN_BASE_CRASH_POINT_H_

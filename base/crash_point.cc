@@ -1,4 +1,4 @@
-#include "runtime/crash/crash_point.h"
+#include "base/crash_point.h"
 
 #include <unistd.h>
 

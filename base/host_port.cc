@@ -1,0 +1,23 @@
+#include "base/host_port.h"
+
+#include "absl/strings/numbers.h"
+
+namespace ken {
+
+bool ParseHostPort(const std::string& address, std::string* host, int* port) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= address.size()) return false;
+  std::string h = address.substr(0, colon);
+  if (h.front() == '[') {
+    if (h.back() != ']' || h.size() < 3) return false;
+  } else if (h.find(':') != std::string::npos || h.find_first_of(" /") != std::string::npos) {
+    return false;
+  }
+  int p = 0;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &p) || p < 1 || p > 65535) return false;
+  *host = h;
+  *port = p;
+  return true;
+}
+
+}  // namespace ken
