@@ -22,7 +22,7 @@
 #include "cluster/admin_client.h"
 #include "cluster/config.h"
 #include "cluster/supervisor.h"
-#include "store/checkpoint_store.h"
+#include "runtime/node/node.h"
 
 namespace ken {
 namespace {
@@ -140,7 +140,7 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
       row.reply = *s;
     } else {
       row.error = std::string(s.status().message());
-      row.reply.set_store_bytes(CheckpointStore::DiskBytes(n.store));
+      row.reply.set_store_bytes(Node::StoreDiskBytes(n.store));
     }
     rows.push_back(row);
   }

@@ -25,7 +25,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
-#include "cli/turn_inputs.h"
+#include "runtime/loop/turn_loop.h"
+#include "runtime/turn/dispatcher.h"
 #include "runtime/node/node.h"
 
 namespace ken {
@@ -131,60 +132,33 @@ std::string AsExpressionIfObjectLiteral(PersistentIsolate& isolate, const std::s
   return syntax.ok() && *syntax == PersistentIsolate::Syntax::kValid ? wrapped : source;
 }
 
-// Durable timers in the shell: due timers fire (each as its own turn) before
-// each prompt and, on a terminal, while the shell waits for input.
-class ShellTimers {
- public:
-  explicit ShellTimers(Node& node) : node_(node), observe_(UpcomingTimersBody(64)) {
-    TurnResult r = node_.Evaluate(observe_);
-    if (r.ok()) upcoming_ = ParseUpcomingTimers(r.output);
-  }
-  const PersistentIsolate::TurnBody* observe() const { return &observe_; }
-  // Milliseconds until the soonest timer is due (0 if overdue), -1 if none.
-  int64_t WaitMs() const {
-    if (upcoming_.empty()) return -1;
-    return std::max<int64_t>(0, upcoming_.front().second - NowMs());
-  }
-  void Update(const BatchResult& batch) {
-    if (batch.observed) upcoming_ = ParseUpcomingTimers(*batch.observed);
-  }
-  static int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
-  void FireDue() {
-    for (int round = 0; round < 100; ++round) {
-      const int64_t now = NowMs();
-      std::vector<TurnInput> due;
-      for (const auto& [id, at] : upcoming_) {
-        if (at <= now) due.push_back(TimerInput(id, at));
-      }
-      if (due.empty()) return;
-      BatchResult batch = node_.RunBatch(due, &observe_);
-      if (!batch.commit.ok()) return;
-      Update(batch);
-    }
-  }
-
- private:
-  Node& node_;
-  PersistentIsolate::TurnBody observe_;
-  std::vector<std::pair<int64_t, int64_t>> upcoming_;
-};
-
-// One turn: evaluates `source` as a script named `name`; prints its value
-// (or the error) once the turn is committed.
-void RunInput(Node& node, ShellTimers& timers, const std::string& source, const std::string& name) {
-  TurnInput input;
-  input.description = "shell input";
-  input.body = [&](const TurnScope& scope) -> absl::StatusOr<std::string> {
-    v8::Local<v8::Value> value;
-    if (!EvalScript(scope, source, name).ToLocal(&value)) return absl::AbortedError("threw");
-    return Inspect(scope, value, true);
+// Runs `record` as one turn through the loop and returns its result once
+// its commit is durable. Due timers fire in the same loop.
+TurnResult RunTurnNow(TurnLoop& loop, v1::TurnInput record) {
+  auto input = std::make_shared<LoopInput>();
+  input->record = std::move(record);
+  TurnResult result;
+  bool done = false;
+  input->done = [&](const TurnResult& r) {
+    result = r;
+    done = true;
   };
-  BatchResult batch = node.RunBatch({input}, timers.observe());
-  timers.Update(batch);
-  const TurnResult& result = batch.results[0];
+  loop.Submit(input);
+  while (!done) loop.Step(100);
+  return result;
+}
+
+// Durable timers in the shell: due timers fire (each as its own turn)
+// before each prompt and, on a terminal, while the shell waits for input.
+void FireDueTimers(TurnLoop& loop) {
+  for (int round = 0; round < 100 && loop.TimerDue(); ++round) loop.Step(0);
+  loop.Drain();
+}
+
+// One input: a script named `name`; prints its value (or the error) once
+// the turn is committed.
+void RunInput(TurnLoop& loop, const std::string& source, const std::string& name) {
+  TurnResult result = RunTurnNow(loop, ShellRecord(source, name));
   Print(result.ok() ? result.output : result.error);
 }
 
@@ -236,13 +210,16 @@ int RunShell(const ShellOptions& options) {
   } join_interrupter{done, interrupter};
   LineReader reader(interactive,
                     options.history_path.empty() ? options.store_path + ".history" : options.history_path);
-  ShellTimers timers(node);
+  TurnLoopOptions loop_options;
+  loop_options.linger_ms = 0;  // one person types: no batches to wait for
+  TurnLoop loop(node, loop_options);
   int64_t input_number = node.next_turn();
   std::string pending;
   std::string line;
   while (true) {
-    if (pending.empty()) timers.FireDue();
-    LineReader::Idle idle{[&] { return pending.empty() ? timers.WaitMs() : -1; }, [&] { timers.FireDue(); }};
+    if (pending.empty()) FireDueTimers(loop);
+    LineReader::Idle idle{[&] { return pending.empty() ? loop.MsUntilNextTimer() : -1; },
+                          [&] { FireDueTimers(loop); }};
     if (!reader.Read(pending.empty() ? "> " : "... ", &line, idle)) break;
     absl::string_view command = absl::StripAsciiWhitespace(line);
     if (pending.empty()) {
@@ -262,7 +239,7 @@ int RunShell(const ShellOptions& options) {
         std::stringstream text;
         text << in.rdbuf();
         reader.Remember(line);
-        RunInput(node, timers, text.str(), file);
+        RunInput(loop, text.str(), file);
         continue;
       }
       if (command.size() > 1 && command[0] == '.' && std::isalpha(static_cast<unsigned char>(command[1])) &&
@@ -288,7 +265,7 @@ int RunShell(const ShellOptions& options) {
     pending.clear();
     // Named like Node's REPL: REPL<n>, one number per input (from the
     // store's next turn, so names stay distinct across restarts).
-    RunInput(node, timers, source, absl::StrCat("REPL", input_number++));
+    RunInput(loop, source, absl::StrCat("REPL", input_number++));
   }
   if (!pending.empty()) Print("(unfinished input discarded)");
   return 0;

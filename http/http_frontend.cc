@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 
 #include <cctype>
-#include <chrono>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -40,7 +39,7 @@ void WidenListenBacklog(int port) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
-    const HttpOptions& options, std::function<void(std::shared_ptr<PendingHttp>)> on_request) {
+    const HttpOptions& options, std::function<v1::HttpResponse(v1::HttpRequest)> handle) {
   std::string host;
   int port = 0;
   if (!ParseHostPort(options.address, &host, &port)) {
@@ -57,57 +56,37 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
   // Responses are small and written in pieces: without TCP_NODELAY, Nagle's
   // algorithm and the client's delayed ACK add ~40 ms to each one.
   server.set_tcp_nodelay(true);
-  const int64_t timeout_ms = options.answer_timeout_ms;
   // Every method and path goes to the node. (A pre-routing handler would run
   // before cpp-httplib reads the body, so these are ordinary handlers.)
-  auto handler = [on_request, timeout_ms](const httplib::Request& req, httplib::Response& res) {
-    auto pending = std::make_shared<PendingHttp>();
-    HttpRequest& r = pending->request;
-    r.method = req.method;
-    r.uri = req.target;
-    r.path = req.path;
+  auto handler = [handle](const httplib::Request& req, httplib::Response& res) {
+    v1::HttpRequest r;
+    r.set_method(req.method);
+    r.set_uri(req.target);
+    r.set_path(req.path);
     size_t q = req.target.find('?');
-    r.query = q == std::string::npos ? "" : req.target.substr(q + 1);
+    r.set_query(q == std::string::npos ? "" : req.target.substr(q + 1));
     for (const auto& [name, value] : req.headers) {
       std::string lower = name;
       for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       if (lower == "remote_addr" || lower == "remote_port" || lower == "local_addr" || lower == "local_port") {
         continue;  // added by cpp-httplib, not sent by the client
       }
-      r.headers.emplace_back(lower, value);
+      v1::HttpHeader* h = r.add_headers();
+      h->set_name(lower);
+      h->set_value(value);
     }
-    r.body = req.body;
-    std::future<HttpResponse> future = pending->reply.get_future();
-    on_request(pending);
-    if (future.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
-      if (pending->claim.Abandon()) {
-        res.status = 503;
-        res.set_header("Ken-Outcome", "not-run");
-        res.set_content(absl::StrCat("the node did not start this request within ", timeout_ms,
-                                     " ms; it was not run and will not be\n"),
-                        "text/plain");
-        return;
-      }
-      // Its turn has started: the answer comes after its commit.
-      if (future.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
-        res.status = 503;
-        res.set_header("Ken-Outcome", "unknown");
-        res.set_content("the node started this request but has not answered; its outcome is unknown\n",
-                        "text/plain");
-        return;
-      }
-    }
-    HttpResponse answer = future.get();
-    res.status = answer.status;
+    r.set_body(req.body);
+    v1::HttpResponse answer = handle(std::move(r));
+    res.status = answer.status();
     std::string content_type = "text/plain; charset=utf-8";
-    for (const auto& [name, value] : answer.headers) {
-      if (name == "content-type") {
-        content_type = value;
-      } else if (name != "content-length" && name != "transfer-encoding" && name != "connection") {
-        res.set_header(name.c_str(), value);
+    for (const v1::HttpHeader& h : answer.headers()) {
+      if (h.name() == "content-type") {
+        content_type = h.value();
+      } else if (h.name() != "content-length" && h.name() != "transfer-encoding" && h.name() != "connection") {
+        res.set_header(h.name().c_str(), h.value());
       }
     }
-    res.set_content(answer.body, content_type.c_str());
+    res.set_content(answer.body(), content_type.c_str());
   };
   const std::string all = ".*";
   server.Get(all, handler);  // and HEAD

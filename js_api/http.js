@@ -24,7 +24,8 @@ const {
   globalThis: global,
 } = internals.primordials;
 {
-  const state = { __proto__: null, handler: null };
+  // Kept when this script runs again to upgrade an existing heap's built-ins.
+  const state = internals.state.http !== undefined ? internals.state.http : { __proto__: null, handler: null };
   internals.state.http = state;
   const http = {
     onRequest(fn) {
@@ -36,14 +37,18 @@ const {
   internals.httpApi = ObjectFreeze(http);  // becomes ken.http (ken.js)
 
   // request: the fields above (own data properties, made by the host);
-  // returns the response object the handler filled in.
-  internals.httpDispatch = (request) => {
+  // returns the response object the handler fills in. A handler that
+  // returns a promise (an async function) is answered when the promise
+  // settles, possibly in a later turn: it is tracked as reply `replyId`
+  // (replies.js); a rejection is answered like a throw.
+  internals.httpDispatch = (request, replyId) => {
     const fn = state.handler !== null ? state.handler : global.handleRequest;
     if (typeof fn !== 'function') {
       throw new Error('no HTTP handler: define a global handleRequest(request, response) or call ken.http.onRequest(fn)');
     }
     const response = { statusCode: 200, headers: {}, body: '' };
-    fn(request, response);
+    const result = fn(request, response);
+    if (replyId !== undefined && internals.isThenable(result)) internals.trackReply(replyId, 'http', result, response);
     return response;
   };
   // The response as JSON text {"statusCode": n, "headers": {...}, "body": "..."},

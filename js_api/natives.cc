@@ -236,7 +236,7 @@ struct Upgrade {
 };
 const std::vector<Upgrade>& Upgrades() {
   static const std::vector<Upgrade>* upgrades = new std::vector<Upgrade>{
-      {3, "ken:to_v3.js", {"ken:random.js", "ken:console.js"}},
+      {3, "ken:to_v3.js", {"ken:random.js", "ken:console.js", "ken:replies.js", "ken:http.js"}},
   };
   return *upgrades;
 }

@@ -41,7 +41,7 @@ inline constexpr uint32_t kNativeHostSlot = 0;
 // recorded, intrinsics looked up live); 2: intrinsics captured at creation
 // (internals.primordials) and the built-ins' state in internals.state;
 // 3: Math.random from a generator in the heap (random.js), console.time on
-// a host monotonic clock.
+// a host monotonic clock, replies completed by later turns (replies.js).
 inline constexpr int kBuiltinsVersion = 3;
 
 // The built-ins version of the heap whose `internals` these are.

@@ -33,7 +33,7 @@ bool Channels::IsPeer(const std::string& id) const {
   return std::find(peers_.begin(), peers_.end(), id) != peers_.end();
 }
 
-void Channels::Restore(const v1::NodeState& state) {
+void Channels::Restore(const v1::NodeState& state, const std::vector<v1::Envelope>* outbox) {
   absl::MutexLock l(&mu_);
   int64_t now = clock_->NowMs();
   for (const v1::OutChannelState& o : state.out()) {
@@ -52,6 +52,7 @@ void Channels::Restore(const v1::NodeState& state) {
     out.peer_incarnation = o.peer_incarnation();
     out.error = o.error();
     out.notice_due = o.notice_due();
+    if (outbox != nullptr) continue;
     for (const v1::StoredEnvelope& e : o.unacked()) {
       Pending p;
       p.payload = e.payload();
@@ -59,6 +60,26 @@ void Channels::Restore(const v1::NodeState& state) {
       p.next_send_ms = now;
       out.unacked_bytes += p.payload.size();
       out.unacked.emplace(e.seq(), std::move(p));
+    }
+  }
+  if (outbox != nullptr) {
+    for (const v1::Envelope& e : *outbox) {
+      auto it = out_.find(e.dst());
+      if (it == out_.end()) {
+        // Kept so the envelopes are not lost if the peer comes back.
+        spdlog::error("channel {}->{}: unacked envelope #{} to a node no longer in the cluster config; kept", self_,
+                      e.dst(), e.seq());
+        it = out_.emplace(e.dst(), Out()).first;
+      }
+      Out& out = it->second;
+      if (e.seq() <= out.acked_through) continue;
+      Pending p;
+      p.payload = e.payload();
+      p.stamp = e.stamp();
+      p.next_send_ms = now;
+      out.unacked_bytes += p.payload.size();
+      out.unacked.emplace(e.seq(), std::move(p));
+      out.next_seq = std::max(out.next_seq, e.seq() + 1);
     }
   }
   reincarnation_request_ = state.went_back();
@@ -73,7 +94,14 @@ void Channels::Restore(const v1::NodeState& state) {
   }
 }
 
-void Channels::Snapshot(const ChannelBatch* batch, v1::NodeState* state) const {
+std::map<std::string, uint64_t> Channels::AckedThrough() const {
+  absl::MutexLock l(&mu_);
+  std::map<std::string, uint64_t> acked;
+  for (const auto& [peer, out] : out_) acked[peer] = out.acked_through;
+  return acked;
+}
+
+void Channels::Snapshot(const ChannelBatch* batch, v1::NodeState* state, bool with_outbox) const {
   absl::MutexLock l(&mu_);
   state->clear_out();
   state->clear_in();
@@ -85,6 +113,11 @@ void Channels::Snapshot(const ChannelBatch* batch, v1::NodeState* state) const {
     o->set_peer_incarnation(out.peer_incarnation);
     o->set_error(out.error);
     o->set_notice_due(out.notice_due);
+    if (batch != nullptr) {
+      auto next = batch->next_seq_.find(peer);
+      if (next != batch->next_seq_.end()) o->set_next_seq(next->second);
+    }
+    if (!with_outbox) continue;
     for (const auto& [seq, pending] : out.unacked) {
       v1::StoredEnvelope* e = o->add_unacked();
       e->set_seq(seq);
@@ -92,14 +125,14 @@ void Channels::Snapshot(const ChannelBatch* batch, v1::NodeState* state) const {
       e->set_stamp(pending.stamp);
     }
     if (batch != nullptr) {
-      auto next = batch->next_seq_.find(peer);
-      if (next != batch->next_seq_.end()) o->set_next_seq(next->second);
-      for (const ChannelBatch::Send& s : batch->sends_) {
-        if (s.dst != peer) continue;
-        v1::StoredEnvelope* e = o->add_unacked();
-        e->set_seq(s.seq);
-        e->set_payload(s.payload);
-        e->set_stamp(stamp_);
+      for (const std::vector<ChannelBatch::Send>* list : {&batch->inherited_, &batch->sends_}) {
+        for (const ChannelBatch::Send& s : *list) {
+          if (s.dst != peer || out.unacked.count(s.seq)) continue;
+          v1::StoredEnvelope* e = o->add_unacked();
+          e->set_seq(s.seq);
+          e->set_payload(s.payload);
+          e->set_stamp(stamp_);
+        }
       }
     }
   }
@@ -124,7 +157,17 @@ void Channels::Snapshot(const ChannelBatch* batch, v1::NodeState* state) const {
   state->set_went_back(reincarnation_request_);
 }
 
-ChannelBatch Channels::BeginBatch() const { return ChannelBatch(); }
+ChannelBatch Channels::BeginBatch(const ChannelBatch* parent) const {
+  ChannelBatch batch;
+  if (parent != nullptr) {
+    batch.next_seq_ = parent->next_seq_;
+    batch.delivered_ = parent->delivered_;
+    batch.staged_ = parent->staged_;
+    batch.inherited_ = parent->inherited_;
+    batch.inherited_.insert(batch.inherited_.end(), parent->sends_.begin(), parent->sends_.end());
+  }
+  return batch;
+}
 
 std::optional<uint64_t> Channels::Stage(ChannelBatch& batch, const std::string& dst,
                                         std::string payload, std::string* error) const {

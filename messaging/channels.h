@@ -110,7 +110,8 @@ class ChannelBatch {
  private:
   friend class Channels;
   std::vector<Send> sends_;
-  std::map<std::string, std::pair<size_t, size_t>> staged_;  // dst -> (messages, payload bytes) in this batch
+  std::vector<Send> inherited_;  // sends of in-flight parent batches (not yet in the outbox)
+  std::map<std::string, std::pair<size_t, size_t>> staged_;  // dst -> (messages, payload bytes), parents included
   std::map<std::string, uint64_t> next_seq_;   // dst -> next seq within the batch
   std::map<std::string, uint64_t> delivered_;  // src -> highest seq delivered by the batch
 };
@@ -127,15 +128,27 @@ class Channels {
   const std::vector<std::string>& peers() const { return peers_; }
   bool IsPeer(const std::string& id) const;
 
-  // Loads the committed state of a checkpoint (outbox, marks, incarnations).
-  // Every restored unacked envelope is due at once. Call before any other use.
-  void Restore(const v1::NodeState& state);
+  // Loads the committed state of a checkpoint (marks, incarnations, broken
+  // channels) and its outbox: `outbox` (the store's outbox rows, as
+  // envelopes with dst, seq, stamp, payload), or, if null, the unacked
+  // envelopes inside `state` (states written before the outbox had rows of
+  // its own). Every restored envelope is due at once. Call before any other
+  // use.
+  void Restore(const v1::NodeState& state, const std::vector<v1::Envelope>* outbox = nullptr);
   // The committed state plus `batch`'s effects, for the next checkpoint.
-  // Fills out/in channels of `state` (other fields are the caller's).
-  void Snapshot(const ChannelBatch* batch, v1::NodeState* state) const;
+  // Fills out/in channels of `state` (other fields are the caller's). The
+  // outbox itself is written as rows (Outbox changes per commit); with
+  // `with_outbox` the unacked envelopes go into `state` too.
+  void Snapshot(const ChannelBatch* batch, v1::NodeState* state, bool with_outbox = false) const;
+  // Per destination: every seq up to this is acked (what a commit may drop
+  // from the stored outbox).
+  std::map<std::string, uint64_t> AckedThrough() const;
 
   // --- turns (isolate thread) ---
-  ChannelBatch BeginBatch() const;
+  // A new batch; `parent` (optional) is a batch whose commit is still in
+  // flight: the new one continues its sequence numbers, delivery marks and
+  // outbox counts, and its checkpoint state includes the parent's sends.
+  ChannelBatch BeginBatch(const ChannelBatch* parent = nullptr) const;
   // Stages a send in `batch`; returns its seq. Errors: unknown destination,
   // oversized payload, broken channel, outbox caps reached (message in
   // *error, naming the destination and the cap).

@@ -34,7 +34,7 @@ class ChannelsTest : public ::testing::Test {
 
   static v1::NodeState SnapshotOf(const Channels& c) {
     v1::NodeState state;
-    c.Snapshot(nullptr, &state);
+    c.Snapshot(nullptr, &state, /*with_outbox=*/true);
     return state;
   }
 
@@ -81,7 +81,7 @@ TEST_F(ChannelsTest, SendsAreReleasedOnlyAfterCommit) {
   EXPECT_EQ(a_->Stage(batch, "b", "two", &error), 2u);
   EXPECT_EQ(a_->TakeDue("b").envelopes_size(), 0);  // not committed yet
   v1::NodeState state;
-  a_->Snapshot(&batch, &state);
+  a_->Snapshot(&batch, &state, /*with_outbox=*/true);
   ASSERT_EQ(state.out(0).unacked_size(), 2);  // the commit carries them
   EXPECT_EQ(state.out(0).next_seq(), 3u);
   a_->CommitBatch(batch);
@@ -230,7 +230,7 @@ TEST_F(ChannelsTest, RecreatedReceiverStoreIsDetected) {
 TEST_F(ChannelsTest, RestoreResendsOutboxAndReacks) {
   SendFromA(2);
   v1::NodeState state;
-  a_->Snapshot(nullptr, &state);
+  a_->Snapshot(nullptr, &state, /*with_outbox=*/true);
   a_ = Make("a", "inc-a");
   a_->Restore(state);
   EXPECT_EQ(a_->TakeDue("b").envelopes_size(), 2);
@@ -283,7 +283,7 @@ TEST_F(ChannelsTest, ExactlyOnceUnderLossDuplicationAndCrashes) {
             }
             ++staged;
           }
-          a_->Snapshot(&batch, &a_durable);
+          a_->Snapshot(&batch, &a_durable, /*with_outbox=*/true);
           a_->CommitBatch(batch);
           break;
         }
@@ -337,7 +337,7 @@ TEST_F(ChannelsTest, ExactlyOnceUnderLossDuplicationAndCrashes) {
             b_ = Restart("b", "inc-b", ++next_stamp, b_durable);
             break;
           }
-          b_->Snapshot(&batch, &b_durable);
+          b_->Snapshot(&batch, &b_durable, /*with_outbox=*/true);
           b_->CommitBatch(batch);
           delivered.insert(delivered.end(), seqs.begin(), seqs.end());
           break;
@@ -387,7 +387,7 @@ TEST_F(ChannelsTest, RollbackDropsSendsAndReusesTheirSequenceNumbers) {
   EXPECT_EQ(batch.sends()[1].payload, "two");
   EXPECT_EQ(a_->Stage(batch, "b", "five", &error), 3u);  // no seq skipped
   v1::NodeState state;
-  a_->Snapshot(&batch, &state);
+  a_->Snapshot(&batch, &state, /*with_outbox=*/true);
   ASSERT_EQ(state.out(0).unacked_size(), 3);
   EXPECT_EQ(state.out(0).next_seq(), 4u);
   a_->CommitBatch(batch);

@@ -31,20 +31,6 @@ bool LooksSerialized(const std::string& payload) {
 
 }  // namespace
 
-void Notifier::Notify() {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    notified_ = true;
-  }
-  cv_.notify_all();
-}
-
-void Notifier::Wait(int64_t timeout_ms) {
-  std::unique_lock<std::mutex> l(mu_);
-  cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] { return notified_; });
-  notified_ = false;
-}
-
 int MaxGrpcMessageBytes(size_t max_message_bytes) {
   // A batch carries at least one envelope of up to max_message_bytes plus
   // others up to ChannelOptions::max_batch_bytes; leave room for framing.

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/notifier.h"
 #include "messaging/channels.h"
 #include "proto/ken.grpc.pb.h"
 
@@ -38,18 +39,6 @@ class Server;
 
 namespace ken {
 
-// Wakes a waiting thread; any thread may Notify.
-class Notifier {
- public:
-  void Notify();
-  // Waits until notified or `timeout_ms` passes; clears the notification.
-  void Wait(int64_t timeout_ms);
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool notified_ = false;
-};
 
 struct TransportOptions {
   std::string listen_address;  // host:port

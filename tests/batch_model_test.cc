@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "cli/turn_inputs.h"
+#include "tests/util/turns.h"
 #include "gtest/gtest.h"
 #include "runtime/isolate/v8_init.h"
 #include "runtime/node/node.h"
@@ -25,6 +25,8 @@
 
 namespace ken {
 namespace {
+
+using namespace ::ken::testing;  // NOLINT: the turn-input helpers
 
 enum class Kind { kDelivery, kTimer, kHttp, kEval };
 enum class Fate { kOk, kThrow, kLoop, kHeap, kTooBig };

@@ -3,7 +3,7 @@
 // iterators, getters on Object.prototype, JSON, Reflect, Function.prototype.call,
 // the global constructors...). Ken's hooks (HTTP, timers, delivery, inspect,
 // console, the before-checkpoint hooks) must keep working after that, through
-// the real turn inputs of cli/turn_inputs.h, and every commit must succeed;
+// the real turn inputs of runtime/turn/dispatcher.h, and every commit must succeed;
 // only turns in which the program itself uses a poisoned builtin fail.
 //
 // Everything V8 runs in forked children (V8 initialises once per process);
@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "cli/turn_inputs.h"
+#include "tests/util/turns.h"
 #include "gtest/gtest.h"
 #include "js_api/js_sources.h"
 #include "js_api/natives.h"
@@ -28,6 +28,8 @@
 
 namespace ken {
 namespace {
+
+using namespace ::ken::testing;  // NOLINT: the turn-input helpers
 
 using ::ken::testing::RunInChild;
 
@@ -304,7 +306,7 @@ TurnResult RunOne(Node& node, const TurnInput& input, const PersistentIsolate::T
                   std::optional<std::string>* observed = nullptr) {
   BatchResult r = node.RunBatch({input}, observe);
   EXPECT_TRUE(r.commit.ok()) << input.description << ": " << r.commit;
-  if (observed != nullptr) *observed = r.observed;
+  if (observed != nullptr && !r.observed.empty()) *observed = r.observed.back();
   return r.results.empty() ? TurnResult{} : r.results[0];
 }
 

@@ -21,16 +21,31 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ ! -f "$prefix/usr/include/node/v8.h" ] || [ ! -e "$prefix/usr/lib/x86_64-linux-gnu/libnode.so.108" ]; then
-  echo "setup: unpacking V8 (libnode108, libnode-dev) into $prefix" >&2
+# The engine is pinned: a V8 heap snapshot opens only in the exact V8 build
+# that wrote it, so every store depends on this version. Changing it makes
+# existing stores unopenable (ken refuses them and says so); see README,
+# "The engine is pinned".
+libnode_version="18.20.4+dfsg-1~deb12u3"
+version_file="$root/third_party/libnode/VERSION"
+if [ ! -f "$prefix/usr/include/node/v8.h" ] || [ ! -e "$prefix/usr/lib/x86_64-linux-gnu/libnode.so.108" ] ||
+   [ "$(cat "$version_file" 2>/dev/null)" != "$libnode_version" ]; then
+  echo "setup: unpacking V8 (libnode108, libnode-dev $libnode_version) into $prefix" >&2
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
-  ( cd "$tmp" && apt-get download libnode108 libnode-dev >/dev/null 2>&1 ) || {
+  fetch() { ( cd "$tmp" && apt-get download "libnode108=$libnode_version" "libnode-dev=$libnode_version" >/dev/null 2>&1 ); }
+  if ! fetch; then
     $SUDO apt-get update -qq
-    ( cd "$tmp" && apt-get download libnode108 libnode-dev >/dev/null )
-  }
+    if ! fetch; then
+      echo "setup: Debian's archive no longer has libnode108 $libnode_version, the V8 build Ken is pinned to." >&2
+      echo "setup: available: $(apt-cache madison libnode108 | awk '{print $3}' | tr '\n' ' ')" >&2
+      echo "setup: stores written by this V8 build open only with it; to move to another, export the" >&2
+      echo "setup: programs' data, change libnode_version in tools/setup.sh, and re-create the stores." >&2
+      exit 1
+    fi
+  fi
   rm -rf "$prefix"; mkdir -p "$prefix"
   for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$prefix"; done
+  echo "$libnode_version" > "$version_file"
 fi
 # Bazel's new_local_repository wants a stable layout: include/ and lib/.
 ln -sfn root/usr/include "$root/third_party/libnode/include"

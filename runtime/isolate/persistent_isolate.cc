@@ -24,7 +24,7 @@ void DefaultConsole(int stream, std::string_view text) {
 }  // namespace
 
 PersistentIsolate::PersistentIsolate(std::string blob, IsolateOptions options)
-    : options_(std::move(options)), blob_(std::move(blob)) {
+    : options_(std::move(options)), blob_(std::make_shared<const std::string>(std::move(blob))) {
   if (!options_.console) options_.console = DefaultConsole;
   watchdog_ = std::thread([this] { WatchdogLoop(); });
 }
@@ -93,7 +93,7 @@ absl::StatusOr<std::unique_ptr<PersistentIsolate>> PersistentIsolate::CreateNew(
   v8::StartupData blob = host->creator_->CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kKeep);
   host->creator_.reset();
   host->isolate_ = nullptr;
-  host->blob_.assign(blob.data, static_cast<size_t>(blob.raw_size));
+  host->blob_ = std::make_shared<const std::string>(blob.data, static_cast<size_t>(blob.raw_size));
   delete[] blob.data;
   return host;
 }
@@ -106,8 +106,8 @@ absl::Status PersistentIsolate::EnsureIsolate() {
   if (isolate_ != nullptr) return absl::OkStatus();
   // V8 keeps reading the blob while the isolate lives (contexts deserialize
   // from it), so it points into blob_, which outlives the isolate.
-  startup_data_ = v8::StartupData{blob_.data(), static_cast<int>(blob_.size())};
-  if (blob_.empty() || !startup_data_.IsValid()) {
+  startup_data_ = v8::StartupData{blob_->data(), static_cast<int>(blob_->size())};
+  if (blob_->empty() || !startup_data_.IsValid()) {
     return absl::DataLossError("heap snapshot is not valid for this V8 version (" +
                                std::string(v8::V8::GetVersion()) + ")");
   }
@@ -155,10 +155,10 @@ void PersistentIsolate::DropIsolate() {
 
 void PersistentIsolate::Accept(std::string blob) {
   DropIsolate();
-  blob_ = std::move(blob);
+  blob_ = std::make_shared<const std::string>(std::move(blob));
 }
 
-std::string PersistentIsolate::SwapBlob(std::string blob) {
+PersistentIsolate::Blob PersistentIsolate::SwapBlob(Blob blob) {
   DropIsolate();
   std::swap(blob_, blob);
   return blob;

@@ -124,12 +124,16 @@ class PersistentIsolate : public NativeHost {
   // Drops the live isolate and every effect since the last accepted blob.
   void Discard() { DropIsolate(); }
 
+  // A heap blob, shared between the isolate host (which restores from it),
+  // the store write in flight and the node's record of its durable heap.
+  using Blob = std::shared_ptr<const std::string>;
+
   // Makes `blob` (just committed) the current heap.
   void Accept(std::string blob);
 
   // Makes `blob` the current heap and returns the previous one (for a commit
   // that may still fail: swap back). Drops any live isolate.
-  std::string SwapBlob(std::string blob);
+  Blob SwapBlob(Blob blob);
 
   // Restores the isolate from the current blob now rather than at the next
   // turn (e.g. while a commit's fsync is in flight). Errors as EnsureIsolate.
@@ -139,7 +143,8 @@ class PersistentIsolate : public NativeHost {
   size_t last_snapshot_heap_bytes() const { return last_snapshot_heap_bytes_; }
 
   // The current (last accepted) heap blob.
-  const std::string& blob() const { return blob_; }
+  const std::string& blob() const { return *blob_; }
+  const Blob& shared_blob() const { return blob_; }
 
   enum class Syntax { kValid, kIncomplete, kInvalid };
   // Compiles `source` as a classic script without running it: kIncomplete
@@ -177,7 +182,7 @@ class PersistentIsolate : public NativeHost {
   std::string FormatUnderWatchdog(const TurnScope& scope, v8::Local<v8::Value> value);
 
   IsolateOptions options_;
-  std::string blob_;
+  Blob blob_;
   v8::StartupData startup_data_{nullptr, 0};
   std::unique_ptr<v8::SnapshotCreator> creator_;
   v8::Isolate* isolate_ = nullptr;

@@ -4,7 +4,9 @@
 #include <mutex>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "libplatform/libplatform.h"
+#include "runtime/isolate/engine_version.h"
 #include "runtime/isolate/platform.h"
 #include "v8.h"
 
@@ -29,5 +31,16 @@ void InitializeV8(const V8Config& config) {
 }
 
 std::string V8Version() { return v8::V8::GetVersion(); }
+
+std::string EngineBuild() { return absl::StrCat("v8 ", V8Version(), "; libnode108 ", KEN_LIBNODE_VERSION); }
+
+absl::Status CheckEngine(const std::string& engine) {
+  if (engine == EngineBuild()) return absl::OkStatus();
+  if (engine.find(';') == std::string::npos && engine == V8Version()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "its heap was written by engine '", engine, "', but this ken runs '", EngineBuild(),
+      "'; a V8 heap snapshot opens only in the exact build that wrote it. Run the ken built with that engine "
+      "(tools/setup.sh pins the libnode108 version), or move the program's data to a new store"));
+}
 
 }  // namespace ken

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/status/status.h"
+
 namespace ken {
 
 struct V8Config {
@@ -21,8 +23,20 @@ struct V8Config {
 // isolate is created.
 void InitializeV8(const V8Config& config);
 
-// The V8 version string, recorded with every checkpoint.
+// The V8 version string, e.g. "10.2.154.26-node.37".
 std::string V8Version();
+
+// The exact engine build, recorded with every checkpoint: the V8 version and
+// the Debian package it comes from, e.g. "v8 10.2.154.26-node.37; libnode108
+// 18.20.4+dfsg-1~deb12u3". A heap snapshot opens only in the build that
+// wrote it.
+std::string EngineBuild();
+
+// Whether a heap recorded as written by `engine` can be restored here: the
+// exact build, or (checkpoints written before the package was recorded hold
+// the bare V8 version) the same V8 version. kFailedPrecondition otherwise,
+// with what to do.
+absl::Status CheckEngine(const std::string& engine);
 
 }  // namespace ken
 

@@ -55,7 +55,7 @@ std::string Value(Node& node, const std::string& expr) {
 
 std::vector<uint64_t> OutboxSeqs(Node& node) {
   v1::NodeState state;
-  node.channels()->Snapshot(nullptr, &state);
+  node.channels()->Snapshot(nullptr, &state, /*with_outbox=*/true);
   std::vector<uint64_t> seqs;
   for (const auto& o : state.out()) {
     for (const auto& e : o.unacked()) seqs.push_back(e.seq());
@@ -246,9 +246,11 @@ TEST(CommitPathTest, PassingFailureInsideABisectionCommitsNothingAndSaysSo) {
     BatchResult r = node.RunBatch({Js("n++; ken.send('b', 1)"), Js("n++"), Js("n++"),
                                    Js("var big = new Uint8Array(8 << 20).fill(7)")});
     EXPECT_FALSE(r.commit.ok());
-    for (size_t i = 0; i < r.results.size(); ++i) {
+    for (size_t i = 0; i < 3; ++i) {
       EXPECT_EQ(r.results[i].status, TurnStatus::kCommitFailed) << i << ": " << r.results[i].error;
     }
+    // The oversized one is found uncommittable on its own (before any write).
+    EXPECT_FALSE(r.results[3].ok());
     EXPECT_EQ(node.checkpoint_seq(), seq);
     EXPECT_EQ(Value(node, "n"), "0");
     EXPECT_TRUE(OutboxSeqs(node).empty());

@@ -36,7 +36,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
     absl::StatusOr<std::unique_ptr<PersistentIsolate>> fresh = PersistentIsolate::CreateNew(options.isolate);
     if (!fresh.ok()) return fresh.status();
     Checkpoint initial;
-    initial.engine = V8Version();
+    initial.engine = EngineBuild();
+    initial.natives = NativeTableFingerprint(NativeTable().size());
+    initial.builtins_version = kBuiltinsVersion;
     initial.heap = (*fresh)->blob();
     v1::NodeState state;
     state.set_node_id(options.node_id);
@@ -51,10 +53,13 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   node->store_ = std::move(*store);
   absl::StatusOr<Checkpoint> checkpoint = node->store_->LoadNewest();
   if (!checkpoint.ok()) return checkpoint.status();
-  if (checkpoint->engine != V8Version()) {
+  if (absl::Status engine = CheckEngine(checkpoint->engine); !engine.ok()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("store ", path, ": checkpoint ", checkpoint->seq, " was written by V8 ",
-                     checkpoint->engine, "; this ken runs V8 ", V8Version()));
+        absl::StrCat("store ", path, ": checkpoint ", checkpoint->seq, ": ", engine.message()));
+  }
+  if (absl::Status natives = CheckNativeTable(checkpoint->natives); !natives.ok()) {
+    return absl::Status(natives.code(), absl::StrCat("store ", path, ": checkpoint ", checkpoint->seq, ": ",
+                                                     natives.message()));
   }
   if (!node->state_.ParseFromString(checkpoint->state)) {
     return absl::DataLossError(absl::StrCat("store ", path, ": checkpoint ", checkpoint->seq,
@@ -94,7 +99,17 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
     while (stamp == 0) stamp = (static_cast<uint64_t>(rd()) << 32) | rd();
     node->channels_ = std::make_unique<Channels>(options.node_id, node->store_->incarnation(), options.peers,
                                                  &node->clock_, options.channels, stamp);
-    node->channels_->Restore(node->state_);
+    std::vector<v1::Envelope> outbox;
+    for (OutboxRow& row : checkpoint->outbox) {
+      v1::Envelope e;
+      e.set_src(options.node_id);
+      e.set_dst(row.dst);
+      e.set_seq(row.seq);
+      e.set_stamp(row.stamp);
+      e.set_payload(std::move(row.payload));
+      outbox.push_back(std::move(e));
+    }
+    node->channels_->Restore(node->state_, &outbox);
     if (fell_back && !options.read_only && node->store_->unanswered_fallback()) {
       // The lost commits may have sent messages (and acked others) that the
       // restored state does not know about; reusing their sequence numbers
@@ -110,6 +125,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
     return self->Send(dst, std::move(payload));
   };
   node->isolate_ = PersistentIsolate::FromBlob(std::move(checkpoint->heap), std::move(options.isolate));
+  node->durable_blob_ = node->isolate_->shared_blob();
+  node->pending_state_ = node->state_;
   // Restore now, so a heap V8 rejects is reported at start, not at a turn.
   absl::StatusOr<size_t> heap = node->isolate_->UsedHeapBytes();
   if (!heap.ok()) {
@@ -126,6 +143,15 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   return node;
 }
 
+Checkpoint Node::NewCheckpoint() const {
+  Checkpoint c;
+  c.engine = EngineBuild();
+  // Every heap this process writes was made with its whole native table.
+  c.natives = NativeTableFingerprint(NativeTable().size());
+  c.builtins_version = builtins_version_;
+  return c;
+}
+
 void Node::UpgradeBuiltinsIfOlder() {
   int version = kBuiltinsVersion;
   (void)isolate_->RunTurn(
@@ -134,6 +160,7 @@ void Node::UpgradeBuiltinsIfOlder() {
         return std::string();
       },
       TurnMode::kDiscard);
+  builtins_version_ = version;
   if (version >= kBuiltinsVersion) return;
   if (version < 2) {
     spdlog::warn("store {}: its heap has the built-ins of Ken's first release (version {}), which cannot be "
@@ -142,15 +169,18 @@ void Node::UpgradeBuiltinsIfOlder() {
     return;
   }
   TurnInput upgrade;
+  upgrade.record.mutable_builtins_upgrade()->set_from_version(version);
   upgrade.description = absl::StrCat("built-ins upgrade from version ", version, " to ", kBuiltinsVersion);
   upgrade.body = [version](const TurnScope& scope) -> absl::StatusOr<std::string> {
     if (!UpgradeBuiltins(scope.isolate, scope.context, scope.internals, version)) return absl::AbortedError("threw");
     return std::string();
   };
+  builtins_version_ = kBuiltinsVersion;  // what the commit of the upgrade holds
   BatchResult r = RunBatch({upgrade});
   if (r.results[0].ok()) {
     spdlog::info("store {}: {}", store_->path(), upgrade.description);
   } else {
+    builtins_version_ = version;
     spdlog::error("store {}: {} failed; the heap keeps its built-ins: {}", store_->path(), upgrade.description,
                   r.results[0].error);
   }
@@ -180,12 +210,23 @@ std::string Mb(int64_t bytes) { return absl::StrCat(bytes, " bytes (", bytes >> 
 }  // namespace
 
 BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs, const PersistentIsolate::TurnBody* observe) {
-  BatchResult out;
+  BatchResult result;
+  RunBatchAsync(inputs, observe, [&result](BatchResult r) { result = std::move(r); });
+  Flush();
+  return result;
+}
+
+void Node::RunBatchAsync(const std::vector<TurnInput>& inputs, const PersistentIsolate::TurnBody* observe,
+                         std::function<void(BatchResult)> done) {
+  auto batch = std::make_shared<PendingBatch>();
+  batch->done = std::move(done);
+  BatchResult& out = batch->result;
   out.results.resize(inputs.size());
   for (TurnResult& r : out.results) {
     r.status = TurnStatus::kCommitFailed;
     r.error = "turn not run: an earlier commit of its batch failed";
   }
+  current_ = batch;
   run_failed_.assign(inputs.size(), false);
   run_fallback_failed_.assign(inputs.size(), false);
   // Each turn's clock is fixed once, for every re-run of it.
@@ -197,9 +238,56 @@ BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs, const Persisten
   blamed_ = -1;
   std::vector<size_t> all(inputs.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;
-  out.commit = RunGroup(inputs, all, observe, &out);
+  absl::Status s = RunGroup(inputs, all, observe, &out);
+  if (!s.ok() && out.commit.ok()) out.commit = s;
   program_loaded_pending_ = false;
-  return out;
+  current_.reset();
+  batch->issuing = false;
+  if (batch->writes == 0) FinishBatch(batch);
+}
+
+void Node::Flush() { (void)WaitForWrite(); }
+
+absl::Status Node::WaitForWrite() {
+  if (!writing_) return absl::OkStatus();
+  std::unique_ptr<Write> w = std::move(writing_);
+  absl::Status s = w->done.get();
+  std::shared_ptr<PendingBatch> owner = w->owner;
+  if (s.ok()) {
+    spdlog::debug("commit {} durable after {:.2f} ms", w->checkpoint.seq,
+                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - w->started).count());
+    seq_ = w->checkpoint.seq;
+    state_ = std::move(w->next);
+    durable_blob_ = w->blob;
+    for (const auto& [dst, through] : w->acked) acked_written_[dst] = std::max(acked_written_[dst], through);
+    if (!w->batch.sends().empty()) CrashPoint("after_send_commit");
+    if (!w->batch.delivered().empty()) CrashPoint("after_deliver_commit");
+    // Output commit: only now do its sends join the outbox and its
+    // deliveries become ackable.
+    if (channels_) channels_->CommitBatch(w->batch);
+    if (w->observed) owner->result.observed.push_back(std::move(*w->observed));
+  } else {
+    // Nothing of it took effect: its turns failed (their inputs may come
+    // again), and the heap goes back to the durable one, with the state.
+    spdlog::error("commit failed: {}", std::string(s.message()));
+    for (size_t i : w->idx) {
+      TurnResult& r = owner->result.results[i];
+      if (!r.ok()) continue;
+      r.status = TurnStatus::kCommitFailed;
+      r.error = absl::StrCat("turn aborted: commit failed: ", s.message());
+      r.output.clear();
+    }
+    if (owner->result.commit.ok()) owner->result.commit = s;
+    if (channels_) channels_->AbortBatch(w->batch);
+    isolate_->SwapBlob(durable_blob_);
+    pending_state_ = state_;
+  }
+  if (--owner->writes == 0 && !owner->issuing) FinishBatch(owner);
+  return s;
+}
+
+void Node::FinishBatch(const std::shared_ptr<PendingBatch>& batch) {
+  if (batch->done) batch->done(std::move(batch->result));
 }
 
 absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vector<size_t>& idx,
@@ -211,7 +299,9 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
   std::vector<bool>& failed = run_failed_;
   std::vector<bool>& fallback_failed = run_fallback_failed_;
   while (true) {
-    ChannelBatch batch = channels_ ? channels_->BeginBatch() : ChannelBatch();
+    // A batch begun on top of the write in flight: its sends take the next
+    // sequence numbers after that write's.
+    ChannelBatch batch = channels_ ? channels_->BeginBatch(writing_ ? &writing_->batch : nullptr) : ChannelBatch();
     batch_ = &batch;
     bool any_ok = false, rerun = false, any_delivery = false;
     for (size_t i : idx) {
@@ -268,7 +358,7 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
     for (size_t i : idx) any_dead_letter = any_dead_letter || (failed[i] && inputs[i].dead_letter);
     if (!any_ok && !any_delivery && !any_dead_letter) return absl::OkStatus();  // nothing to commit
 
-    v1::NodeState next = state_;
+    v1::NodeState next = pending_state_;
     uint64_t ok_turns = 0;
     for (size_t i : idx) {
       if (!failed[i]) {
@@ -281,6 +371,11 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
       d->set_input(inputs[i].description);
       d->set_error(out->results[i].error);
       d->set_unix_ms(NowUnixMs());
+      if (inputs[i].record.kind_case() != v1::TurnInput::KIND_NOT_SET) {
+        v1::TurnInput record = inputs[i].record;
+        record.set_clock_ms(run_clock_[i]);
+        d->set_record(record.SerializeAsString());
+      }
       next.set_dead_letter_count(next.dead_letter_count() + 1);
     }
     if (next.dead_letters_size() > kRetainedDeadLetters) {
@@ -291,15 +386,12 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
     if (channels_) channels_->Snapshot(&batch, &next);
 
     CommitFailure failure;
-    Checkpoint checkpoint;
-    checkpoint.engine = V8Version();
+    Checkpoint checkpoint = NewCheckpoint();
     const double turns_ms = ms_since(batch_start);
     const auto snapshot_start = std::chrono::steady_clock::now();
-    // The new heap goes straight into the isolate host (no copy); without a
-    // successful turn only the state changed (dead letters, delivery marks)
-    // and the current heap is written again.
-    std::string previous;
-    bool swapped = false;
+    // Without a successful turn only the state changed (dead letters,
+    // delivery marks) and the current heap is written again.
+    std::optional<std::string> new_heap;
     checkpoint.state = next.SerializeAsString();
     if (any_ok) {
       absl::StatusOr<std::string> heap = isolate_->Snapshot();
@@ -312,8 +404,7 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
                                                       max_checkpoint_bytes_, ")")),
                    true};
       } else {
-        previous = isolate_->SwapBlob(std::move(*heap));
-        swapped = true;
+        new_heap = std::move(*heap);
       }
     } else if (static_cast<int64_t>(isolate_->blob().size() + checkpoint.state.size()) > max_checkpoint_bytes_) {
       failure = {absl::OutOfRangeError(absl::StrCat("the node's state would take ", Mb(checkpoint.state.size()),
@@ -322,39 +413,62 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
                  false};
     }
     if (failure.status.ok()) {
-      const std::string& heap = isolate_->blob();
+      // Pipelining: the previous commit's write may still be in flight, and
+      // this group ran on its heap. Only once it is durable may this one be
+      // written after it; if it failed, this group ran on a heap that will
+      // never be durable: run it again on the durable one.
+      if (!WaitForWrite().ok()) {
+        if (channels_) channels_->AbortBatch(batch);
+        continue;
+      }
       const double snapshot_ms = ms_since(snapshot_start);
-      const auto commit_start = std::chrono::steady_clock::now();
+      if (new_heap) {
+        // The new heap goes straight into the isolate host (no copy).
+        isolate_->SwapBlob(std::make_shared<const std::string>(std::move(*new_heap)));
+      }
       CrashPoint("before_commit");
-      // The store commit (write + fsync) runs on another thread while this
-      // one restores the next isolate from the new heap (both only read it);
-      // if the commit fails, the previous heap comes back. Nothing is
-      // released before the commit.
-      std::future<absl::Status> committed = std::async(std::launch::async, [this, &checkpoint, &heap] {
+      auto write = std::make_unique<Write>();
+      write->checkpoint = std::move(checkpoint);
+      write->blob = isolate_->shared_blob();
+      write->batch = std::move(batch);
+      write->next = std::move(next);
+      if (channels_) {
+        // The outbox is rows: this commit adds the batch's sends and drops
+        // what peers have acked since the last commit. Its cost does not
+        // depend on how much is unacked.
+        for (const ChannelBatch::Send& s : write->batch.sends()) {
+          write->outbox.added.push_back({s.dst, s.seq, channels_->stamp(), s.payload});
+        }
+        write->acked = channels_->AckedThrough();
+        for (const auto& [dst, through] : write->acked) {
+          if (through > acked_written_[dst]) write->outbox.acked_through.emplace_back(dst, through);
+        }
+      }
+      write->idx = idx;
+      write->observed = std::move(observed);
+      write->owner = current_;
+      write->started = std::chrono::steady_clock::now();
+      spdlog::debug("batch of {} turns: turns {:.2f} ms, snapshot {:.2f} ms ({} bytes)", idx.size(), turns_ms,
+                    snapshot_ms, write->blob->size());
+      // The store write (and fsync) runs on another thread while this one
+      // goes on: it restores the next isolate from the new heap (both only
+      // read it) and runs the next batch's turns. Nothing is released before
+      // the write is durable (WaitForWrite).
+      Write* w = write.get();
+      w->done = std::async(std::launch::async, [this, w] {
         if (before_store_commit_) {
           if (absl::Status s = before_store_commit_(); !s.ok()) return s;
         }
-        return store_->Commit(checkpoint, heap);
+        return store_->Commit(w->checkpoint, *w->blob, w->outbox);
       });
+      ++current_->writes;
+      pending_state_ = write->next;
+      if (program_loaded_pending_ && any_ok) program_loaded_pending_ = false;
+      writing_ = std::move(write);
       if (any_ok) (void)isolate_->Prepare();
-      absl::Status s = committed.get();
-      if (s.ok()) {
-        spdlog::debug("batch of {} turns: turns {:.2f} ms, snapshot {:.2f} ms ({} bytes), commit {:.2f} ms",
-                      idx.size(), turns_ms, snapshot_ms, heap.size(), ms_since(commit_start));
-        seq_ = checkpoint.seq;
-        state_ = std::move(next);
-        if (any_ok) program_loaded_pending_ = false;
-        if (!batch.sends().empty()) CrashPoint("after_send_commit");
-        if (!batch.delivered().empty()) CrashPoint("after_deliver_commit");
-        if (channels_) channels_->CommitBatch(batch);
-        if (observed) out->observed = std::move(observed);
-        blamed_ = -1;
-        return absl::OkStatus();
-      }
-      if (swapped) isolate_->SwapBlob(std::move(previous));
-      failure = {s, absl::IsOutOfRange(s)};
+      blamed_ = -1;
+      return absl::OkStatus();
     }
-
     // The commit failed: nothing of this attempt took effect.
     if (channels_) channels_->AbortBatch(batch);
     isolate_->Discard();
@@ -422,6 +536,7 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
 }
 
 absl::Status Node::CheckCommittedHeap() {
+  (void)WaitForWrite();
   v1::NodeState committed = state_;
   if (channels_) channels_->Snapshot(nullptr, &committed);
   const std::string state = committed.SerializeAsString();
@@ -442,6 +557,7 @@ absl::Status Node::CheckCommittedHeap() {
 
 absl::StatusOr<bool> Node::ReincarnateIfWentBack() {
   if (channels_ == nullptr || reincarnated_) return false;
+  Flush();
   const std::string why = channels_->ReincarnationRequest();
   if (why.empty()) return false;
   if (absl::Status s = store_->Reincarnate(); !s.ok()) return s;
@@ -453,13 +569,13 @@ absl::StatusOr<bool> Node::ReincarnateIfWentBack() {
   // Record the broken channels now, not only at the next commit.
   v1::NodeState next = state_;
   channels_->Snapshot(nullptr, &next);
-  Checkpoint checkpoint;
-  checkpoint.engine = V8Version();
+  Checkpoint checkpoint = NewCheckpoint();
   checkpoint.state = next.SerializeAsString();
   isolate_->Discard();
   if (absl::Status s = store_->Commit(checkpoint, isolate_->blob()); !s.ok()) return s;
   seq_ = checkpoint.seq;
   state_ = std::move(next);
+  pending_state_ = state_;
   return true;
 }
 

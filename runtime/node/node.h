@@ -37,6 +37,9 @@
 #define KEN_RUNTIME_NODE_NODE_H_
 
 #include <atomic>
+#include <chrono>
+#include <future>
+#include <map>
 #include <functional>
 #include <cstdint>
 #include <memory>
@@ -48,6 +51,7 @@
 #include "messaging/channels.h"
 #include "base/clock.h"
 #include "proto/state.pb.h"
+#include "proto/turn.pb.h"
 #include "runtime/isolate/persistent_isolate.h"
 #include "store/checkpoint_store.h"
 
@@ -88,6 +92,9 @@ struct TurnInput {
   // The wall clock the turn sees (ms since the epoch), fixed for the whole
   // turn and for every re-run of it; 0: the time its batch starts.
   int64_t clock_ms = 0;
+  // The input as data (runtime/turn/dispatcher.h makes `body` from it);
+  // kept with a dead letter so it can be retried. Empty for internal turns.
+  v1::TurnInput record;
 };
 
 struct BatchResult {
@@ -97,9 +104,11 @@ struct BatchResult {
   // it aborted and left no trace.
   std::vector<TurnResult> results;
   absl::Status commit;              // the first commit that failed (may pass); ok if none
-  // Output of the `observe` body, run after the inputs on the batch's final
-  // committed heap; nullopt when it did not run (no turn succeeded) or failed.
-  std::optional<std::string> observed;
+  // Outputs of the `observe` body, one per commit of the batch that became
+  // durable (a bisected batch commits in parts), in order; the last one saw
+  // the batch's final heap. Empty when it did not run (no turn succeeded)
+  // or failed.
+  std::vector<std::string> observed;
 };
 
 class Node {
@@ -112,11 +121,31 @@ class Node {
   // written by another V8 version), kPermissionDenied. InitializeV8 first.
   static absl::StatusOr<std::unique_ptr<Node>> Open(NodeOptions options);
 
-  // Runs `inputs` as one batch of turns and commits it (see above).
-  // `observe`, if given, runs after them in the same heap (its effects are
-  // committed too; keep it read-only), e.g. to learn the next timer due.
+  // Runs `inputs` as one batch of turns and commits it (see above); returns
+  // once the commit is durable (or failed). `observe`, if given, runs after
+  // them in the same heap and commit (keep it read-only but for what it
+  // takes on purpose), e.g. to learn the next timer due.
   BatchResult RunBatch(const std::vector<TurnInput>& inputs,
                        const PersistentIsolate::TurnBody* observe = nullptr);
+
+  // The same, pipelined: runs the turns and starts the batch's store write,
+  // and returns while the write (fsync) is in flight, so that the caller
+  // can run the next batch meanwhile. `done` gets the batch's results once
+  // its last write is durable or failed; it is called on this thread,
+  // from a later RunBatchAsync, RunBatch, Flush or any call that commits.
+  // Batch N+1 runs on batch N's heap before N is durable; its outputs wait
+  // for its own commit, which is written only after N's; if N's write
+  // fails, N+1 is run again on the last durable heap.
+  void RunBatchAsync(const std::vector<TurnInput>& inputs, const PersistentIsolate::TurnBody* observe,
+                     std::function<void(BatchResult)> done);
+  // Waits for the write in flight, if any, and delivers its batch's results.
+  void Flush();
+  // Whether a write is in flight.
+  bool writing() const { return writing_ != nullptr; }
+
+  // Bytes the store at `path` takes on disk (the file and its WAL); 0 if
+  // absent. Any thread; reads no store.
+  static int64_t StoreDiskBytes(const std::string& path) { return CheckpointStore::DiskBytes(path); }
 
   // One turn, committed on its own (the shell). A result that is not ok()
   // left no trace; a failed commit is reported as kHostError.
@@ -149,6 +178,8 @@ class Node {
   // Opening a heap whose built-ins are older than this Ken's upgrades them
   // in one committed turn (js_api/natives.h, UpgradeBuiltins).
   void UpgradeBuiltinsIfOlder();
+  // A checkpoint with this node's engine, native table and built-ins.
+  Checkpoint NewCheckpoint() const;
   // Whether the committed heap and state could be committed again (within
   // max_checkpoint_bytes, its before-checkpoint hooks run): when they
   // cannot, no input is to blame for a failing commit.
@@ -156,6 +187,32 @@ class Node {
   // The commit path, on inputs[idx...] (see "Poison inputs").
   absl::Status RunGroup(const std::vector<TurnInput>& inputs, const std::vector<size_t>& idx,
                         const PersistentIsolate::TurnBody* observe, BatchResult* out);
+  // A batch whose commits may still be in flight.
+  struct PendingBatch {
+    BatchResult result;
+    std::function<void(BatchResult)> done;
+    int writes = 0;        // store writes issued and not yet completed
+    bool issuing = true;   // RunBatchAsync still running its groups
+  };
+  // One store write in flight (at most one at a time).
+  struct Write {
+    Checkpoint checkpoint;
+    PersistentIsolate::Blob blob;
+    ChannelBatch batch;
+    v1::NodeState next;
+    OutboxChanges outbox;     // rows it adds and drops
+    std::map<std::string, uint64_t> acked;  // what `outbox` drops, per destination
+    std::vector<size_t> idx;  // its group's inputs
+    std::optional<std::string> observed;
+    std::shared_ptr<PendingBatch> owner;
+    std::chrono::steady_clock::time_point started;
+    std::future<absl::Status> done;
+  };
+  // Completes the write in flight: on success its effects become the
+  // committed state and its outputs are released; on failure its turns
+  // fail and the heap and state go back to the durable ones.
+  absl::Status WaitForWrite();
+  void FinishBatch(const std::shared_ptr<PendingBatch>& batch);
 
   SteadyClock clock_;
   std::unique_ptr<CheckpointStore> store_;
@@ -168,6 +225,12 @@ class Node {
   int64_t seq_ = 0;
   int64_t max_checkpoint_bytes_ = 0;
   bool reincarnated_ = false;
+  std::unique_ptr<Write> writing_;
+  std::shared_ptr<PendingBatch> current_;   // the batch RunBatchAsync is running
+  PersistentIsolate::Blob durable_blob_;    // the heap of the newest durable checkpoint
+  v1::NodeState pending_state_;             // state_ plus the write in flight: the base of the next
+  std::map<std::string, uint64_t> acked_written_;  // per destination: outbox rows dropped through this seq
+  int builtins_version_ = 0;                // of the heap (js_api/natives.h)
   // Per RunBatch: which inputs (by index) failed, whose fallback failed.
   std::vector<bool> run_failed_;
   std::vector<bool> run_fallback_failed_;
