@@ -212,8 +212,8 @@ std::optional<uint64_t> Channels::Stage(ChannelBatch& batch, const std::string& 
       for (const auto& [peer, o] : out_) total += o.unacked_bytes;
       if (total > options_.max_total_unacked_bytes) {
         *error = absl::StrCat("ken.send: messages not yet acknowledged by all peers would take ", total,
-                              " bytes, over what one checkpoint may hold (", options_.max_total_unacked_bytes,
-                              ", half of max_checkpoint_bytes); peers are down or slow: try again later");
+                              " bytes, over the node's limit (", options_.max_total_unacked_bytes,
+                              "); peers are down or slow: try again later");
         return std::nullopt;
       }
     }

@@ -76,8 +76,7 @@ struct ChannelOptions {
   size_t max_unacked_messages = 100000;     // per destination
   size_t max_unacked_bytes = 256u << 20;    // per destination, payload bytes
   size_t max_buffered_messages = 10000;     // per source, received but not yet delivered
-  // All destinations together, payload bytes (0: no limit); a node keeps it
-  // below what one checkpoint can hold.
+  // All destinations together, payload bytes (0: no limit).
   size_t max_total_unacked_bytes = 0;
 };
 

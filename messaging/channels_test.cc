@@ -1068,7 +1068,7 @@ TEST(ChannelsTotalCapTest, TotalUnackedBytesAcrossDestinations) {
   ChannelBatch batch = a.BeginBatch();
   EXPECT_TRUE(a.Stage(batch, "b", "123456", &error)) << error;
   EXPECT_FALSE(a.Stage(batch, "c", "123456", &error));
-  EXPECT_NE(error.find("max_checkpoint_bytes"), std::string::npos) << error;
+  EXPECT_NE(error.find("over the node's limit (10)"), std::string::npos) << error;
   EXPECT_TRUE(a.Stage(batch, "c", "1234", &error)) << error;
 }
 

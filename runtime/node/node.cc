@@ -45,6 +45,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
     initial.state = state.SerializeAsString();
     store = CheckpointStore::Create(path, std::move(initial));
     if (!store.ok()) return store.status();
+    if (!options.node_id.empty()) {
+      if (absl::Status s = (*store)->SetMeta("node_id", options.node_id); !s.ok()) return s;
+    }
     spdlog::info("store {}: created (incarnation {}) in {} ms", path, (*store)->incarnation(),
                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
     node->created_ = true;
@@ -88,10 +91,6 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   node->seq_ = checkpoint->seq;
   node->max_checkpoint_bytes_ = options.max_checkpoint_bytes;
   node->before_store_commit_ = options.before_store_commit;
-  if (options.channels.max_total_unacked_bytes == 0) {
-    // The outbox is part of every checkpoint: keep room for the heap.
-    options.channels.max_total_unacked_bytes = static_cast<size_t>(options.max_checkpoint_bytes / 2);
-  }
   if (!options.node_id.empty()) {
     // This open's lineage stamp, fixed on every envelope it commits.
     std::random_device rd;
