@@ -350,3 +350,44 @@ TEST(CommitPathTest, WentBackBeforeACrashIsActedOnAtTheNextStart) {
 
 }  // namespace
 }  // namespace ken
+
+namespace ken {
+namespace {
+
+// A heap made with another native table or by another engine build is
+// refused at open with a message that says why and what to do, instead of
+// binding the wrong native callbacks or crashing V8.
+TEST(CommitPathTest, HeapOfAnotherNativeTableOrEngineIsRefused) {
+  for (const std::string column : {"natives", "engine"}) {
+    SCOPED_TRACE(column);
+    const std::string path = ::ken::testing::MakeTempDir() + "/a.ken";
+    auto made = RunInChild([&] {
+      InitializeV8({});
+      ASSERT_NE(OpenClusterNode(path), nullptr);
+    });
+    ASSERT_EQ(made.exit_code, 0) << made.output;
+    const std::string value = column == "natives" ? "99:deadbeef" : "v8 9.9.9; libnode108 0.0";
+    auto r = ::ken::testing::RunProgram(
+        {"/usr/bin/sqlite3", path, "UPDATE checkpoints SET " + column + " = '" + value + "';"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto opened = RunInChild([&] {
+      InitializeV8({});
+      NodeOptions options;
+      options.store_path = path;
+      options.node_id = "a";
+      options.peers = {"b"};
+      auto node = Node::Open(options);
+      ASSERT_FALSE(node.ok());
+      EXPECT_EQ(node.status().code(), absl::StatusCode::kFailedPrecondition) << node.status();
+      const std::string want = column == "natives" ? "native table 99:deadbeef" : "engine 'v8 9.9.9; libnode108 0.0'";
+      EXPECT_NE(node.status().message().find(want), std::string::npos) << node.status();
+      EXPECT_NE(node.status().message().find(column == "natives" ? "wrong native functions" : "exact build"),
+                std::string::npos)
+          << node.status();
+    });
+    ASSERT_EQ(opened.exit_code, 0) << opened.output;
+  }
+}
+
+}  // namespace
+}  // namespace ken
