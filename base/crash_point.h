@@ -2,6 +2,7 @@
 // the process exit abruptly (_exit, like kill -9: no flush, no cleanup) the
 // Nth time (default 1st) execution reaches CrashPoint(NAME). Points:
 //   before_commit          a batch ran; its commit has not started
+//   before_release         a batch's commit is durable; none of its outputs released
 //   after_send_commit      a batch with sends is durable; sends not yet released
 //   after_deliver_commit   a batch with deliveries is durable; acks not yet sent
 //   after_send_rpc         a transmission with envelopes reached the peer; no ack yet

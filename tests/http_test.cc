@@ -235,5 +235,40 @@ TEST_F(HttpTest, RequestNotStartedInTimeIsAnsweredNotRunAndNeverRuns) {
   EXPECT_EQ(Counter(), 1);  // none of the four ran, before or after their answer
 }
 
+// The output gate: a response is sent only once its turn's commit is
+// durable. Killed just before the commit, the request leaves no trace;
+// killed after the commit but before the release, it took effect but its
+// client never got an answer (never an answer for a commit that is lost).
+TEST_F(HttpTest, NoResponseLeavesBeforeItsCommitIsDurable) {
+  StartNode();
+  EXPECT_EQ(Counter(), 0);  // counter is 1
+  for (const std::string point : {"before_commit", "before_release"}) {
+    SCOPED_TRACE(point);
+    cluster_.Start("web", {"KEN_CRASH_AT=" + point},
+                   {"--http", "127.0.0.1:" + std::to_string(http_port_), "--turn-timeout", "500ms"});
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    httplib::Client c("127.0.0.1", http_port_);
+    c.set_read_timeout(10);
+    int status = 0;
+    for (int i = 0; i < 50 && status == 0; ++i) {
+      auto r = c.Get("/counter");
+      if (r) {
+        status = r->status;
+        break;
+      }
+      int code;
+      if (cluster_.Exited("web", &code)) break;  // crashed at the point: the request got no answer
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(status, 0) << "a response was sent from a commit that crashed";
+    int code = 0;
+    for (int i = 0; i < 100 && !cluster_.Exited("web", &code); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(code, 86) << cluster_.Output("web");
+    StartNode();
+  }
+  // before_commit: not applied; before_release: applied (durable) but unanswered.
+  EXPECT_EQ(Counter(), 2);
+}
+
 }  // namespace
 }  // namespace ken

@@ -29,6 +29,10 @@ TurnResult NotRun(const std::string& why) {
 TurnLoop::TurnLoop(Node& node, TurnLoopOptions options)
     : node_(node), options_(std::move(options)), observe_(ObserveBody(options_.upcoming_timers)) {
   ReadTimersFromHeap();
+  // Replies pending in the heap from before a restart: forgotten in the
+  // first batch (nobody waits for them any more).
+  TurnResult pending = node_.Evaluate(PendingRepliesBody());
+  forget_old_replies_ = pending.ok() && pending.output != "0";
 }
 
 void TurnLoop::ReadTimersFromHeap() {

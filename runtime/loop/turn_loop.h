@@ -119,7 +119,7 @@ class TurnLoop {
   std::map<uint64_t, std::shared_ptr<LoopInput>> waiting_;  // replies pending after their turn
   std::vector<std::pair<int64_t, int64_t>> upcoming_;        // timers [id, due_ms], soonest first
   std::set<std::pair<int64_t, int64_t>> firing_;            // taken by a batch not yet durable
-  bool forget_old_replies_ = true;
+  bool forget_old_replies_ = false;
   size_t last_batch_ = 0;
 };
 

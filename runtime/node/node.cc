@@ -54,8 +54,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   }
   if (!store.ok()) return store.status();
   node->store_ = std::move(*store);
-  absl::StatusOr<Checkpoint> checkpoint = node->store_->LoadNewest();
-  if (!checkpoint.ok()) return checkpoint.status();
+  node->durability_ = NewSnapshotDurability(node->store_.get());
+  absl::StatusOr<Durability::Recovered> recovered = node->durability_->Recover();
+  if (!recovered.ok()) return recovered.status();
+  Checkpoint* checkpoint = &recovered->checkpoint;
   if (absl::Status engine = CheckEngine(checkpoint->engine); !engine.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("store ", path, ": checkpoint ", checkpoint->seq, ": ", engine.message()));
@@ -123,6 +125,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   options.isolate.send = [self](const std::string& dst, std::string payload) {
     return self->Send(dst, std::move(payload));
   };
+  node->builtins_version_ = checkpoint->builtins_version;
   node->isolate_ = PersistentIsolate::FromBlob(std::move(checkpoint->heap), std::move(options.isolate));
   node->durable_blob_ = node->isolate_->shared_blob();
   node->pending_state_ = node->state_;
@@ -152,13 +155,18 @@ Checkpoint Node::NewCheckpoint() const {
 }
 
 void Node::UpgradeBuiltinsIfOlder() {
-  int version = kBuiltinsVersion;
-  (void)isolate_->RunTurn(
-      [&](const TurnScope& scope) -> absl::StatusOr<std::string> {
-        version = BuiltinsVersion(scope.isolate, scope.context, scope.internals);
-        return std::string();
-      },
-      TurnMode::kDiscard);
+  int version = builtins_version_;  // as the checkpoint records it (0: unknown, older stores)
+  if (version == 0) {
+    // Read from the heap. The isolate stays live (it only read), so the
+    // next turn need not restore it again.
+    version = kBuiltinsVersion;
+    (void)isolate_->RunTurn(
+        [&](const TurnScope& scope) -> absl::StatusOr<std::string> {
+          version = BuiltinsVersion(scope.isolate, scope.context, scope.internals);
+          return std::string();
+        },
+        TurnMode::kKeep);
+  }
   builtins_version_ = version;
   if (version >= kBuiltinsVersion) return;
   if (version < 2) {
@@ -258,6 +266,7 @@ absl::Status Node::WaitForWrite() {
     seq_ = w->checkpoint.seq;
     state_ = std::move(w->next);
     durable_blob_ = w->blob;
+    CrashPoint("before_release");
     for (const auto& [dst, through] : w->acked) acked_written_[dst] = std::max(acked_written_[dst], through);
     if (!w->batch.sends().empty()) CrashPoint("after_send_commit");
     if (!w->batch.delivered().empty()) CrashPoint("after_deliver_commit");
@@ -390,15 +399,15 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
     const auto snapshot_start = std::chrono::steady_clock::now();
     // Without a successful turn only the state changed (dead letters,
     // delivery marks) and the current heap is written again.
-    std::optional<std::string> new_heap;
+    PersistentIsolate::Blob new_heap;
     checkpoint.state = next.SerializeAsString();
     if (any_ok) {
-      absl::StatusOr<std::string> heap = isolate_->Snapshot();
+      absl::StatusOr<PersistentIsolate::Blob> heap = durability_->Capture(*isolate_);
       if (!heap.ok()) {
         failure = {heap.status(), !absl::IsCancelled(heap.status())};
-      } else if (static_cast<int64_t>(heap->size() + checkpoint.state.size()) > max_checkpoint_bytes_) {
-        failure = {absl::OutOfRangeError(absl::StrCat("the checkpoint would take ", Mb(heap->size() + checkpoint.state.size()),
-                                                      " (heap snapshot ", heap->size(), ", state ",
+      } else if (static_cast<int64_t>((*heap)->size() + checkpoint.state.size()) > max_checkpoint_bytes_) {
+        failure = {absl::OutOfRangeError(absl::StrCat("the checkpoint would take ", Mb((*heap)->size() + checkpoint.state.size()),
+                                                      " (heap snapshot ", (*heap)->size(), ", state ",
                                                       checkpoint.state.size(), "), over max_checkpoint_bytes (",
                                                       max_checkpoint_bytes_, ")")),
                    true};
@@ -423,7 +432,7 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
       const double snapshot_ms = ms_since(snapshot_start);
       if (new_heap) {
         // The new heap goes straight into the isolate host (no copy).
-        isolate_->SwapBlob(std::make_shared<const std::string>(std::move(*new_heap)));
+        isolate_->SwapBlob(std::move(new_heap));
       }
       CrashPoint("before_commit");
       auto write = std::make_unique<Write>();
@@ -444,6 +453,12 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
         }
       }
       write->idx = idx;
+      for (size_t i : idx) {
+        if (failed[i] || inputs[i].record.kind_case() == v1::TurnInput::KIND_NOT_SET) continue;
+        v1::TurnInput record = inputs[i].record;
+        record.set_clock_ms(run_clock_[i]);
+        write->turns.push_back(std::move(record));
+      }
       write->observed = std::move(observed);
       write->owner = current_;
       write->started = std::chrono::steady_clock::now();
@@ -458,7 +473,7 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
         if (before_store_commit_) {
           if (absl::Status s = before_store_commit_(); !s.ok()) return s;
         }
-        return store_->Commit(w->checkpoint, *w->blob, w->outbox);
+        return durability_->Write(w->checkpoint, w->blob, w->outbox, w->turns);
       });
       ++current_->writes;
       pending_state_ = write->next;
@@ -546,7 +561,7 @@ absl::Status Node::CheckCommittedHeap() {
   }
   isolate_->Discard();
   if (absl::Status s = isolate_->Prepare(); !s.ok()) return s;
-  absl::StatusOr<std::string> blob = isolate_->Snapshot();  // consumes the isolate; the blob is dropped
+  absl::StatusOr<PersistentIsolate::Blob> blob = durability_->Capture(*isolate_);  // consumes the isolate; dropped
   if (!blob.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("the node's committed heap cannot be checkpointed again: ", blob.status().message()));
@@ -571,7 +586,7 @@ absl::StatusOr<bool> Node::ReincarnateIfWentBack() {
   Checkpoint checkpoint = NewCheckpoint();
   checkpoint.state = next.SerializeAsString();
   isolate_->Discard();
-  if (absl::Status s = store_->Commit(checkpoint, isolate_->blob()); !s.ok()) return s;
+  if (absl::Status s = durability_->Write(checkpoint, isolate_->shared_blob(), OutboxChanges{}, {}); !s.ok()) return s;
   seq_ = checkpoint.seq;
   state_ = std::move(next);
   pending_state_ = state_;

@@ -53,6 +53,7 @@
 #include "proto/state.pb.h"
 #include "proto/turn.pb.h"
 #include "runtime/isolate/persistent_isolate.h"
+#include "runtime/node/durability.h"
 #include "store/checkpoint_store.h"
 
 namespace ken {
@@ -203,6 +204,7 @@ class Node {
     OutboxChanges outbox;     // rows it adds and drops
     std::map<std::string, uint64_t> acked;  // what `outbox` drops, per destination
     std::vector<size_t> idx;  // its group's inputs
+    std::vector<v1::TurnInput> turns;  // the records of its turns that ran, with their clocks
     std::optional<std::string> observed;
     std::shared_ptr<PendingBatch> owner;
     std::chrono::steady_clock::time_point started;
@@ -216,6 +218,7 @@ class Node {
 
   SteadyClock clock_;
   std::unique_ptr<CheckpointStore> store_;
+  std::unique_ptr<Durability> durability_;  // the mode: snapshot (durability.h)
   std::unique_ptr<Channels> channels_;
   std::unique_ptr<PersistentIsolate> isolate_;
   ChannelBatch* batch_ = nullptr;  // the batch being run, for ken.send

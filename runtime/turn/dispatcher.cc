@@ -416,6 +416,15 @@ PersistentIsolate::TurnBody ObserveBody(int max_timers) {
   };
 }
 
+PersistentIsolate::TurnBody PendingRepliesBody() {
+  return [](const TurnScope& scope) -> absl::StatusOr<std::string> {
+    if (!HasHook(scope, "pendingReplies")) return std::string("0");
+    v8::Local<v8::Value> n;
+    if (!CallHook(scope, "pendingReplies", 0, nullptr).ToLocal(&n)) return absl::AbortedError("threw");
+    return StdString(scope.isolate, n);
+  };
+}
+
 TurnInput ForgetRepliesTurn(std::vector<uint64_t> ids) {
   TurnInput input;
   input.description = "forget replies nobody waits for";

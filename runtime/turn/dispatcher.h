@@ -50,6 +50,9 @@ PersistentIsolate::TurnBody ObserveBody(int max_timers);
 PersistentIsolate::TurnBody InspectBody(const std::string& expression);
 PersistentIsolate::TurnBody ListGlobalsBody();
 
+// How many replies the heap's table holds (as text; "0" if it has none).
+PersistentIsolate::TurnBody PendingRepliesBody();
+
 // Forgets replies nobody waits for any more (ids; all if empty), as a turn.
 TurnInput ForgetRepliesTurn(std::vector<uint64_t> ids);
 
