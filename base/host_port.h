@@ -6,8 +6,9 @@
 
 namespace ken {
 
-// Parses "host:port": port 1..65535; host non-empty, without spaces or '/'
-// ("[v6]" allowed). Returns false, leaving the outputs alone, otherwise.
+// Parses "host:port": port 1..65535 (digits only); host non-empty, printable
+// ASCII without spaces or '/' ("[v6]" allowed). Returns false, leaving the
+// outputs alone, otherwise.
 bool ParseHostPort(const std::string& address, std::string* host, int* port);
 
 }  // namespace ken

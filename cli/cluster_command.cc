@@ -155,7 +155,7 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
       const Row& r = rows[i];
       printf("%s\n  {\"id\": %s, \"up\": %s, \"pid\": %lld, \"restarts\": %u, \"turns\": %llu, \"checkpoint\": %lld, "
              "\"outbox\": %llu, \"retransmits\": %llu, \"dead_letters\": %llu, \"heap_bytes\": %llu, "
-             "\"store_bytes\": %llu, \"incarnation\": %s, \"error\": %s}",
+             "\"store_bytes\": %llu, \"incarnation\": %s, \"error\": %s",
              i ? "," : "", JsonString(r.id).c_str(), r.up ? "true" : "false",
              static_cast<long long>(r.up ? r.reply.pid() : 0), r.reply.restarts(),
              static_cast<unsigned long long>(r.reply.turns()), static_cast<long long>(r.reply.last_committed_checkpoint()),
@@ -165,6 +165,14 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
              static_cast<unsigned long long>(r.reply.heap_used_bytes()),
              static_cast<unsigned long long>(r.reply.store_bytes()), JsonString(r.reply.incarnation()).c_str(),
              JsonString(r.error).c_str());
+      // Broken channels (both ends report them): [{"peer", "error"}, ...].
+      std::string broken;
+      for (const auto& c : r.reply.channels()) {
+        if (c.error().empty()) continue;
+        broken += absl::StrCat(broken.empty() ? "" : ", ", "{\"peer\": ", JsonString(c.peer()),
+                               ", \"error\": ", JsonString(c.error()), "}");
+      }
+      printf(", \"broken_channels\": [%s]}", broken.c_str());
     }
     printf("\n]\n");
     return 0;
@@ -181,6 +189,11 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
     } else {
       printf("%-16s %8s %-5s %8s %10s %8s %11s %9s %9.1f\n", r.id.c_str(), "-", "down", "-", "-", "-", "-", "-",
              r.reply.store_bytes() / 1048576.0);
+    }
+  }
+  for (const Row& r : rows) {
+    for (const auto& c : r.reply.channels()) {
+      if (!c.error().empty()) printf("%s: channel with %s broken: %s\n", r.id.c_str(), c.peer().c_str(), c.error().c_str());
     }
   }
   return 0;

@@ -175,8 +175,8 @@ int main(int argc, char** argv) {
               text.c_str());
       return false;
     }
-    if (*ms <= 0) {
-      fprintf(stderr, "ken %s: --%s must be positive\n", command.c_str(), flag);
+    if (*ms <= 0 || *ms > 24LL * 3600 * 1000) {
+      fprintf(stderr, "ken %s: --%s must be positive and at most a day (24h)\n", command.c_str(), flag);
       return false;
     }
     return true;
@@ -197,8 +197,14 @@ int main(int argc, char** argv) {
     sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
   }
+  const int64_t heap_limit_mb = absl::GetFlag(FLAGS_heap_limit_mb);
+  if (heap_limit_mb != 0 && (heap_limit_mb < 16 || heap_limit_mb > 65536)) {
+    // Below 16 MiB V8 cannot even set up a new heap's built-ins.
+    fprintf(stderr, "ken %s: --heap-limit-mb must be 0 (V8's default) or from 16 to 65536\n", command.c_str());
+    return 2;
+  }
   ken::V8Config v8_config;
-  v8_config.heap_limit_mb = absl::GetFlag(FLAGS_heap_limit_mb);
+  v8_config.heap_limit_mb = heap_limit_mb;
   ken::InitializeV8(v8_config);
 
   if (command == "run") {

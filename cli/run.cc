@@ -127,7 +127,14 @@ int RunNode(const RunOptions& options) {
   spdlog::info("node {} listening on {}{} (store {}, checkpoint {})", me->id, me->address,
                http_address.empty() ? "" : ", http " + http_address, store, node.checkpoint_seq());
 
-  while (!g_stop) loop.Step(200);
+  while (!g_stop && node.fatal().ok()) loop.Step(200);
+  if (!node.fatal().ok()) {
+    fprintf(stderr, "ken run: node %s: %s\n", me->id.c_str(), std::string(node.fatal().message()).c_str());
+    loop.Close("the node is stopping; it was not run");
+    if (http) http->Stop();
+    (*server)->Shutdown();
+    return 1;
+  }
 
   spdlog::info("node {} stopping (checkpoint {})", me->id, node.checkpoint_seq());
   loop.Close("the node is stopping; it was not run");

@@ -160,6 +160,10 @@ void FireDueTimers(TurnLoop& loop) {
 void RunInput(TurnLoop& loop, const std::string& source, const std::string& name) {
   TurnResult result = RunTurnNow(loop, ShellRecord(source, name));
   Print(result.ok() ? result.output : result.error);
+  if (!loop.node().fatal().ok()) {
+    fprintf(stderr, "ken shell: %s\n", std::string(loop.node().fatal().message()).c_str());
+    exit(1);
+  }
 }
 
 }  // namespace

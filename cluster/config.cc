@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <system_error>
+#include <vector>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -89,12 +91,39 @@ absl::Status ParseLimits(const std::string& name, const YAML::Node& map, NodeLim
   return absl::OkStatus();
 }
 
-// Every key of `map` must be a scalar in `allowed`.
+constexpr uintmax_t kMaxScriptBytes = 64 << 20;
+
+// The line (1-based) of a '---' that starts a second YAML document, or 0:
+// a '---' line after any content (the first document may start with one).
+int SecondDocumentLine(const std::string& yaml) {
+  bool content = false;
+  int line = 0;
+  size_t at = 0;
+  while (at <= yaml.size()) {
+    size_t end = yaml.find('\n', at);
+    if (end == std::string::npos) end = yaml.size();
+    std::string text = yaml.substr(at, end - at);
+    ++line;
+    const bool marker = text.rfind("---", 0) == 0 && (text.size() == 3 || text[3] == ' ' || text[3] == '\t' ||
+                                                      text[3] == '\r');
+    if (marker && content) return line;
+    const size_t first = text.find_first_not_of(" \t\r");
+    if (!marker && first != std::string::npos && text[first] != '#') content = true;
+    at = end + 1;
+  }
+  return 0;
+}
+
+// Every key of `map` must be a scalar in `allowed`, given once.
 absl::Status CheckKeys(const std::string& name, const YAML::Node& map, const std::set<std::string>& allowed,
                        const std::string& where) {
+  std::set<std::string> seen;
   for (const auto& kv : map) {
     if (!kv.first.IsScalar()) return Error(name, kv.first, absl::StrCat("a key", where, " must be a plain name"));
     std::string key = kv.first.as<std::string>();
+    if (!seen.insert(key).second) {
+      return Error(name, kv.first, absl::StrCat("duplicate key '", key, "'", where));
+    }
     if (!allowed.count(key)) {
       std::string expected;
       for (const std::string& a : allowed) expected += (expected.empty() ? "" : ", ") + a;
@@ -143,6 +172,12 @@ namespace {
 absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& base_dir, const std::string& name) {
   YAML::Node root;
   try {
+    // One document only: a second would be ignored by YAML::Load. (Found by
+    // its '---' line; yaml-cpp's LoadAll can loop forever on malformed text.)
+    if (int line = SecondDocumentLine(yaml); line > 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ":", line, ": the cluster config must be one YAML document (found a second '---')"));
+    }
     root = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(name, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
@@ -214,8 +249,19 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
     absl::StatusOr<std::string> script = ScalarField(name, n, "script", true);
     if (!script.ok()) return script.status();
     node.script = Resolve(base_dir, *script);
-    if (access(node.script.c_str(), R_OK) != 0 || std::filesystem::is_directory(node.script)) {
-      return Error(name, n["script"], absl::StrCat("node '", node.id, "': cannot read script ", node.script));
+    std::error_code ec;
+    const char* why = nullptr;
+    if (!std::filesystem::exists(node.script, ec)) {
+      why = "no such file";
+    } else if (!std::filesystem::is_regular_file(node.script, ec)) {
+      why = "not a regular file";  // a directory, a FIFO, a device
+    } else if (std::filesystem::file_size(node.script, ec) > kMaxScriptBytes) {
+      why = "over 64 MiB";
+    } else if (access(node.script.c_str(), R_OK) != 0) {
+      why = "permission denied";
+    }
+    if (why != nullptr) {
+      return Error(name, n["script"], absl::StrCat("node '", node.id, "': cannot read script ", node.script, " (", why, ")"));
     }
     absl::StatusOr<std::string> store = ScalarField(name, n, "store", false);
     if (!store.ok()) return store.status();

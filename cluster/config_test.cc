@@ -1,5 +1,7 @@
 #include "cluster/config.h"
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -346,6 +348,55 @@ TEST_F(ConfigTest, GarbageNeverThrows) {
       EXPECT_EQ(c.status().message().rfind("c.yaml", 0), 0u) << c.status();
     }
   }
+}
+
+}  // namespace
+}  // namespace ken
+
+namespace ken {
+namespace {
+
+class ConfigStrictTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* t = getenv("TEST_TMPDIR");
+    std::string tmpl = std::string(t ? t : "/tmp") + "/cfgXXXXXX";
+    dir_ = mkdtemp(tmpl.data());
+    std::ofstream(dir_ + "/a.js") << "1";
+  }
+  std::string Error(const std::string& yaml) {
+    auto c = ParseClusterConfig(yaml, dir_, "c.yaml");
+    return c.ok() ? "" : std::string(c.status().message());
+  }
+  std::string dir_;
+};
+
+// Mistakes that used to be accepted silently, or to hang or crash later.
+TEST_F(ConfigStrictTest, AddressesDuplicatesDocumentsAndScripts) {
+  const std::string node = "  - id: a\n    address: 127.0.0.1:7001\n    script: a.js\n";
+  EXPECT_NE(Error("token: t\nnodes:\n  - id: a\n    address: \"127.0.0.1:7001\\n\"\n    script: a.js\n")
+                .find("c.yaml:4: node 'a': cannot parse address"),
+            std::string::npos);
+  EXPECT_NE(Error("token: t\nnodes:\n  - id: a\n    address: \"127.0.0.1: 7001\"\n    script: a.js\n")
+                .find("cannot parse address"),
+            std::string::npos);
+  EXPECT_NE(Error("token: t\ntoken: u\nnodes:\n" + node).find("c.yaml:2: duplicate key 'token'"), std::string::npos);
+  EXPECT_NE(Error("token: t\nnodes:\n  - id: a\n    address: 127.0.0.1:7001\n    script: a.js\n    script: b.js\n")
+                .find("c.yaml:6: duplicate key 'script' in node"),
+            std::string::npos);
+  EXPECT_NE(Error("token: t\nnodes:\n" + node + "---\ntoken: other\n").find("c.yaml:6: the cluster config must be one"),
+            std::string::npos);
+  EXPECT_EQ(Error("---\ntoken: t\nnodes:\n" + node), "");  // a leading '---' is one document
+  ASSERT_EQ(mkfifo((dir_ + "/fifo.js").c_str(), 0644), 0);
+  EXPECT_NE(Error("token: t\nnodes:\n  - id: a\n    address: 127.0.0.1:7001\n    script: fifo.js\n")
+                .find("(not a regular file)"),
+            std::string::npos);
+  EXPECT_NE(Error("token: t\nnodes:\n  - id: a\n    address: 127.0.0.1:7001\n    script: /dev/zero\n")
+                .find("(not a regular file)"),
+            std::string::npos);
+  EXPECT_NE(Error("token: t\nnodes:\n  - id: a\n    address: 127.0.0.1:7001\n    script: none.js\n")
+                .find("cannot read script"),
+            std::string::npos);
 }
 
 }  // namespace

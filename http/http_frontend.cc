@@ -86,7 +86,8 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
         res.set_header(h.name().c_str(), h.value());
       }
     }
-    res.set_content(answer.body(), content_type.c_str());
+    // RFC 9110 15.3.5 and 15.4.5: a 204 or 304 response has no content.
+    if (answer.status() != 204 && answer.status() != 304) res.set_content(answer.body(), content_type.c_str());
   };
   const std::string all = ".*";
   server.Get(all, handler);  // and HEAD

@@ -201,6 +201,11 @@ std::optional<uint64_t> Channels::Stage(ChannelBatch& batch, const std::string& 
                             options_.max_unacked_messages, "); '", dst, "' is down or slow: try again later");
       return std::nullopt;
     }
+    if (payload.size() > options_.max_unacked_bytes) {
+      *error = absl::StrCat("ken.send: a message of ", payload.size(), " bytes can never be sent to '", dst,
+                            "': it is larger than max_unacked_bytes (", options_.max_unacked_bytes, ")");
+      return std::nullopt;
+    }
     if (out.unacked_bytes + staged_bytes + payload.size() > options_.max_unacked_bytes) {
       *error = absl::StrCat("ken.send: messages to '", dst, "' not yet acknowledged would take ",
                             out.unacked_bytes + staged_bytes + payload.size(), " bytes, over max_unacked_bytes (",
@@ -296,6 +301,9 @@ size_t Channels::DeliverableCount() const {
 void Channels::BreakLocked(const std::string& peer, const std::string& reason) {
   Out& out = out_[peer];
   In& in = in_[peer];
+  if (out.error.empty() && in.error.empty()) {
+    spdlog::error("channels {} <-> {} broken: {}", self_, peer, reason);
+  }
   if (out.error.empty()) out.error = reason;
   if (in.error.empty()) in.error = reason;
   in.buffered.clear();

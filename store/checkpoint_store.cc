@@ -414,6 +414,12 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::OpenLocked(
   }
   sqlite3_busy_timeout(db, 5000);
   std::unique_ptr<CheckpointStore> store(new CheckpointStore(path, db, std::move(lock)));
+  if (mode == Mode::kReadWrite && DiskBytes(path + "-wal") > 0) {
+    // The holder did not close cleanly, or the -wal beside the file came
+    // from elsewhere (a copy of the store restored without it): SQLite
+    // replays any -wal into the file, so check the result before writing.
+    if (absl::Status s = store->QuickCheck(); !s.ok()) return s;
+  }
   if (absl::Status s = store->ReadMeta(); !s.ok()) return s;
   if (mode == Mode::kReadWrite) {
     if (absl::Status s = Exec(db, path, "PRAGMA synchronous=FULL;"); !s.ok()) return s;
@@ -422,6 +428,22 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::OpenLocked(
     }
   }
   return store;
+}
+
+absl::Status CheckpointStore::QuickCheck() {
+  Stmt stmt(db_, "PRAGMA quick_check(1)");
+  std::string verdict;
+  if (stmt.rc() == SQLITE_OK && sqlite3_step(stmt.get()) == SQLITE_ROW) {
+    const unsigned char* text = sqlite3_column_text(stmt.get(), 0);
+    verdict = text ? reinterpret_cast<const char*>(text) : "";
+  } else {
+    verdict = sqlite3_errmsg(db_);
+  }
+  if (verdict == "ok") return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat(
+      "store ", path_, " is damaged (SQLite quick_check: ", verdict,
+      "); if it was restored from a copy, the -wal beside it may be another store's: stop the node, put back the "
+      "copy with its own -wal (or delete the stale -wal), and start again"));
 }
 
 absl::Status CheckpointStore::ReadMeta() {

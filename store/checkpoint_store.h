@@ -219,6 +219,8 @@ class CheckpointStore {
   static absl::StatusOr<std::unique_ptr<CheckpointStore>> OpenLocked(const std::string& path,
                                                                      Mode mode, StoreLock lock);
   absl::Status ReadMeta();
+  // PRAGMA quick_check; kDataLoss naming what it found.
+  absl::Status QuickCheck();
   absl::Status MigrateFromFormat1();
   absl::StatusOr<std::vector<OutboxRow>> ReadOutbox();
   bool format1() const { return format_ == kStoreFormat1; }

@@ -803,3 +803,47 @@ TEST(FormatTest, NewerFormatIsRefusedAndUntouched) {
 
 }  // namespace
 }  // namespace ken
+
+namespace ken {
+namespace {
+
+// A damaged file with a -wal beside it (a holder that did not close
+// cleanly, or a copy restored next to another store's -wal) is refused at
+// open with a one-line error, instead of failing every commit afterwards.
+TEST(QuickCheckTest, DamagedStoreWithAWalIsRefusedAtOpen) {
+  const char* t = getenv("TEST_TMPDIR");
+  std::string tmpl = std::string(t ? t : "/tmp") + "/qcXXXXXX";
+  const std::string path = std::string(mkdtemp(tmpl.data())) + "/s.ken";
+  {
+    Checkpoint initial;
+    initial.heap = std::string(200000, 'h');
+    initial.state = "s";
+    auto store = CheckpointStore::Create(path, initial);
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (int i = 0; i < 3; ++i) {
+      Checkpoint c;
+      c.heap = std::string(200000, static_cast<char>('a' + i));
+      c.state = "s";
+      ASSERT_TRUE((*store)->Commit(c).ok());
+    }
+  }
+  // Damage a b-tree page in the middle of the file.
+  {
+    FILE* f = fopen(path.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    fseek(f, 3 * 4096, SEEK_SET);
+    const char junk[64] = {static_cast<char>(0xff)};
+    fwrite(junk, 1, sizeof(junk), f);
+    fclose(f);
+    FILE* wal = fopen((path + "-wal").c_str(), "wb");
+    fputs("not a wal", wal);
+    fclose(wal);
+  }
+  auto store = CheckpointStore::Open(path, CheckpointStore::Mode::kReadWrite);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+  EXPECT_NE(store.status().message().find("is damaged (SQLite quick_check"), std::string::npos) << store.status();
+}
+
+}  // namespace
+}  // namespace ken

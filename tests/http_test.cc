@@ -40,6 +40,12 @@ var handleRequest = function (request, response) {
     response.headers["X-Echo"] = "yes";
     response.body = { method: request.method, path: request.path, query: request.query, body: request.body,
                       header: request.headers["x-test"] };
+  } else if (request.path === "/badheader") {
+    counter += 1000;
+    response.headers["a b"] = "c";
+  } else if (request.path === "/nocontent") {
+    response.statusCode = 204;
+    response.body = "ignored";
   } else if (request.path === "/async") {
     Promise.resolve(41).then(function (v) { response.body = "async " + (v + 1); });
   } else {
@@ -163,6 +169,15 @@ TEST_F(HttpTest, RequestAndResponseShape) {
   EXPECT_EQ(echo->get_header_value("Content-Type"), "application/json");
   EXPECT_EQ(echo->get_header_value("x-echo"), "yes");
   EXPECT_EQ(echo->body, R"({"method":"POST","path":"/echo","query":"a=1&b=2","body":"payload","header":"hi"})");
+  // A header name that is not an HTTP token is the handler's error: 500,
+  // rolled back (the +1000 did not stay); a 204 is sent without content.
+  auto bad = c.Get("/badheader");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 500);
+  auto nocontent = c.Get("/nocontent");
+  ASSERT_TRUE(nocontent);
+  EXPECT_EQ(nocontent->status, 204);
+  EXPECT_EQ(nocontent->body, "");
   auto missing = c.Get("/nope");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);

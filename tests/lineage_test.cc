@@ -181,6 +181,11 @@ TEST_F(LineageTest, RecreatedReceiverIsReportedOnBothEnds) {
   std::string b_error = WaitForChannelError(cluster_, "b", "a");
   EXPECT_NE(b_error.find("re-created"), std::string::npos) << b_error << cluster_.Output("b");
   EXPECT_EQ(cluster_.WaitForValue("a", "refused.length > 0", "true"), "true");
+  // `ken cluster status` shows the broken channels (JSON and table).
+  auto json = ::ken::testing::RunProgram({"cli/ken", "cluster", "status", cluster_.config_path(), "--json"});
+  EXPECT_NE(json.output.find("\"broken_channels\": [{\"peer\": \"b\""), std::string::npos) << json.output;
+  auto table = ::ken::testing::RunProgram({"cli/ken", "cluster", "status", cluster_.config_path()});
+  EXPECT_NE(table.output.find("a: channel with b broken:"), std::string::npos) << table.output;
   absl::StatusOr<v1::StatusReply> a = cluster_.Status("a");
   ASSERT_TRUE(a.ok()) << a.status();
   const uint64_t unacked = a->unacked_total();

@@ -128,5 +128,23 @@ TEST(StoreSafetyTest, BadConfigsAreOneLineErrors) {
   }
 }
 
+// Flags that used to crash V8 or overflow: one-line errors, exit code 2.
+TEST(StoreSafetyTest, BadFlagsAreOneLineErrors) {
+  const std::string store = MakeTempDir() + "/f.ken";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--heap-limit-mb", "1"}, "--heap-limit-mb must be 0 (V8's default) or from 16 to 65536"},
+      {{"--heap-limit-mb", "-5"}, "--heap-limit-mb must be 0"},
+      {{"--turn-timeout", "2562047h"}, "--turn-timeout must be positive and at most a day"},
+      {{"--turn-timeout", "0"}, "--turn-timeout must be positive"},
+  };
+  for (const auto& [flags, want] : cases) {
+    std::vector<std::string> argv = {kKen, "shell", "--store", store};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    auto r = RunProgram(argv, "1\n");
+    EXPECT_EQ(r.exit_code, 2) << flags[1] << ": " << r.output;
+    EXPECT_NE(r.output.find(want), std::string::npos) << flags[1] << ": " << r.output;
+  }
+}
+
 }  // namespace
 }  // namespace ken

@@ -179,14 +179,19 @@ void PersistentIsolate::WatchdogLoop() {
       cv_.wait(l);
       continue;
     }
-    uint64_t id = turn_id_;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.turn_timeout_ms);
-    bool ended = cv_.wait_until(l, deadline, [&] { return stopping_ || !armed_ || turn_id_ != id; });
-    if (!ended) {
-      timed_out_ = true;
-      armed_ = false;
-      isolate_->TerminateExecution();
+    const uint64_t id = turn_id_;
+    if (!timed_out_ && !interrupted_) {
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.turn_timeout_ms);
+      bool ended =
+          cv_.wait_until(l, deadline, [&] { return stopping_ || !armed_ || turn_id_ != id || interrupted_; });
+      if (ended && !interrupted_) continue;
+      if (!ended) timed_out_ = true;
     }
+    // Terminated, and again every 50 ms until the turn ends: host code that
+    // runs JS after a termination has unwound (formatting a thrown value,
+    // reading a hook) must not run the program's code unchecked.
+    isolate_->TerminateExecution();
+    cv_.wait_for(l, std::chrono::milliseconds(50), [&] { return stopping_ || !armed_ || turn_id_ != id; });
   }
 }
 
@@ -293,9 +298,7 @@ TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode, int64
 void PersistentIsolate::Interrupt() {
   std::lock_guard<std::mutex> l(mu_);
   if (!armed_ || isolate_ == nullptr) return;
-  interrupted_ = true;
-  armed_ = false;
-  isolate_->TerminateExecution();
+  interrupted_ = true;  // the watchdog terminates the turn until it ends
   cv_.notify_all();
 }
 
@@ -431,6 +434,7 @@ v8::MaybeLocal<v8::Value> EvalScript(const TurnScope& scope, const std::string& 
 
 std::string Inspect(const TurnScope& scope, v8::Local<v8::Value> value, bool top) {
   v8::Isolate* isolate = scope.isolate;
+  if (isolate->IsExecutionTerminating()) return "[value could not be inspected: the turn was terminated]";
   v8::TryCatch try_catch(isolate);
   v8::Local<v8::Value> fn;
   if (!scope.internals->Get(scope.context, V8String(isolate, "inspect")).ToLocal(&fn) || !fn->IsFunction()) {
@@ -447,6 +451,7 @@ std::string Inspect(const TurnScope& scope, v8::Local<v8::Value> value, bool top
 bool ToJson(const TurnScope& scope, v8::Local<v8::Value> value, std::string* out) {
   // JSON.stringify has no text for these (it returns undefined).
   if (value->IsUndefined() || value->IsFunction() || value->IsSymbol()) return false;
+  if (scope.isolate->IsExecutionTerminating()) return false;
   v8::TryCatch try_catch(scope.isolate);
   v8::Local<v8::String> json;
   if (!v8::JSON::Stringify(scope.context, value).ToLocal(&json)) return false;
@@ -457,7 +462,7 @@ bool ToJson(const TurnScope& scope, v8::Local<v8::Value> value, std::string* out
 std::string JsonOrInspect(const TurnScope& scope, v8::Local<v8::Value> value) {
   std::string shell = Inspect(scope, value, true);
   std::string json;
-  if (!ToJson(scope, value, &json)) return shell;
+  if (scope.isolate->IsExecutionTerminating() || !ToJson(scope, value, &json)) return shell;
   v8::TryCatch try_catch(scope.isolate);
   v8::Local<v8::Value> parsed;
   if (!v8::JSON::Parse(scope.context, V8String(scope.isolate, json)).ToLocal(&parsed)) return shell;

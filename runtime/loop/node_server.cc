@@ -76,18 +76,19 @@ Answer NodeServer::SubmitAndWait(v1::TurnInput record, std::function<Answer(cons
   const uint64_t reply_id = record.reply_id();
   input->record = std::move(record);
   input->done = [promise, convert](const TurnResult& r) { promise->set_value(convert(r)); };
-  if (!loop_.Submit(input)) return failed("the node is stopping; it was not run");
+  const std::string what = input->record.has_eval() ? "the eval" : "the request";
+  if (!loop_.Submit(input)) return failed(absl::StrCat("the node is stopping; ", what, " was not run"));
   const auto timeout = std::chrono::milliseconds(options_.answer_timeout_ms);
   if (future.wait_for(timeout) == std::future_status::ready) return future.get();
   if (input->claim.Abandon()) {
-    return failed(absl::StrCat("the node did not start it within ", options_.answer_timeout_ms,
+    return failed(absl::StrCat("the node did not start ", what, " within ", options_.answer_timeout_ms,
                                " ms; it was not run and will not be"));
   }
   // Its turn has started: the answer comes after its commit (or, for a
   // reply a later turn completes, after that turn's).
   if (future.wait_for(timeout) == std::future_status::ready) return future.get();
   if (reply_id != 0) loop_.Abandon(reply_id);
-  return failed("the node started it but has not answered; its outcome is unknown");
+  return failed(absl::StrCat("the node started ", what, " but has not answered; its outcome is unknown"));
 }
 
 v1::HttpResponse NodeServer::SubmitHttp(v1::HttpRequest request) {
@@ -109,18 +110,25 @@ v1::EvalReply NodeServer::SubmitEval(const std::string& source) {
   return SubmitAndWait<v1::EvalReply>(
       EvalRecord(source, loop_.NewReplyId()),
       [](const TurnResult& r) {
+        // At most 1 MiB of the value or error goes back (an admin client
+        // refuses replies over 4 MiB, and the eval has run).
+        auto cut = [](std::string text) {
+          constexpr size_t kMax = 1 << 20;
+          if (text.size() > kMax) text = absl::StrCat(text.substr(0, kMax), "... (", text.size() - kMax, " more bytes)");
+          return text;
+        };
         v1::EvalReply reply;
         reply.set_ok(r.ok());
         if (r.ok()) {
-          reply.set_result(DecodeOutput(r).value());
+          reply.set_result(cut(DecodeOutput(r).value()));
         } else {
-          reply.set_error(r.error);
+          reply.set_error(cut(r.error));
         }
         return reply;
       },
       [](const std::string& why) {
         v1::EvalReply reply;
-        reply.set_error(absl::StrCat("the eval: ", why));
+        reply.set_error(why);
         return reply;
       });
 }

@@ -98,6 +98,7 @@ class TurnLoop {
   void Close(const std::string& why);
   // Whether a timer is due now.
   bool TimerDue() const { return MsUntilNextTimer() == 0; }
+  Node& node() { return node_; }
 
  private:
   std::vector<std::shared_ptr<LoopInput>> TakeQueued(size_t max);

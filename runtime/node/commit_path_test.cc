@@ -4,6 +4,7 @@
 // or loops, a checkpoint over max_checkpoint_bytes) is bisected until that
 // input is found, which becomes a dead letter while the rest commit; the
 // shell refuses a cluster node's store.
+#include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
@@ -387,6 +388,68 @@ TEST(CommitPathTest, HeapOfAnotherNativeTableOrEngineIsRefused) {
     });
     ASSERT_EQ(opened.exit_code, 0) << opened.output;
   }
+}
+
+}  // namespace
+}  // namespace ken
+
+namespace ken {
+namespace {
+
+// A message whose handler throws an enormous error: the dead letter keeps a
+// cut copy of the error, so it can always be committed (it used to be too
+// big, and the node retried the message forever).
+TEST(CommitPathTest, HugeErrorsMakeSmallDeadLetters) {
+  const std::string dir = ::ken::testing::MakeTempDir();
+  auto child = RunInChild([&] {
+    InitializeV8({});
+    auto node = OpenClusterNode(dir + "/a.ken", 4000000);
+    ASSERT_NE(node, nullptr);
+    for (int i = 0; i < 3; ++i) {
+      BatchResult r = node->RunBatch({Js("throw new Error('x'.repeat(3500000))")});
+      ASSERT_TRUE(r.commit.ok()) << r.commit;
+    }
+    EXPECT_EQ(node->state().dead_letter_count(), 3u);
+    ASSERT_EQ(node->state().dead_letters_size(), 3);
+    EXPECT_LT(node->state().dead_letters(0).error().size(), 20000u);
+    EXPECT_NE(node->state().dead_letters(0).error().find("more bytes)"), std::string::npos);
+    EXPECT_TRUE(node->RunBatch({Js("var fine = 1")}).results[0].ok());
+  });
+  ASSERT_EQ(child.exit_code, 0) << child.output;
+}
+
+// A value whose formatting runs the program's code forever (a Proxy trap, a
+// getter on Object.prototype) ends its turn by the turn timeout; the
+// watchdog keeps terminating until the turn is over, whatever host code
+// runs after the first termination.
+TEST(CommitPathTest, HostileValuesToFormatEndByTheTimeout) {
+  const std::string dir = ::ken::testing::MakeTempDir();
+  auto child = RunInChild([&] {
+    InitializeV8({});
+    auto node = OpenClusterNode(dir + "/a.ken", 768ll << 20, 300);
+    ASSERT_NE(node, nullptr);
+    auto value_of = [&](const std::string& source) {
+      TurnInput input;
+      input.description = "eval";
+      input.body = [source](const TurnScope& scope) -> absl::StatusOr<std::string> {
+        v8::Local<v8::Value> value;
+        if (!EvalScript(scope, source, "eval").ToLocal(&value)) return absl::AbortedError("threw");
+        return JsonOrInspect(scope, value);
+      };
+      return node->RunBatch({input}).results[0];
+    };
+    const auto start = std::chrono::steady_clock::now();
+    TurnResult r = value_of("new Proxy({}, { ownKeys: function () { while (true) {} } })");
+    EXPECT_EQ(r.status, TurnStatus::kTimedOut) << r.error;
+    r = value_of("Object.defineProperty(Object.prototype, Symbol.toStringTag, "
+                 "{ get: function () { for (;;) {} }, configurable: true }); ({ b: 2 })");
+    EXPECT_EQ(r.status, TurnStatus::kTimedOut) << r.error;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+    r = value_of("1 + 1");
+    EXPECT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.output, "2");
+  });
+  ASSERT_EQ(child.exit_code, 0) << child.output;
 }
 
 }  // namespace

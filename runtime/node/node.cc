@@ -17,6 +17,18 @@ namespace ken {
 namespace {
 
 constexpr int kRetainedDeadLetters = 100;
+constexpr size_t kDeadLetterErrorBytes = 16 << 10;    // of each dead letter's error text
+constexpr size_t kDeadLetterRecordBytes = 1 << 20;    // a larger input is not kept (only its description)
+constexpr size_t kDeadLetterBudgetBytes = 8 << 20;    // all the dead letters kept in the state
+
+// `text` cut to at most `max` bytes (at a UTF-8 character boundary), with a
+// note of how much was left out.
+std::string CutText(const std::string& text, size_t max) {
+  if (text.size() <= max) return text;
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return absl::StrCat(text.substr(0, end), "... (", text.size() - end, " more bytes)");
+}
 
 int64_t NowUnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -278,6 +290,11 @@ absl::Status Node::WaitForWrite() {
     // Nothing of it took effect: its turns failed (their inputs may come
     // again), and the heap goes back to the durable one, with the state.
     spdlog::error("commit failed: {}", std::string(s.message()));
+    if (absl::IsDataLoss(s) && fatal_.ok()) {
+      // The store file is damaged: every later commit would fail too.
+      fatal_ = absl::DataLossError(absl::StrCat(s.message(), "; the node stops (its committed state is as of checkpoint ",
+                                                seq_, ")"));
+    }
     for (size_t i : w->idx) {
       TurnResult& r = owner->result.results[i];
       if (!r.ok()) continue;
@@ -374,20 +391,31 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
         continue;
       }
       if (!inputs[i].dead_letter) continue;
-      spdlog::error("dead letter: {}: {}", inputs[i].description, out->results[i].error);
+      // A dead letter keeps the error (cut to kDeadLetterErrorBytes: a
+      // program can throw any text) and, up to kDeadLetterRecordBytes, the
+      // input itself; the newest ones are kept, within a budget, so that
+      // dead letters can never make the state too big to commit.
+      const std::string error = CutText(out->results[i].error, kDeadLetterErrorBytes);
+      spdlog::error("dead letter: {}: {}", inputs[i].description, CutText(error, 2000));
       v1::DeadLetter* d = next.add_dead_letters();
       d->set_input(inputs[i].description);
-      d->set_error(out->results[i].error);
+      d->set_error(error);
       d->set_unix_ms(NowUnixMs());
       if (inputs[i].record.kind_case() != v1::TurnInput::KIND_NOT_SET) {
         v1::TurnInput record = inputs[i].record;
         record.set_clock_ms(run_clock_[i]);
-        d->set_record(record.SerializeAsString());
+        if (record.ByteSizeLong() <= kDeadLetterRecordBytes) d->set_record(record.SerializeAsString());
       }
       next.set_dead_letter_count(next.dead_letter_count() + 1);
     }
-    if (next.dead_letters_size() > kRetainedDeadLetters) {
-      next.mutable_dead_letters()->DeleteSubrange(0, next.dead_letters_size() - kRetainedDeadLetters);
+    size_t kept_bytes = 0, keep = 0;
+    for (int k = next.dead_letters_size() - 1; k >= 0; --k) {
+      kept_bytes += next.dead_letters(k).ByteSizeLong();
+      if (keep >= static_cast<size_t>(kRetainedDeadLetters) || kept_bytes > kDeadLetterBudgetBytes) break;
+      ++keep;
+    }
+    if (static_cast<size_t>(next.dead_letters_size()) > keep) {
+      next.mutable_dead_letters()->DeleteSubrange(0, next.dead_letters_size() - static_cast<int>(keep));
     }
     next.set_turns(next.turns() + ok_turns);
     if (program_loaded_pending_ && any_ok) next.set_program_loaded(true);

@@ -143,6 +143,10 @@ class Node {
   void Flush();
   // Whether a write is in flight.
   bool writing() const { return writing_ != nullptr; }
+  // Not ok once a commit found the store file damaged (kDataLoss): nothing
+  // more can be committed, and the node should stop (its committed state is
+  // intact as of checkpoint_seq()).
+  const absl::Status& fatal() const { return fatal_; }
 
   // Bytes the store at `path` takes on disk (the file and its WAL); 0 if
   // absent. Any thread; reads no store.
@@ -228,6 +232,7 @@ class Node {
   int64_t seq_ = 0;
   int64_t max_checkpoint_bytes_ = 0;
   bool reincarnated_ = false;
+  absl::Status fatal_;
   std::unique_ptr<Write> writing_;
   std::shared_ptr<PendingBatch> current_;   // the batch RunBatchAsync is running
   PersistentIsolate::Blob durable_blob_;    // the heap of the newest durable checkpoint

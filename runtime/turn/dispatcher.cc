@@ -51,12 +51,28 @@ bool ResponseToProto(const TurnScope& scope, v8::Local<v8::Value> response, v1::
     scope.isolate->ThrowException(v8::Exception::Error(V8String(scope.isolate, "malformed HTTP response")));
     return false;
   }
-  out->set_status(r["statusCode"].get<int>());
+  auto refuse = [&](const std::string& why) {
+    scope.isolate->ThrowException(v8::Exception::TypeError(V8String(scope.isolate, why)));
+    return false;
+  };
+  const int status = r["statusCode"].get<int>();
+  if (status < 200) return refuse(absl::StrCat("response.statusCode ", status, ": 1xx responses are not supported"));
+  out->set_status(status);
   for (auto& [name, value] : r["headers"].items()) {
     if (!value.is_string()) continue;
+    // RFC 9110 5.1: a field name is a token; 5.5: a value has no CR, LF or NUL.
+    static const std::string kTokenChars =
+        "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    if (name.empty() || name.find_first_not_of(kTokenChars) != std::string::npos) {
+      return refuse(absl::StrCat("response header name '", name.substr(0, 100), "' is not an HTTP token"));
+    }
+    const std::string v = value.get<std::string>();
+    if (v.find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {
+      return refuse(absl::StrCat("response header '", name, "' has a CR, LF or NUL in its value"));
+    }
     v1::HttpHeader* h = out->add_headers();
     h->set_name(name);
-    h->set_value(value.get<std::string>());
+    h->set_value(v);
   }
   out->set_body(r["body"].get<std::string>());
   return true;
@@ -175,7 +191,8 @@ std::string NewErrorId() {
 
 v1::HttpResponse ErrorResponse(int status, const std::string& what) {
   const std::string id = NewErrorId();
-  spdlog::error("http error {}: {}", id, what);
+  // The error may quote the program's text: at most 16 KiB of it in the log.
+  spdlog::error("http error {}: {}", id, what.size() <= (16 << 10) ? what : what.substr(0, 16 << 10) + "...");
   v1::HttpResponse response;
   response.set_status(status);
   response.set_body(absl::StrCat(status == 503 ? "Service Unavailable" : "Internal Server Error", " (error id ", id,
