@@ -18,6 +18,9 @@ const std::vector<JsSource>& BuiltinScripts();
 // The built-ins' upgrade migrations (js_api/upgrades/*.js).
 const std::vector<JsSource>& UpgradeScripts();
 
+// The switch between durability modes (js_api/durability.js).
+const std::vector<JsSource>& DurabilityScripts();
+
 }  // namespace ken
 
 #endif  // KEN_JS_API_JS_SOURCES_H_

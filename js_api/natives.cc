@@ -301,6 +301,30 @@ bool UpgradeBuiltins(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::L
   return true;
 }
 
+bool SwitchDurability(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals,
+                      const std::string& mode) {
+  if (!internals->HasOwnProperty(context, V8String(isolate, "primordials")).FromMaybe(false)) {
+    isolate->ThrowException(v8::Exception::Error(V8String(
+        isolate, "this heap has the built-ins of Ken's first release, which captured no intrinsics: it cannot "
+                 "change durability mode")));
+    return false;
+  }
+  if (!internals->Set(context, V8String(isolate, "durabilityTarget"), V8String(isolate, mode)).FromMaybe(false)) {
+    return false;
+  }
+  const JsSource& script = DurabilityScripts().at(0);
+  return RunScript(isolate, context, script, MakeNatives(isolate, context), internals);
+}
+
+std::string HeapDurability(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals) {
+  v8::TryCatch try_catch(isolate);
+  v8::Local<v8::Value> v;
+  if (internals->Get(context, V8String(isolate, "durability")).ToLocal(&v) && v->IsString()) {
+    return StdString(isolate, v);
+  }
+  return "snapshot";
+}
+
 v8::Local<v8::String> V8String(v8::Isolate* isolate, std::string_view text) {
   // V8 refuses strings over String::kMaxLength (about 2^29 characters) and
   // lengths over INT_MAX: such text (e.g. an error message quoting a huge

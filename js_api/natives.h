@@ -61,6 +61,16 @@ int BuiltinsVersion(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Lo
 bool UpgradeBuiltins(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals,
                      int from);
 
+// Switches the heap's globals to durability mode `mode` ("snapshot" or
+// "journal"; js_api/durability.js), as part of the calling turn: in journal
+// mode WeakRef is a constructor that throws. Idempotent. Returns false with
+// the JS exception in the caller's TryCatch (e.g. a version-1 heap, which
+// captured no intrinsics).
+bool SwitchDurability(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals,
+                      const std::string& mode);
+// The mode the heap's globals are set for ("snapshot" unless switched).
+std::string HeapDurability(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals);
+
 // The native table: every native callback a heap can reach, by index. It is
 // a disk format: V8 serializes a native callback as its index in the
 // external-reference table made from it (ExternalReferences), so a heap

@@ -182,7 +182,9 @@ absl::Status InsertCheckpoint(sqlite3* db, const std::string& path, const Checkp
 // added rows, then the deletions.
 absl::Status ApplyOutboxChanges(sqlite3* db, const std::string& path, const OutboxChanges& changes) {
   if (!changes.added.empty()) {
-    Stmt ins(db, "INSERT INTO outbox (dst, seq, stamp, payload, crc32) VALUES (?, ?, ?, ?, ?)");
+    Stmt ins(db, changes.replace_existing
+                     ? "INSERT OR REPLACE INTO outbox (dst, seq, stamp, payload, crc32) VALUES (?, ?, ?, ?, ?)"
+                     : "INSERT INTO outbox (dst, seq, stamp, payload, crc32) VALUES (?, ?, ?, ?, ?)");
     if (ins.rc() != SQLITE_OK) return SqliteError(db, ins.rc(), path, "prepare outbox insert");
     for (const OutboxRow& r : changes.added) {
       sqlite3_reset(ins.get());
@@ -488,12 +490,14 @@ absl::Status CheckpointStore::ReadMeta() {
 }
 
 std::optional<std::string> CheckpointStore::GetMeta(const std::string& key) const {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   auto it = meta_.find(key);
   if (it == meta_.end()) return std::nullopt;
   return it->second;
 }
 
 absl::Status CheckpointStore::SetMeta(const std::string& key, const std::string& value) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   for (const char* reserved : kReservedMeta) {
     if (key == reserved) {
       return absl::InvalidArgumentError(
@@ -655,6 +659,7 @@ absl::StatusOr<std::vector<OutboxRow>> CheckpointStore::ReadOutbox() {
 }
 
 absl::StatusOr<std::vector<OutboxRow>> CheckpointStore::Outbox() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   if (!format1()) return ReadOutbox();
   const int skipped = skipped_corrupt_;
   const int64_t newest_corrupt = newest_corrupt_seq_;
@@ -666,6 +671,7 @@ absl::StatusOr<std::vector<OutboxRow>> CheckpointStore::Outbox() {
 }
 
 absl::StatusOr<Checkpoint> CheckpointStore::LoadNewest() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   skipped_corrupt_ = 0;
   newest_corrupt_seq_ = 0;
   ReadTransaction snapshot(db_);  // the checkpoint and the outbox as of one commit
@@ -741,20 +747,31 @@ absl::Status CheckpointStore::Commit(Checkpoint& checkpoint, std::string_view he
 }
 
 absl::Status CheckpointStore::Commit(Checkpoint& checkpoint, std::string_view heap, const OutboxChanges& changes) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   if (!lock_.held()) {
     return absl::FailedPreconditionError(absl::StrCat("store ", path_, " is open read-only"));
   }
   if (format1()) {  // a read-write Open migrates; never reached
     return absl::FailedPreconditionError(absl::StrCat("store ", path_, " is still ", kStoreFormat1));
   }
-  checkpoint.seq = last_seq_ + 1;
+  if (checkpoint.commit_as_seq == 0) {
+    checkpoint.seq = last_seq_ + 1;
+  } else if (checkpoint.commit_as_seq <= last_seq_) {
+    return absl::InvalidArgumentError(absl::StrCat("store ", path_, ": checkpoint ", checkpoint.commit_as_seq,
+                                                   " is not newer than checkpoint ", last_seq_));
+  } else {
+    checkpoint.seq = checkpoint.commit_as_seq;
+  }
   if (checkpoint.created_unix_ms == 0) checkpoint.created_unix_ms = NowUnixMs();
   absl::Status s = Exec(db_, path_, "BEGIN IMMEDIATE;");
   if (s.ok()) s = InsertCheckpoint(db_, path_, checkpoint, heap);
   if (s.ok()) s = ApplyOutboxChanges(db_, path_, changes);
   if (s.ok()) {
-    Stmt del(db_, "DELETE FROM checkpoints WHERE seq <= ?");
-    sqlite3_bind_int64(del.get(), 1, checkpoint.seq - kRetainedCheckpoints);
+    // The newest kRetainedCheckpoints stay (seqs are not consecutive in
+    // journal mode, where snapshots are taken every so many commits).
+    Stmt del(db_, "DELETE FROM checkpoints WHERE seq < (SELECT MIN(seq) FROM "
+                  "(SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT ?))");
+    sqlite3_bind_int64(del.get(), 1, kRetainedCheckpoints);
     int rc = sqlite3_step(del.get());
     if (rc != SQLITE_DONE) s = SqliteError(db_, rc, path_, "drop old checkpoints");
   }
@@ -777,6 +794,7 @@ int64_t CheckpointStore::DiskBytes(const std::string& path) {
 }
 
 absl::Status CheckpointStore::Reincarnate() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   if (!lock_.held()) {
     return absl::FailedPreconditionError(absl::StrCat("store ", path_, " is open read-only"));
   }
@@ -800,6 +818,7 @@ absl::Status CheckpointStore::Reincarnate() {
 }
 
 absl::StatusOr<std::vector<CheckpointInfo>> CheckpointStore::List() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   Stmt stmt(db_,
             "SELECT seq, created_unix_ms, heap, heap_crc32, state, state_crc32 FROM checkpoints "
             "ORDER BY seq DESC");
@@ -817,6 +836,17 @@ absl::StatusOr<std::vector<CheckpointInfo>> CheckpointStore::List() {
                  Crc32(state) == static_cast<uint32_t>(sqlite3_column_int64(stmt.get(), 5));
     out.push_back(info);
   }
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, path_, "list checkpoints");
+  return out;
+}
+
+absl::StatusOr<std::vector<int64_t>> CheckpointStore::CheckpointSeqs() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Stmt stmt(db_, "SELECT seq FROM checkpoints ORDER BY seq");
+  if (stmt.rc() != SQLITE_OK) return SqliteError(db_, stmt.rc(), path_, "list checkpoints");
+  std::vector<int64_t> out;
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) out.push_back(sqlite3_column_int64(stmt.get(), 0));
   if (rc != SQLITE_DONE) return SqliteError(db_, rc, path_, "list checkpoints");
   return out;
 }

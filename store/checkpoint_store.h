@@ -29,7 +29,9 @@
 // same Checkpoint (outbox rows included) as a migrated store would, except
 // that `state` still holds the envelopes (see LoadNewest).
 //
-// Thread safety: a CheckpointStore is used by one thread at a time.
+// Thread safety: every method may be called from any thread; they take turns
+// on an internal mutex (journal mode's snapshotter writes checkpoints from a
+// thread of its own while the node's turn thread sets meta keys).
 #ifndef KEN_STORE_CHECKPOINT_STORE_H_
 #define KEN_STORE_CHECKPOINT_STORE_H_
 
@@ -37,6 +39,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -78,11 +81,19 @@ struct OutboxRow {
 struct OutboxChanges {
   std::vector<OutboxRow> added;                                 // envelopes sent by the batch
   std::vector<std::pair<std::string, uint64_t>> acked_through;  // dst -> every seq <= this is acked
+  // An added row that is already there replaces it instead of failing the
+  // commit (a journal-mode snapshot applies many commits' changes, some of
+  // which a fallback to an older snapshot may have applied already).
+  bool replace_existing = false;
   bool empty() const { return added.empty() && acked_through.empty(); }
 };
 
 struct Checkpoint {
-  int64_t seq = 0;              // assigned by Commit: 1, 2, 3, ... per store
+  int64_t seq = 0;              // assigned by Commit: the newest + 1, or commit_as_seq
+  // Commit only: when set, the seq to give the checkpoint (greater than the
+  // newest). Journal mode numbers its commits itself: a snapshot takes the
+  // seq of the last journal commit it holds.
+  int64_t commit_as_seq = 0;
   int64_t created_unix_ms = 0;  // wall-clock time of the commit, ms since epoch
   // Exact build of the engine that wrote `heap` (V8 snapshots are tied to
   // it), e.g. "v8 10.2.154.26-node.36; libnode108 18.20.4+dfsg-1~deb12u3".
@@ -150,7 +161,9 @@ class CheckpointStore {
   // out[].unacked still there), `outbox` is built from those envelopes.
   absl::StatusOr<Checkpoint> LoadNewest();
 
-  // Appends `checkpoint` (seq assigned here and written back), applies
+  // Appends `checkpoint` (seq assigned here and written back: the newest + 1,
+  // or commit_as_seq, which must be greater than the newest, else
+  // kInvalidArgument), applies
   // `changes` to the outbox and drops checkpoints older than the
   // kRetainedCheckpoints newest, in one durable transaction. The heap blob is
   // `heap` (checkpoint.heap and checkpoint.outbox are ignored), so a caller
@@ -179,6 +192,8 @@ class CheckpointStore {
 
   // All retained checkpoints, newest first, with checksum verdicts.
   absl::StatusOr<std::vector<CheckpointInfo>> List();
+  // The seqs of the retained checkpoints, oldest first (reads no blob).
+  absl::StatusOr<std::vector<int64_t>> CheckpointSeqs();
 
   const std::string& path() const { return path_; }
   // Random id given to the store when it was created (hex, 32 chars).
@@ -225,6 +240,7 @@ class CheckpointStore {
   absl::StatusOr<std::vector<OutboxRow>> ReadOutbox();
   bool format1() const { return format_ == kStoreFormat1; }
 
+  mutable std::recursive_mutex mu_;  // every public method holds it
   std::string path_;
   sqlite3* db_;  // owned
   StoreLock lock_;

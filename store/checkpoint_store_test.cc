@@ -760,6 +760,41 @@ TEST(OutboxTest, CommitCostDoesNotGrowWithTheOutbox) {
   EXPECT_GT(legacy.max_frames, 10 * full.max_frames) << "the format-1 baseline should write the whole outbox";
 }
 
+TEST(CheckpointStoreTest, CommitAsSeqKeepsTheNewestThreeAndMayReplaceOutboxRows) {
+  std::string path = TempDir() + "/a.ken";
+  auto store = CheckpointStore::Create(path, Make("heap-1"));
+  ASSERT_TRUE(store.ok());
+  for (int64_t seq : {10, 25, 26, 40}) {
+    Checkpoint c = Make("heap-" + std::to_string(seq));
+    c.commit_as_seq = seq;
+    ASSERT_TRUE((*store)->Commit(c).ok());
+    EXPECT_EQ(c.seq, seq);
+  }
+  auto seqs = (*store)->CheckpointSeqs();
+  ASSERT_TRUE(seqs.ok());
+  EXPECT_EQ(*seqs, (std::vector<int64_t>{25, 26, 40}));
+  Checkpoint older = Make("x");
+  older.commit_as_seq = 40;
+  EXPECT_EQ((*store)->Commit(older).code(), absl::StatusCode::kInvalidArgument);
+  Checkpoint next = Make("heap-41");
+  ASSERT_TRUE((*store)->Commit(next).ok());
+  EXPECT_EQ(next.seq, 41);
+  // A row added again: refused, unless replace_existing.
+  OutboxChanges add;
+  add.added = {{"b", 1, 7, "one"}};
+  Checkpoint c1 = Make("h");
+  ASSERT_TRUE((*store)->Commit(c1, c1.heap, add).ok());
+  Checkpoint c2 = Make("h");
+  EXPECT_EQ((*store)->Commit(c2, c2.heap, add).code(), absl::StatusCode::kAlreadyExists);
+  add.replace_existing = true;
+  add.added[0].payload = "one again";
+  ASSERT_TRUE((*store)->Commit(c2, c2.heap, add).ok());
+  auto rows = (*store)->Outbox();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].payload, "one again");
+}
+
 TEST(MetaTest, SetMetaIsDurableAndReservedKeysAreRefused) {
   const std::string path = TempDir() + "/a.ken";
   {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/isolate/turn_clock.h"
+#include "v8-profiler.h"
 #include "spdlog/spdlog.h"
 
 namespace ken {
@@ -102,8 +103,16 @@ std::unique_ptr<PersistentIsolate> PersistentIsolate::FromBlob(std::string blob,
   return std::unique_ptr<PersistentIsolate>(new PersistentIsolate(std::move(blob), std::move(options)));
 }
 
+std::unique_ptr<PersistentIsolate> PersistentIsolate::FromSharedBlob(std::shared_ptr<const std::string> blob,
+                                                                     IsolateOptions options) {
+  std::unique_ptr<PersistentIsolate> host(new PersistentIsolate("", std::move(options)));
+  host->blob_ = std::move(blob);
+  return host;
+}
+
 absl::Status PersistentIsolate::EnsureIsolate() {
   if (isolate_ != nullptr) return absl::OkStatus();
+  if (options_.before_restore) options_.before_restore(*this);
   // V8 keeps reading the blob while the isolate lives (contexts deserialize
   // from it), so it points into blob_, which outlives the isolate.
   startup_data_ = v8::StartupData{blob_->data(), static_cast<int>(blob_->size())};
@@ -111,14 +120,26 @@ absl::Status PersistentIsolate::EnsureIsolate() {
     return absl::DataLossError("heap snapshot is not valid for this V8 version (" +
                                std::string(v8::V8::GetVersion()) + ")");
   }
-  creator_ = std::make_unique<v8::SnapshotCreator>(ExternalReferences(), &startup_data_);
-  isolate_ = creator_->GetIsolate();
-  // The creator enters its isolate for good; undo that, and enter it only
-  // for the duration of each use (v8::Isolate::Scope below), so that several
-  // hosts can live on one thread in any order (V8 keeps the entered isolate
-  // in a thread-local stack). DropIsolate enters it again for the creator's
-  // destructor, which exits it.
-  isolate_->Exit();
+  restored_from_ = blob_;
+  if (options_.plain) {
+    // A plain isolate from the same blob: TurboFan runs here (V8 10.2
+    // disables it in every isolate set up for serialization).
+    if (!allocator_) allocator_.reset(v8::ArrayBuffer::Allocator::NewDefaultAllocator());
+    v8::Isolate::CreateParams params;
+    params.snapshot_blob = &startup_data_;
+    params.external_references = ExternalReferences();
+    params.array_buffer_allocator = allocator_.get();
+    isolate_ = v8::Isolate::New(params);
+  } else {
+    creator_ = std::make_unique<v8::SnapshotCreator>(ExternalReferences(), &startup_data_);
+    isolate_ = creator_->GetIsolate();
+    // The creator enters its isolate for good; undo that, and enter it only
+    // for the duration of each use (v8::Isolate::Scope below), so that several
+    // hosts can live on one thread in any order (V8 keeps the entered isolate
+    // in a thread-local stack). DropIsolate enters it again for the creator's
+    // destructor, which exits it.
+    isolate_->Exit();
+  }
   absl::Status restored = absl::OkStatus();
   {
     v8::Isolate::Scope isolate_scope(isolate_);
@@ -137,8 +158,19 @@ absl::Status PersistentIsolate::EnsureIsolate() {
       internals_.Reset(isolate_, internals);
     }
   }
-  if (!restored.ok()) DropIsolate();  // outside the Isolate::Scope: it disposes the isolate
-  return restored;
+  if (!restored.ok()) {
+    DropIsolate();  // outside the Isolate::Scope: it disposes the isolate
+    return restored;
+  }
+  if (options_.on_restore) {
+    restored = options_.on_restore(*this);
+    if (!restored.ok()) {
+      DropIsolate();
+      return restored;
+    }
+    if (isolate_ == nullptr) return absl::InternalError("the isolate was dropped while it was being restored");
+  }
+  return absl::OkStatus();
 }
 
 void PersistentIsolate::DropIsolate() {
@@ -149,8 +181,11 @@ void PersistentIsolate::DropIsolate() {
   if (creator_ != nullptr) {
     isolate_->Enter();
     creator_.reset();
+  } else if (isolate_ != nullptr) {
+    isolate_->Dispose();
   }
   isolate_ = nullptr;
+  restored_from_.reset();
 }
 
 void PersistentIsolate::Accept(std::string blob) {
@@ -181,7 +216,8 @@ void PersistentIsolate::WatchdogLoop() {
     }
     const uint64_t id = turn_id_;
     if (!timed_out_ && !interrupted_) {
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.turn_timeout_ms);
+      const int64_t timeout = timeout_ms_ > 0 ? timeout_ms_ : options_.turn_timeout_ms;
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout);
       bool ended =
           cv_.wait_until(l, deadline, [&] { return stopping_ || !armed_ || turn_id_ != id || interrupted_; });
       if (ended && !interrupted_) continue;
@@ -231,13 +267,18 @@ std::string PersistentIsolate::FormatUnderWatchdog(const TurnScope& scope, v8::L
   return text;
 }
 
-TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode, int64_t clock_ms) {
+TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode, int64_t clock_ms, int64_t timeout_ms) {
   TurnResult result;
-  TurnClockScope clock(clock_ms >= 0 ? clock_ms : SystemClockMs());
   if (absl::Status s = EnsureIsolate(); !s.ok()) {
     result.status = TurnStatus::kHostError;
     result.error = std::string(s.message());
     return result;
+  }
+  // After the restore (which may run turns of its own, with their clocks).
+  TurnClockScope clock(clock_ms >= 0 ? clock_ms : SystemClockMs());
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    timeout_ms_ = timeout_ms;
   }
   Arm();
   bool drop = true;
@@ -304,6 +345,7 @@ void PersistentIsolate::Interrupt() {
 
 absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
   if (isolate_ == nullptr) return absl::FailedPreconditionError("no live isolate to snapshot");
+  if (creator_ == nullptr) return absl::FailedPreconditionError("a plain (journal-mode) isolate cannot be snapshotted");
   absl::Status hooks = absl::OkStatus();
   {
     v8::Isolate::Scope isolate_scope(isolate_);
@@ -315,6 +357,10 @@ absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
     // Before-checkpoint hooks drop what a snapshot cannot hold (Intl's ICU
     // objects); then the context and internals go into the blob. They are
     // JS, so they run under the watchdog like any turn.
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      timeout_ms_ = 0;
+    }
     Arm();
     v8::Local<v8::Value> hooks_value;
     bool ok = internals->Get(context, V8String(isolate_, "beforeCheckpoint")).ToLocal(&hooks_value);
@@ -467,6 +513,36 @@ std::string JsonOrInspect(const TurnScope& scope, v8::Local<v8::Value> value) {
   v8::Local<v8::Value> parsed;
   if (!v8::JSON::Parse(scope.context, V8String(scope.isolate, json)).ToLocal(&parsed)) return shell;
   return Inspect(scope, parsed, true) == shell ? json : shell;
+}
+
+}  // namespace ken
+
+namespace ken {
+
+absl::StatusOr<std::vector<std::string>> PersistentIsolate::GcObservableObjects() {
+  if (absl::Status s = EnsureIsolate(); !s.ok()) return s;
+  std::vector<std::string> found;
+  v8::Isolate::Scope isolate_scope(isolate_);
+  v8::HandleScope handle_scope(isolate_);
+  v8::HeapProfiler* profiler = isolate_->GetHeapProfiler();
+  // The snapshot is taken after a full GC: it holds reachable objects only.
+  const v8::HeapSnapshot* snapshot = profiler->TakeHeapSnapshot();
+  if (snapshot == nullptr) return absl::InternalError("V8 could not take a heap snapshot");
+  for (int i = 0; i < snapshot->GetNodesCount(); ++i) {
+    const v8::HeapGraphNode* node = snapshot->GetNode(i);
+    if (node->GetType() != v8::HeapGraphNode::kObject) continue;
+    const std::string name = StdString(isolate_, node->GetName());
+    bool weak_target = false;
+    for (int e = 0; e < node->GetChildrenCount() && !weak_target; ++e) {
+      const v8::HeapGraphEdge* edge = node->GetChild(e);
+      weak_target = edge->GetType() == v8::HeapGraphEdge::kWeak && StdString(isolate_, edge->GetName()) == "target";
+    }
+    // A WeakRef's target and a FinalizationRegistry's cells are weak
+    // references of the object itself; a WeakMap's entries are not.
+    if (weak_target || name == "WeakRef" || name == "FinalizationRegistry") found.push_back(name);
+  }
+  const_cast<v8::HeapSnapshot*>(snapshot)->Delete();
+  return found;
 }
 
 }  // namespace ken

@@ -50,6 +50,20 @@ struct IsolateOptions {
   // ken.send: stages a ValueSerializer payload for `dst` in the current turn.
   // An error status becomes the JS exception. Unset: ken.send throws.
   std::function<absl::Status(const std::string& dst, std::string payload)> send;
+  // Journal mode's live isolate: a plain V8 isolate (v8::Isolate::New from
+  // the blob), which runs with TurboFan but cannot be snapshotted. Its heap
+  // is the blob plus whatever `on_restore` replays onto it.
+  bool plain = false;
+  // Called on the turn thread right after every restore from the current
+  // blob, before the turn (or call) that needed the isolate; it may run
+  // turns (RunTurn) to bring the heap forward, e.g. replay journal records
+  // committed after the blob. An error fails the restore: the isolate is
+  // dropped and the caller gets the error (a turn: kHostError).
+  std::function<absl::Status(class PersistentIsolate& host)> on_restore;
+  // Called on the turn thread right before every restore; it may Rebase
+  // the host onto a newer blob to restore from (journal mode: one the
+  // snapshotter made, so that on_restore has less to replay).
+  std::function<void(class PersistentIsolate& host)> before_restore;
 };
 
 // What a turn body sees. Valid only during the call; never store it.
@@ -99,6 +113,9 @@ class PersistentIsolate : public NativeHost {
   // A host whose current heap is `blob` (a committed checkpoint). The blob
   // is checked lazily: kDataLoss from the first turn if V8 rejects it.
   static std::unique_ptr<PersistentIsolate> FromBlob(std::string blob, IsolateOptions options);
+  // The same, sharing a blob held elsewhere (no copy).
+  static std::unique_ptr<PersistentIsolate> FromSharedBlob(std::shared_ptr<const std::string> blob,
+                                                           IsolateOptions options);
 
   ~PersistentIsolate() override;
 
@@ -108,7 +125,9 @@ class PersistentIsolate : public NativeHost {
   // other outcome leaves the current heap as it was. `clock_ms` is the wall
   // clock the whole turn sees (Date.now(), ms since the epoch; see
   // turn_clock.h); negative: the system clock when the turn starts.
-  TurnResult RunTurn(const TurnBody& body, TurnMode mode, int64_t clock_ms = -1);
+  // `timeout_ms` > 0 replaces turn_timeout_ms for this turn (replay of a
+  // turn that finished once, possibly in a faster tier).
+  TurnResult RunTurn(const TurnBody& body, TurnMode mode, int64_t clock_ms = -1, int64_t timeout_ms = 0);
 
   // Snapshots the live isolate, which holds every kKeep turn since the last
   // accepted blob, and returns the blob to commit. The isolate is consumed
@@ -118,7 +137,8 @@ class PersistentIsolate : public NativeHost {
   // caused by the heap's contents, so they repeat on the same heap:
   // kAborted (a hook threw), kDeadlineExceeded (a hook ran past the turn
   // timeout), kResourceExhausted (a hook reached the heap limit), kInternal
-  // (V8 produced no blob); kCancelled if Interrupt() was called.
+  // (V8 produced no blob); kCancelled if Interrupt() was called;
+  // kFailedPrecondition for a plain isolate (IsolateOptions::plain).
   absl::StatusOr<std::string> Snapshot();
 
   // Drops the live isolate and every effect since the last accepted blob.
@@ -134,6 +154,22 @@ class PersistentIsolate : public NativeHost {
   // Makes `blob` the current heap and returns the previous one (for a commit
   // that may still fail: swap back). Drops any live isolate.
   Blob SwapBlob(Blob blob);
+
+  // Makes `blob` the current heap without dropping the live isolate, which
+  // must hold the same heap (journal mode: a snapshot of the live heap's
+  // past plus the records since, which the live isolate already ran). A
+  // later restore starts from `blob`.
+  void Rebase(Blob blob) { blob_ = std::move(blob); }
+
+  // Whether an isolate is live (restored, not dropped since).
+  bool live() const { return isolate_ != nullptr; }
+
+  // Names of the live objects in the heap that journal mode cannot hold
+  // (WeakRef and FinalizationRegistry instances, subclasses included: any
+  // object with a weak `target` reference), one entry per object, found by
+  // a V8 heap snapshot (v8::HeapProfiler). Empty when there are none.
+  // Errors as EnsureIsolate.
+  absl::StatusOr<std::vector<std::string>> GcObservableObjects();
 
   // Restores the isolate from the current blob now rather than at the next
   // turn (e.g. while a commit's fsync is in flight). Errors as EnsureIsolate.
@@ -183,8 +219,11 @@ class PersistentIsolate : public NativeHost {
 
   IsolateOptions options_;
   Blob blob_;
+  Blob restored_from_;  // the blob the live isolate was made from (V8 reads it while the isolate lives)
   v8::StartupData startup_data_{nullptr, 0};
   std::unique_ptr<v8::SnapshotCreator> creator_;
+  std::unique_ptr<v8::ArrayBuffer::Allocator> allocator_;  // a plain isolate's
+  int64_t timeout_ms_ = 0;  // of the turn being run (0: options_.turn_timeout_ms)
   v8::Isolate* isolate_ = nullptr;
   v8::Global<v8::Context> context_;
   v8::Global<v8::Object> internals_;

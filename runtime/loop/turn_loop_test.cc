@@ -143,9 +143,9 @@ TEST(TurnLoopTest, PipelinedBatchIsRunAgainWhenThePreviousCommitFails) {
   ASSERT_EQ(child.exit_code, 0) << child.output;
 }
 
-// An HTTP handler whose promise waits for a timer is answered by the turn
-// that fires the timer, after that turn's commit; a reply given up on is
-// dropped (and counted) when it settles later.
+// An HTTP handler whose promise waits for a later turn (here an eval that
+// resolves it) is answered by that turn, after its commit; a reply given up
+// on is dropped (and counted) when it settles later.
 TEST(TurnLoopTest, RepliesCompletedByLaterTurnsAndAbandonedOnes) {
   const std::string path = ::ken::testing::MakeTempDir() + "/later.ken";
   auto child = RunInChild([&] {
@@ -154,8 +154,9 @@ TEST(TurnLoopTest, RepliesCompletedByLaterTurnsAndAbandonedOnes) {
     ASSERT_NE(node, nullptr);
     ASSERT_TRUE(node->RunBatch({MakeTurn(ProgramRecord("app.js", R"js(
       var served = 0;
+      var gates = [];
       var handleRequest = async function (request, response) {
-        await new Promise(function (resolve) { setTimeout(resolve, 50); });
+        await new Promise(function (resolve) { gates.push(resolve); });
         served++;
         response.body = 'later ' + served;
       };
@@ -180,6 +181,9 @@ TEST(TurnLoopTest, RepliesCompletedByLaterTurnsAndAbandonedOnes) {
     loop.Drain();
     seq_at_request_commit = node->checkpoint_seq();
     EXPECT_FALSE(done);
+    TurnResult released;
+    bool released_done = false;
+    ASSERT_TRUE(loop.Submit(Eval("gates.shift()(); 'released'", loop.NewReplyId(), &released, &released_done)));
     RunUntil(loop, done);
     ASSERT_TRUE(done);
     ASSERT_TRUE(result.ok()) << result.error;
@@ -196,7 +200,10 @@ TEST(TurnLoopTest, RepliesCompletedByLaterTurnsAndAbandonedOnes) {
     for (int i = 0; i < 3; ++i) loop.Step(0);
     loop.Drain();
     loop.Abandon(second->record.reply_id());
-    for (int i = 0; i < 20; ++i) loop.Step(10);
+    released_done = false;
+    ASSERT_TRUE(loop.Submit(Eval("gates.shift()(); 'released'", loop.NewReplyId(), &released, &released_done)));
+    RunUntil(loop, released_done);
+    for (int i = 0; i < 5; ++i) loop.Step(10);
     loop.Drain();
     EXPECT_FALSE(done);
     EXPECT_EQ(Value(*node, "served"), "2");  // the handler itself ran to its end

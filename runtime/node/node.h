@@ -54,6 +54,7 @@
 #include "proto/turn.pb.h"
 #include "runtime/isolate/persistent_isolate.h"
 #include "runtime/node/durability.h"
+#include "runtime/turn/turn_input.h"
 #include "store/checkpoint_store.h"
 
 namespace ken {
@@ -76,26 +77,6 @@ struct NodeOptions {
   // Tests only: called before each store commit; an error fails that commit
   // as the store's would (fault injection).
   std::function<absl::Status()> before_store_commit;
-};
-
-// One input of a batch. `body` may run more than once (see re-run above).
-struct TurnInput {
-  std::string description;                 // for dead letters, e.g. "message ping->pong #3"
-  PersistentIsolate::TurnBody body;
-  std::optional<std::string> delivered_src;  // a message delivery: its channel and seq
-  uint64_t delivered_seq = 0;
-  // Runs in place of `body` once `body` has failed (e.g. a timer whose
-  // callback threw is still consumed). Must not throw; may be empty.
-  PersistentIsolate::TurnBody on_failure;
-  // A failure is kept as a dead letter (messages, timers); other inputs
-  // answer their caller with the error instead (HTTP, eval, shell).
-  bool dead_letter = false;
-  // The wall clock the turn sees (ms since the epoch), fixed for the whole
-  // turn and for every re-run of it; 0: the time its batch starts.
-  int64_t clock_ms = 0;
-  // The input as data (runtime/turn/dispatcher.h makes `body` from it);
-  // kept with a dead letter so it can be retried. Empty for internal turns.
-  v1::TurnInput record;
 };
 
 struct BatchResult {

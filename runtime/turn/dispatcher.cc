@@ -266,6 +266,10 @@ std::string Describe(const v1::TurnInput& r) {
     case v1::TurnInput::kBuiltinsUpgrade:
       return absl::StrCat("built-ins upgrade from version ", r.builtins_upgrade().from_version(), " to ",
                           kBuiltinsVersion);
+    case v1::TurnInput::kForgetReplies:
+      return "forget replies nobody waits for";
+    case v1::TurnInput::kObserve:
+      return "observe the heap after a batch";
     case v1::TurnInput::KIND_NOT_SET:
       break;
   }
@@ -325,6 +329,25 @@ TurnInput MakeTurn(v1::TurnInput record) {
         return std::string();
       };
       break;
+    case v1::TurnInput::kForgetReplies: {
+      std::vector<uint64_t> ids(record.forget_replies().reply_ids().begin(), record.forget_replies().reply_ids().end());
+      input.body = [ids = std::move(ids)](const TurnScope& scope) -> absl::StatusOr<std::string> {
+        if (!HasHook(scope, "forgetReplies")) return std::string();
+        v8::Local<v8::Value> arg = v8::Undefined(scope.isolate);
+        if (!ids.empty()) {
+          std::vector<v8::Local<v8::Value>> values;
+          for (uint64_t id : ids) values.push_back(ReplyIdValue(scope, id));
+          arg = v8::Array::New(scope.isolate, values.data(), values.size());
+        }
+        v8::Local<v8::Value> args[] = {arg};
+        if (CallHook(scope, "forgetReplies", 1, args).IsEmpty()) return absl::AbortedError("threw");
+        return std::string();
+      };
+      break;
+    }
+    case v1::TurnInput::kObserve:
+      input.body = ObserveBody(record.observe().max_timers(), record.observe().take_settled());
+      break;
     case v1::TurnInput::kUpgrade:
     case v1::TurnInput::KIND_NOT_SET:
       input.body = [d = input.description](const TurnScope&) -> absl::StatusOr<std::string> {
@@ -334,6 +357,13 @@ TurnInput MakeTurn(v1::TurnInput record) {
   }
   input.record = std::move(record);
   return input;
+}
+
+v1::TurnInput ObserveRecord(int max_timers, bool take_settled) {
+  v1::TurnInput r;
+  r.mutable_observe()->set_max_timers(max_timers);
+  r.mutable_observe()->set_take_settled(take_settled);
+  return r;
 }
 
 v1::TurnInput DeliveryRecord(const v1::Envelope& envelope) {
@@ -377,8 +407,8 @@ v1::TurnInput ProgramRecord(const std::string& path, const std::string& source) 
   return r;
 }
 
-PersistentIsolate::TurnBody ObserveBody(int max_timers) {
-  return [max_timers](const TurnScope& scope) -> absl::StatusOr<std::string> {
+PersistentIsolate::TurnBody ObserveBody(int max_timers, bool take_settled) {
+  return [max_timers, take_settled](const TurnScope& scope) -> absl::StatusOr<std::string> {
     v1::BatchObservation observation;
     v8::Local<v8::Value> args[] = {v8::Integer::New(scope.isolate, max_timers)};
     v8::Local<v8::Value> json;
@@ -393,7 +423,7 @@ PersistentIsolate::TurnBody ObserveBody(int max_timers) {
         }
       }
     }
-    if (HasHook(scope, "takeSettledReplies")) {
+    if (take_settled && HasHook(scope, "takeSettledReplies")) {
       v8::Local<v8::Value> settled;
       if (!CallHook(scope, "takeSettledReplies", 0, nullptr).ToLocal(&settled)) return absl::AbortedError("threw");
       if (settled->IsObject()) {
@@ -443,21 +473,10 @@ PersistentIsolate::TurnBody PendingRepliesBody() {
 }
 
 TurnInput ForgetRepliesTurn(std::vector<uint64_t> ids) {
-  TurnInput input;
-  input.description = "forget replies nobody waits for";
-  input.body = [ids = std::move(ids)](const TurnScope& scope) -> absl::StatusOr<std::string> {
-    if (!HasHook(scope, "forgetReplies")) return std::string();
-    v8::Local<v8::Value> arg = v8::Undefined(scope.isolate);
-    if (!ids.empty()) {
-      std::vector<v8::Local<v8::Value>> values;
-      for (uint64_t id : ids) values.push_back(ReplyIdValue(scope, id));
-      arg = v8::Array::New(scope.isolate, values.data(), values.size());
-    }
-    v8::Local<v8::Value> args[] = {arg};
-    if (CallHook(scope, "forgetReplies", 1, args).IsEmpty()) return absl::AbortedError("threw");
-    return std::string();
-  };
-  return input;
+  v1::TurnInput record;
+  for (uint64_t id : ids) record.mutable_forget_replies()->add_reply_ids(id);
+  if (ids.empty()) record.mutable_forget_replies();
+  return MakeTurn(std::move(record));
 }
 
 v1::TurnOutput DecodeOutput(const TurnResult& result) {

@@ -19,7 +19,7 @@
 #include <string>
 
 #include "proto/turn.pb.h"
-#include "runtime/node/node.h"
+#include "runtime/turn/turn_input.h"
 
 namespace ken {
 
@@ -41,8 +41,11 @@ v1::TurnInput ProgramRecord(const std::string& path, const std::string& source);
 
 // The body run after each batch, on the batch's final heap and in its
 // commit: a serialized v1::BatchObservation (the earliest `max_timers`
-// timers; the replies the batch settled, taken out of the heap's table).
-PersistentIsolate::TurnBody ObserveBody(int max_timers);
+// timers; the replies the batch settled, taken out of the heap's table
+// when `take_settled`, else left there and not reported: read-only).
+PersistentIsolate::TurnBody ObserveBody(int max_timers, bool take_settled = true);
+// The same as an input (kind `observe`), for Node::RunBatchAsync.
+v1::TurnInput ObserveRecord(int max_timers, bool take_settled = true);
 
 // Read-only bodies for `ken inspect`: an expression's value (JSON when it
 // says all, else as the shell prints it), and the globals the program

@@ -2,6 +2,7 @@
 // record (and, for a dead letter, the record is what is kept), and the one
 // dispatcher turns each kind into the right JS call.
 #include "runtime/turn/dispatcher.h"
+#include "runtime/node/node.h"
 
 #include <string>
 
