@@ -200,10 +200,12 @@ namespace {
 
 // Four 32-bit words of OS entropy (std::random_device reads the kernel's
 // generator), the seed of the heap's Math.random (js_api/random.js).
-v8::Local<v8::Array> RandomSeed(v8::Isolate* isolate) {
+v8::Local<v8::Array> RandomSeed(v8::Isolate* isolate, const std::vector<uint32_t>& given = {}) {
   std::random_device entropy;
   v8::Local<v8::Value> words[4];
-  for (auto& w : words) w = v8::Integer::NewFromUnsigned(isolate, entropy());
+  for (size_t i = 0; i < 4; ++i) {
+    words[i] = v8::Integer::NewFromUnsigned(isolate, given.size() == 4 ? given[i] : entropy());
+  }
   return v8::Array::New(isolate, words, 4);
 }
 
@@ -274,13 +276,15 @@ int BuiltinsVersion(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Lo
 }
 
 bool UpgradeBuiltins(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals,
-                     int from) {
+                     int from, const std::vector<uint32_t>& seed) {
   if (from < 2) {
     isolate->ThrowException(v8::Exception::Error(V8String(
         isolate, "built-ins version 1 (the first release) cannot be upgraded: it captured no intrinsics")));
     return false;
   }
-  if (!internals->Set(context, V8String(isolate, "randomSeed"), RandomSeed(isolate)).FromMaybe(false)) return false;
+  if (!internals->Set(context, V8String(isolate, "randomSeed"), RandomSeed(isolate, seed)).FromMaybe(false)) {
+    return false;
+  }
   v8::Local<v8::Object> natives = MakeNatives(isolate, context);
   for (const Upgrade& step : Upgrades()) {
     if (step.to <= from) continue;

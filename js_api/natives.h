@@ -56,10 +56,12 @@ int BuiltinsVersion(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Lo
 // prototypes the program may have replaced). The program's own state is
 // untouched; functions it took from the old built-ins (`const t =
 // console.time`) keep their old behaviour. Version 1 heaps cannot be
-// upgraded this way (they captured nothing). Returns false with the JS
-// exception in the caller's TryCatch.
+// upgraded this way (they captured nothing). `seed`: the four words that
+// reseed Math.random's generator (recorded with the upgrade turn, so that
+// a replay of it repeats them); empty: OS entropy. Returns false with the
+// JS exception in the caller's TryCatch.
 bool UpgradeBuiltins(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals,
-                     int from);
+                     int from, const std::vector<uint32_t>& seed = {});
 
 // Switches the heap's globals to durability mode `mode` ("snapshot" or
 // "journal"; js_api/durability.js), as part of the calling turn: in journal

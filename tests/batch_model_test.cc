@@ -222,7 +222,7 @@ void CheckSeed(uint32_t seed, const std::string& dir) {
   }
   ASSERT_EQ(sut.Dump(), model.Dump());
   std::mt19937 rng(seed * 7919u + 1);
-  const PersistentIsolate::TurnBody observe = UpcomingTimersBody(64);
+  const TurnInput observe = UpcomingTimersInput(64);
   size_t i = 0;
   while (i < steps.size()) {
     const size_t n = std::min<size_t>(steps.size() - i, 1 + rng() % 8);

@@ -302,7 +302,7 @@ TurnInput ListGlobalsInput() {
 }
 
 // Runs one input as a batch; the commit must succeed whatever the turn did.
-TurnResult RunOne(Node& node, const TurnInput& input, const PersistentIsolate::TurnBody* observe = nullptr,
+TurnResult RunOne(Node& node, const TurnInput& input, const TurnInput* observe = nullptr,
                   std::optional<std::string>* observed = nullptr) {
   BatchResult r = node.RunBatch({input}, observe);
   EXPECT_TRUE(r.commit.ok()) << input.description << ": " << r.commit;
@@ -368,7 +368,7 @@ std::string Header(const HttpResponse& response, const std::string& name) {
 }
 
 std::vector<std::pair<int64_t, int64_t>> Upcoming(Node& node, int max) {
-  const PersistentIsolate::TurnBody observe = UpcomingTimersBody(max);
+  const TurnInput observe = UpcomingTimersInput(max);
   std::optional<std::string> observed;
   TurnResult r = RunOne(node, ShellInput("'observe'"), &observe, &observed);
   EXPECT_TRUE(r.ok()) << r.error;

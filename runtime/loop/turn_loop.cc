@@ -27,17 +27,17 @@ TurnResult NotRun(const std::string& why) {
 }  // namespace
 
 TurnLoop::TurnLoop(Node& node, TurnLoopOptions options)
-    : node_(node), options_(std::move(options)), observe_(ObserveBody(options_.upcoming_timers)) {
+    : node_(node), options_(std::move(options)), observe_(MakeTurn(ObserveRecord(options_.upcoming_timers))) {
   ReadTimersFromHeap();
   // Replies pending in the heap from before a restart: forgotten in the
   // first batch (nobody waits for them any more).
-  TurnResult pending = node_.Evaluate(PendingRepliesBody());
+  TurnResult pending = node_.Peek(PendingRepliesBody());
   forget_old_replies_ = pending.ok() && pending.output != "0";
 }
 
 void TurnLoop::ReadTimersFromHeap() {
-  // Read-only: the observation's effects (taking settled replies) are dropped.
-  TurnResult r = node_.Evaluate(observe_);
+  // Read-only: settled replies are left in the heap's table.
+  TurnResult r = node_.Peek(ObserveBody(options_.upcoming_timers, /*take_settled=*/false));
   v1::BatchObservation o;
   if (r.ok() && o.ParseFromString(r.output)) upcoming_ = TimersOf(o);
 }
@@ -143,6 +143,7 @@ bool TurnLoop::Step(int64_t max_wait_ms) {
   last_batch_ = turns.size();
   if (turns.empty()) {
     // Idle: finish the write in flight (its answers go out), then wait.
+    node_.Maintain();
     if (node_.writing()) {
       node_.Flush();
       return false;

@@ -108,7 +108,7 @@ class TurnLoop {
 
   Node& node_;
   TurnLoopOptions options_;
-  PersistentIsolate::TurnBody observe_;
+  TurnInput observe_;  // the observation after each batch (dispatcher.h, ObserveRecord)
   Notifier wake_;
   std::mutex mu_;
   std::deque<std::shared_ptr<LoopInput>> queue_;  // guarded by mu_

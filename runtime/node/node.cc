@@ -11,15 +11,15 @@
 #include "base/crash_point.h"
 #include "runtime/isolate/turn_clock.h"
 #include "runtime/isolate/v8_init.h"
+#include "runtime/turn/dispatcher.h"
 #include "spdlog/spdlog.h"
 
 namespace ken {
 namespace {
 
-constexpr int kRetainedDeadLetters = 100;
+// (How many dead letters the state keeps, and their budget: replay.h.)
 constexpr size_t kDeadLetterErrorBytes = 16 << 10;    // of each dead letter's error text
 constexpr size_t kDeadLetterRecordBytes = 1 << 20;    // a larger input is not kept (only its description)
-constexpr size_t kDeadLetterBudgetBytes = 8 << 20;    // all the dead letters kept in the state
 
 // `text` cut to at most `max` bytes (at a UTF-8 character boundary), with a
 // note of how much was left out.
@@ -30,6 +30,17 @@ std::string CutText(const std::string& text, size_t max) {
   return absl::StrCat(text.substr(0, end), "... (", text.size() - end, " more bytes)");
 }
 
+}  // namespace
+
+std::string NewJournalId() {
+  std::random_device rd;
+  std::string id;
+  for (int i = 0; i < 4; ++i) absl::StrAppend(&id, absl::Hex(rd(), absl::kZeroPad8));
+  return id;
+}
+
+namespace {
+
 int64_t NowUnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -39,6 +50,24 @@ int64_t NowUnixMs() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
+  if (!options.durability.empty() && options.durability != "snapshot" && options.durability != "journal") {
+    return absl::InvalidArgumentError(absl::StrCat("durability '", options.durability,
+                                                   "' is not supported (snapshot or journal)"));
+  }
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<std::unique_ptr<Node>> node = OpenOnce(options);
+    // A reader of a journal-mode store races with the writer's snapshotter,
+    // which deletes the journal segments a new snapshot covers: read again.
+    if (node.ok() || !options.read_only || attempt == 2 || absl::IsFailedPrecondition(node.status()) ||
+        absl::IsNotFound(node.status())) {
+      return node;
+    }
+    spdlog::debug("reading store {} again: {}", options.store_path, std::string(node.status().message()));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Node>> Node::OpenOnce(const NodeOptions& given) {
+  NodeOptions options = given;
   std::unique_ptr<Node> node(new Node());
   const std::string& path = options.store_path;
   auto mode = options.read_only ? CheckpointStore::Mode::kReadOnly : CheckpointStore::Mode::kReadWrite;
@@ -60,15 +89,32 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
     if (!options.node_id.empty()) {
       if (absl::Status s = (*store)->SetMeta("node_id", options.node_id); !s.ok()) return s;
     }
+    const std::string mode = options.durability.empty() ? kDefaultDurability : options.durability;
+    if (mode == "journal") {
+      if (absl::Status s = (*store)->SetMeta("journal_id", NewJournalId()); !s.ok()) return s;
+    }
+    if (absl::Status s = (*store)->SetMeta("durability", mode); !s.ok()) return s;
     spdlog::info("store {}: created (incarnation {}) in {} ms", path, (*store)->incarnation(),
                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
     node->created_ = true;
   }
   if (!store.ok()) return store.status();
   node->store_ = std::move(*store);
-  node->durability_ = NewSnapshotDurability(node->store_.get());
-  absl::StatusOr<Durability::Recovered> recovered = node->durability_->Recover();
-  if (!recovered.ok()) return recovered.status();
+  node->options_ = options;
+  const std::string durability = node->store_->GetMeta("durability").value_or("snapshot");
+  absl::StatusOr<Durability::Recovered> recovered;
+  if (durability == "journal") {
+    recovered.emplace();
+    if (absl::Status s = node->OpenJournal(options, &*recovered); !s.ok()) return s;
+  } else if (durability == "snapshot") {
+    node->durability_ = NewSnapshotDurability(node->store_.get());
+    recovered = node->durability_->Recover();
+    if (!recovered.ok()) return recovered.status();
+    if (absl::Status s = node->DropStaleJournal(recovered->checkpoint.seq); !s.ok()) return s;
+  } else {
+    return absl::FailedPreconditionError(absl::StrCat("store ", path, " has durability mode '", durability,
+                                                      "', which this ken does not know: use a newer ken"));
+  }
   Checkpoint* checkpoint = &recovered->checkpoint;
   if (absl::Status engine = CheckEngine(checkpoint->engine); !engine.ok()) {
     return absl::FailedPreconditionError(
@@ -81,6 +127,32 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   if (!node->state_.ParseFromString(checkpoint->state)) {
     return absl::DataLossError(absl::StrCat("store ", path, ": checkpoint ", checkpoint->seq,
                                             " has unreadable runtime state"));
+  }
+  // Journal mode: the commits after the snapshot bring the state, the
+  // outbox and the built-ins version forward (their turns are replayed
+  // when the isolate is restored, below).
+  const int64_t snapshot_seq = checkpoint->seq;
+  const std::string snapshot_state = checkpoint->state;
+  int builtins_version = checkpoint->builtins_version;
+  if (!recovered->commits.empty()) {
+    std::map<std::pair<std::string, uint64_t>, OutboxRow> rows;
+    for (OutboxRow& row : checkpoint->outbox) rows[{row.dst, row.seq}] = std::move(row);
+    for (const auto& commit : recovered->commits) {
+      ApplyCommitState(&node->state_, *commit);
+      if (commit->builtins_version() != 0) builtins_version = commit->builtins_version();
+      for (const v1::OutboxAdd& a : commit->outbox_added()) {
+        rows[{a.dst(), a.seq()}] = OutboxRow{a.dst(), a.seq(), a.stamp(), a.payload()};
+      }
+      for (const v1::OutboxAck& a : commit->outbox_acked()) {
+        for (auto it = rows.lower_bound({a.dst(), 0}); it != rows.end() && it->first.first == a.dst() &&
+                                                       it->first.second <= a.through();) {
+          it = rows.erase(it);
+        }
+      }
+    }
+    checkpoint->outbox.clear();
+    for (auto& [key, row] : rows) checkpoint->outbox.push_back(std::move(row));
+    checkpoint->seq = recovered->commits.back()->seq();
   }
   if (!options.node_id.empty() && !node->state_.node_id().empty() && node->state_.node_id() != options.node_id) {
     return absl::FailedPreconditionError(absl::StrCat("store ", path, " belongs to node '",
@@ -137,22 +209,53 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   options.isolate.send = [self](const std::string& dst, std::string payload) {
     return self->Send(dst, std::move(payload));
   };
-  node->builtins_version_ = checkpoint->builtins_version;
-  node->isolate_ = PersistentIsolate::FromBlob(std::move(checkpoint->heap), std::move(options.isolate));
-  node->durable_blob_ = node->isolate_->shared_blob();
+  node->isolate_options_ = options.isolate;
+  node->builtins_version_ = builtins_version;
+  const bool journaled = node->durability_->journaled();
+  auto heap = std::make_shared<const std::string>(std::move(checkpoint->heap));
+  node->isolate_ = PersistentIsolate::FromSharedBlob(heap, node->LiveIsolateOptions(std::move(options.isolate), journaled));
+  node->durable_blob_ = heap;
+  node->base_seq_ = snapshot_seq;
+  node->tail_ = recovered->commits;
   node->pending_state_ = node->state_;
-  // Restore now, so a heap V8 rejects is reported at start, not at a turn.
-  absl::StatusOr<size_t> heap = node->isolate_->UsedHeapBytes();
-  if (!heap.ok()) {
-    return absl::DataLossError(absl::StrCat("store ", path, ": checkpoint ", node->seq_,
-                                            " cannot be restored: ", heap.status().message()));
+  // Restore now (in journal mode: and replay the commits after the
+  // snapshot), so a heap V8 rejects or a replay that diverges is reported at
+  // start, not at a turn.
+  const auto restore_start = std::chrono::steady_clock::now();
+  absl::StatusOr<size_t> used = node->isolate_->UsedHeapBytes();
+  if (!used.ok()) {
+    if (absl::IsDataLoss(used.status()) && journaled) return used.status();  // a determinism violation
+    return absl::DataLossError(absl::StrCat("store ", path, ": checkpoint ", snapshot_seq,
+                                            " cannot be restored: ", used.status().message()));
   }
-  spdlog::info("store {}: restored checkpoint {} ({} bytes of heap)", path, node->seq_, *heap);
+  const double restore_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - restore_start).count();
+  if (journaled) {
+    spdlog::info("store {}: restored snapshot {} and replayed {} journal commit(s) through {} in {:.1f} ms ({} "
+                 "bytes of heap)",
+                 path, snapshot_seq, node->tail_.size(), node->seq_, restore_ms, *used);
+  } else {
+    spdlog::info("store {}: restored checkpoint {} ({} bytes of heap)", path, node->seq_, *used);
+  }
+  if (journaled && !options.read_only) {
+    Checkpoint base;
+    base.seq = snapshot_seq;
+    base.state = snapshot_state;
+    base.engine = EngineBuild();
+    base.natives = NativeTableFingerprint(NativeTable().size());
+    base.builtins_version = recovered->checkpoint.builtins_version;
+    node->StartSnapshotter(base, heap);
+    for (const auto& commit : node->tail_) node->snapshotter_->Push(commit);
+  }
   if (!options.read_only) {
     // A going back found before a crash (kept in the state), or the fallback
     // above: the new incarnation is taken now, before any turn.
     if (absl::StatusOr<bool> re = node->ReincarnateIfWentBack(); !re.ok()) return re.status();
     node->UpgradeBuiltinsIfOlder();
+    if (options.durability_explicit && !options.durability.empty() && options.durability != node->durability()) {
+      if (absl::Status s = node->ConvertTo(options.durability, options); !s.ok()) return s;
+    }
+    if (absl::Status s = node->EnsureHeapDurability(); !s.ok()) return s;
   }
   return node;
 }
@@ -187,13 +290,11 @@ void Node::UpgradeBuiltinsIfOlder() {
                  store_->path(), version);
     return;
   }
-  TurnInput upgrade;
-  upgrade.record.mutable_builtins_upgrade()->set_from_version(version);
-  upgrade.description = absl::StrCat("built-ins upgrade from version ", version, " to ", kBuiltinsVersion);
-  upgrade.body = [version](const TurnScope& scope) -> absl::StatusOr<std::string> {
-    if (!UpgradeBuiltins(scope.isolate, scope.context, scope.internals, version)) return absl::AbortedError("threw");
-    return std::string();
-  };
+  v1::TurnInput record;
+  record.mutable_builtins_upgrade()->set_from_version(version);
+  std::random_device entropy;
+  for (int i = 0; i < 4; ++i) record.mutable_builtins_upgrade()->add_random_seed(entropy());
+  TurnInput upgrade = MakeTurn(std::move(record));
   builtins_version_ = kBuiltinsVersion;  // what the commit of the upgrade holds
   BatchResult r = RunBatch({upgrade});
   if (r.results[0].ok()) {
@@ -206,13 +307,33 @@ void Node::UpgradeBuiltinsIfOlder() {
 }
 
 absl::Status Node::Send(const std::string& dst, std::string payload) {
-  if (channels_ == nullptr) {
-    return absl::FailedPreconditionError("ken.send: this node is not part of a cluster (started by ken shell)");
-  }
-  if (batch_ == nullptr) return absl::FailedPreconditionError("ken.send: called outside a turn");
+  // A journal commit being replayed answers what its turn was answered.
+  if (replayer_ != nullptr && replayer_->active()) return replayer_->Send(dst, payload);
+  absl::Status result;
+  if (recording_ != nullptr) recording_digest_.AddSend(dst, payload);
   std::string error;
-  if (!channels_->Stage(*batch_, dst, std::move(payload), &error)) return absl::InvalidArgumentError(error);
-  return absl::OkStatus();
+  if (channels_ == nullptr) {
+    result = absl::FailedPreconditionError("ken.send: this node is not part of a cluster (started by ken shell)");
+  } else if (batch_ == nullptr) {
+    result = absl::FailedPreconditionError("ken.send: called outside a turn");
+  } else if (!channels_->Stage(*batch_, dst, std::move(payload), &error)) {
+    result = absl::InvalidArgumentError(error);
+  }
+  // Journal mode: what the host answered is an input of the turn (the
+  // outbox caps and the peers of this moment are not in the heap).
+  if (recording_ != nullptr) recording_->sends.emplace_back().set_error(std::string(result.message()));
+  return result;
+}
+
+TurnResult Node::RunRecorded(const PersistentIsolate::TurnBody& body, int64_t clock_ms, Recording* recording) {
+  if (!durability_->journaled()) return isolate_->RunTurn(body, TurnMode::kKeep, clock_ms);
+  *recording = Recording();
+  recording_ = recording;
+  recording_digest_ = OutputDigest();
+  TurnResult r = isolate_->RunTurn(body, TurnMode::kKeep, clock_ms);
+  recording_ = nullptr;
+  if (r.ok()) recording->digest = recording_digest_.Finish(r.output);
+  return r;
 }
 
 namespace {
@@ -228,15 +349,16 @@ std::string Mb(int64_t bytes) { return absl::StrCat(bytes, " bytes (", bytes >> 
 
 }  // namespace
 
-BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs, const PersistentIsolate::TurnBody* observe) {
+BatchResult Node::RunBatch(const std::vector<TurnInput>& inputs, const TurnInput* observe) {
   BatchResult result;
   RunBatchAsync(inputs, observe, [&result](BatchResult r) { result = std::move(r); });
   Flush();
   return result;
 }
 
-void Node::RunBatchAsync(const std::vector<TurnInput>& inputs, const PersistentIsolate::TurnBody* observe,
+void Node::RunBatchAsync(const std::vector<TurnInput>& inputs, const TurnInput* observe,
                          std::function<void(BatchResult)> done) {
+  Maintain();
   auto batch = std::make_shared<PendingBatch>();
   batch->done = std::move(done);
   BatchResult& out = batch->result;
@@ -248,6 +370,7 @@ void Node::RunBatchAsync(const std::vector<TurnInput>& inputs, const PersistentI
   current_ = batch;
   run_failed_.assign(inputs.size(), false);
   run_fallback_failed_.assign(inputs.size(), false);
+  run_recording_.assign(inputs.size() + 1, Recording());  // the last: the observation
   // Each turn's clock is fixed once, for every re-run of it.
   const int64_t now = SystemClockMs();
   run_clock_.resize(inputs.size());
@@ -278,6 +401,7 @@ absl::Status Node::WaitForWrite() {
     seq_ = w->checkpoint.seq;
     state_ = std::move(w->next);
     durable_blob_ = w->blob;
+    if (snapshotter_ && w->commit) snapshotter_->Push(w->commit);
     CrashPoint("before_release");
     for (const auto& [dst, through] : w->acked) acked_written_[dst] = std::max(acked_written_[dst], through);
     if (!w->batch.sends().empty()) CrashPoint("after_send_commit");
@@ -304,7 +428,14 @@ absl::Status Node::WaitForWrite() {
     }
     if (owner->result.commit.ok()) owner->result.commit = s;
     if (channels_) channels_->AbortBatch(w->batch);
-    isolate_->SwapBlob(durable_blob_);
+    if (durability_->journaled()) {
+      // The live isolate holds the failed commit's turns: it is restored
+      // without them.
+      if (!tail_.empty() && tail_.back() == w->commit) tail_.pop_back();
+      isolate_->Discard();
+    } else {
+      isolate_->SwapBlob(durable_blob_);
+    }
     pending_state_ = state_;
   }
   if (--owner->writes == 0 && !owner->issuing) FinishBatch(owner);
@@ -316,7 +447,8 @@ void Node::FinishBatch(const std::shared_ptr<PendingBatch>& batch) {
 }
 
 absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vector<size_t>& idx,
-                            const PersistentIsolate::TurnBody* observe, BatchResult* out) {
+                            const TurnInput* observe, BatchResult* out) {
+  const bool journaled = durability_->journaled();
   const auto batch_start = std::chrono::steady_clock::now();
   auto ms_since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
@@ -340,7 +472,7 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
       if (failed[i]) {
         // The failed input's fallback (if any) takes its place.
         if (!inputs[i].on_failure || fallback_failed[i]) continue;
-        TurnResult fallback = isolate_->RunTurn(inputs[i].on_failure, TurnMode::kKeep, run_clock_[i]);
+        TurnResult fallback = RunRecorded(inputs[i].on_failure, run_clock_[i], &run_recording_[i]);
         if (fallback.ok()) {
           any_ok = true;
           continue;
@@ -354,7 +486,15 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
         }
         continue;
       }
-      out->results[i] = isolate_->RunTurn(inputs[i].body, TurnMode::kKeep, run_clock_[i]);
+      if (journaled && inputs[i].record.kind_case() == v1::TurnInput::KIND_NOT_SET) {
+        // Only an input that is data can be journaled (and replayed).
+        out->results[i].status = TurnStatus::kHostError;
+        out->results[i].error = absl::StrCat(inputs[i].description, ": an input without a record cannot run in "
+                                             "journal mode");
+        failed[i] = true;
+        continue;
+      }
+      out->results[i] = RunRecorded(inputs[i].body, run_clock_[i], &run_recording_[i]);
       if (out->results[i].ok()) {
         any_ok = true;
         continue;
@@ -369,8 +509,10 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
     batch_ = nullptr;
     if (rerun) continue;
     std::optional<std::string> observed;
-    if (observe != nullptr && any_ok && !run_observe_failed_) {
-      TurnResult r = isolate_->RunTurn(*observe, TurnMode::kKeep, idx.empty() ? -1 : run_clock_[idx.back()]);
+    const int64_t observe_clock = idx.empty() ? SystemClockMs() : run_clock_[idx.back()];
+    if (observe != nullptr && any_ok && !run_observe_failed_ &&
+        !(journaled && observe->record.kind_case() == v1::TurnInput::KIND_NOT_SET)) {
+      TurnResult r = RunRecorded(observe->body, observe_clock, &run_recording_.back());
       if (r.ok()) {
         observed = r.output;
       } else {
@@ -384,6 +526,7 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
     if (!any_ok && !any_delivery && !any_dead_letter) return absl::OkStatus();  // nothing to commit
 
     v1::NodeState next = pending_state_;
+    std::vector<v1::DeadLetter> new_dead_letters;  // for the journal record
     uint64_t ok_turns = 0;
     for (size_t i : idx) {
       if (!failed[i]) {
@@ -407,16 +550,9 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
         if (record.ByteSizeLong() <= kDeadLetterRecordBytes) d->set_record(record.SerializeAsString());
       }
       next.set_dead_letter_count(next.dead_letter_count() + 1);
+      if (journaled) new_dead_letters.push_back(*d);
     }
-    size_t kept_bytes = 0, keep = 0;
-    for (int k = next.dead_letters_size() - 1; k >= 0; --k) {
-      kept_bytes += next.dead_letters(k).ByteSizeLong();
-      if (keep >= static_cast<size_t>(kRetainedDeadLetters) || kept_bytes > kDeadLetterBudgetBytes) break;
-      ++keep;
-    }
-    if (static_cast<size_t>(next.dead_letters_size()) > keep) {
-      next.mutable_dead_letters()->DeleteSubrange(0, next.dead_letters_size() - static_cast<int>(keep));
-    }
+    TrimDeadLetters(&next);
     next.set_turns(next.turns() + ok_turns);
     if (program_loaded_pending_ && any_ok) next.set_program_loaded(true);
     if (channels_) channels_->Snapshot(&batch, &next);
@@ -425,28 +561,60 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
     Checkpoint checkpoint = NewCheckpoint();
     const double turns_ms = ms_since(batch_start);
     const auto snapshot_start = std::chrono::steady_clock::now();
-    // Without a successful turn only the state changed (dead letters,
-    // delivery marks) and the current heap is written again.
     PersistentIsolate::Blob new_heap;
-    checkpoint.state = next.SerializeAsString();
-    if (any_ok) {
-      absl::StatusOr<PersistentIsolate::Blob> heap = durability_->Capture(*isolate_);
-      if (!heap.ok()) {
-        failure = {heap.status(), !absl::IsCancelled(heap.status())};
-      } else if (static_cast<int64_t>((*heap)->size() + checkpoint.state.size()) > max_checkpoint_bytes_) {
-        failure = {absl::OutOfRangeError(absl::StrCat("the checkpoint would take ", Mb((*heap)->size() + checkpoint.state.size()),
-                                                      " (heap snapshot ", (*heap)->size(), ", state ",
-                                                      checkpoint.state.size(), "), over max_checkpoint_bytes (",
-                                                      max_checkpoint_bytes_, ")")),
-                   true};
-      } else {
-        new_heap = std::move(*heap);
+    std::shared_ptr<v1::JournalCommit> commit;
+    if (journaled) {
+      // The commit is its record: the turns that ran (inputs, clocks, what
+      // ken.send answered, output digests), the state and the dead letters.
+      commit = std::make_shared<v1::JournalCommit>();
+      auto add_turn = [&](const v1::TurnInput& record, int64_t clock, bool fallback, const Recording& rec) {
+        v1::JournalTurn* t = commit->add_turns();
+        *t->mutable_input() = record;
+        t->mutable_input()->set_clock_ms(clock);
+        t->set_fallback(fallback);
+        for (const v1::SendOutcome& o : rec.sends) *t->add_sends() = o;
+        t->set_digest(rec.digest);
+      };
+      for (size_t i : idx) {
+        const bool fallback_ran = failed[i] && inputs[i].on_failure && !fallback_failed[i];
+        if (failed[i] && !fallback_ran) continue;
+        add_turn(inputs[i].record, run_clock_[i], fallback_ran, run_recording_[i]);
       }
-    } else if (static_cast<int64_t>(isolate_->blob().size() + checkpoint.state.size()) > max_checkpoint_bytes_) {
-      failure = {absl::OutOfRangeError(absl::StrCat("the node's state would take ", Mb(checkpoint.state.size()),
-                                                    ", which with the committed heap is over max_checkpoint_bytes (",
-                                                    max_checkpoint_bytes_, ")")),
-                 false};
+      if (observed) add_turn(observe->record, observe_clock, false, run_recording_.back());
+      google::protobuf::RepeatedPtrField<v1::DeadLetter> kept;
+      kept.Swap(next.mutable_dead_letters());
+      *commit->mutable_state() = next;
+      kept.Swap(next.mutable_dead_letters());
+      for (v1::DeadLetter& d : new_dead_letters) *commit->add_dead_letters() = std::move(d);
+      commit->set_builtins_version(builtins_version_);
+      if (static_cast<int64_t>(commit->ByteSizeLong()) > max_checkpoint_bytes_) {
+        failure = {absl::OutOfRangeError(absl::StrCat("the journal record would take ", Mb(commit->ByteSizeLong()),
+                                                      ", over max_checkpoint_bytes (", max_checkpoint_bytes_, ")")),
+                   true};
+      }
+    } else {
+      // Without a successful turn only the state changed (dead letters,
+      // delivery marks) and the current heap is written again.
+      checkpoint.state = next.SerializeAsString();
+      if (any_ok) {
+        absl::StatusOr<PersistentIsolate::Blob> heap = durability_->Capture(*isolate_);
+        if (!heap.ok()) {
+          failure = {heap.status(), !absl::IsCancelled(heap.status())};
+        } else if (static_cast<int64_t>((*heap)->size() + checkpoint.state.size()) > max_checkpoint_bytes_) {
+          failure = {absl::OutOfRangeError(absl::StrCat("the checkpoint would take ", Mb((*heap)->size() + checkpoint.state.size()),
+                                                        " (heap snapshot ", (*heap)->size(), ", state ",
+                                                        checkpoint.state.size(), "), over max_checkpoint_bytes (",
+                                                        max_checkpoint_bytes_, ")")),
+                     true};
+        } else {
+          new_heap = std::move(*heap);
+        }
+      } else if (static_cast<int64_t>(isolate_->blob().size() + checkpoint.state.size()) > max_checkpoint_bytes_) {
+        failure = {absl::OutOfRangeError(absl::StrCat("the node's state would take ", Mb(checkpoint.state.size()),
+                                                      ", which with the committed heap is over max_checkpoint_bytes (",
+                                                      max_checkpoint_bytes_, ")")),
+                   false};
+      }
     }
     if (failure.status.ok()) {
       // Pipelining: the previous commit's write may still be in flight, and
@@ -480,18 +648,31 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
           if (through > acked_written_[dst]) write->outbox.acked_through.emplace_back(dst, through);
         }
       }
-      write->idx = idx;
-      for (size_t i : idx) {
-        if (failed[i] || inputs[i].record.kind_case() == v1::TurnInput::KIND_NOT_SET) continue;
-        v1::TurnInput record = inputs[i].record;
-        record.set_clock_ms(run_clock_[i]);
-        write->turns.push_back(std::move(record));
+      if (commit) {
+        commit->set_seq(seq_ + 1);
+        commit->set_unix_ms(NowUnixMs());
+        for (const OutboxRow& r : write->outbox.added) {
+          v1::OutboxAdd* a = commit->add_outbox_added();
+          a->set_dst(r.dst);
+          a->set_seq(r.seq);
+          a->set_stamp(r.stamp);
+          a->set_payload(r.payload);
+        }
+        for (const auto& [dst, through] : write->outbox.acked_through) {
+          v1::OutboxAck* a = commit->add_outbox_acked();
+          a->set_dst(dst);
+          a->set_through(through);
+        }
+        write->commit = commit;
+        tail_.push_back(commit);
       }
+      write->idx = idx;
       write->observed = std::move(observed);
       write->owner = current_;
       write->started = std::chrono::steady_clock::now();
-      spdlog::debug("batch of {} turns: turns {:.2f} ms, snapshot {:.2f} ms ({} bytes)", idx.size(), turns_ms,
-                    snapshot_ms, write->blob->size());
+      spdlog::debug("batch of {} turns: turns {:.2f} ms, {} {:.2f} ms ({} bytes)", idx.size(), turns_ms,
+                    journaled ? "record" : "snapshot", snapshot_ms,
+                    journaled ? write->commit->ByteSizeLong() : write->blob->size());
       // The store write (and fsync) runs on another thread while this one
       // goes on: it restores the next isolate from the new heap (both only
       // read it) and runs the next batch's turns. Nothing is released before
@@ -501,7 +682,7 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
         if (before_store_commit_) {
           if (absl::Status s = before_store_commit_(); !s.ok()) return s;
         }
-        return durability_->Write(w->checkpoint, w->blob, w->outbox, w->turns);
+        return durability_->Write(w->checkpoint, w->blob, w->outbox, w->commit.get());
       });
       ++current_->writes;
       pending_state_ = write->next;
@@ -578,6 +759,8 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
 }
 
 absl::Status Node::CheckCommittedHeap() {
+  // Journal mode commits no heap: only a batch's own record can be too big.
+  if (durability_->journaled()) return absl::OkStatus();
   (void)WaitForWrite();
   v1::NodeState committed = state_;
   if (channels_) channels_->Snapshot(nullptr, &committed);
@@ -612,9 +795,27 @@ absl::StatusOr<bool> Node::ReincarnateIfWentBack() {
   v1::NodeState next = state_;
   channels_->Snapshot(nullptr, &next);
   Checkpoint checkpoint = NewCheckpoint();
-  checkpoint.state = next.SerializeAsString();
-  isolate_->Discard();
-  if (absl::Status s = durability_->Write(checkpoint, isolate_->shared_blob(), OutboxChanges{}, {}); !s.ok()) return s;
+  std::shared_ptr<v1::JournalCommit> commit;
+  if (durability_->journaled()) {
+    // A commit of the state alone (no turns): the live isolate stays.
+    commit = std::make_shared<v1::JournalCommit>();
+    commit->set_seq(seq_ + 1);
+    commit->set_unix_ms(NowUnixMs());
+    *commit->mutable_state() = next;
+    commit->mutable_state()->clear_dead_letters();
+    commit->set_builtins_version(builtins_version_);
+  } else {
+    checkpoint.state = next.SerializeAsString();
+    isolate_->Discard();
+  }
+  if (absl::Status s = durability_->Write(checkpoint, isolate_->shared_blob(), OutboxChanges{}, commit.get());
+      !s.ok()) {
+    return s;
+  }
+  if (commit) {
+    tail_.push_back(commit);
+    if (snapshotter_) snapshotter_->Push(commit);
+  }
   seq_ = checkpoint.seq;
   state_ = std::move(next);
   pending_state_ = state_;
@@ -630,7 +831,35 @@ TurnResult Node::Turn(const PersistentIsolate::TurnBody& body) {
 }
 
 TurnResult Node::Evaluate(const PersistentIsolate::TurnBody& body) {
-  return isolate_->RunTurn(body, TurnMode::kDiscard);
+  if (!durability_->journaled() || options_.read_only) return isolate_->RunTurn(body, TurnMode::kDiscard);
+  // A plain isolate cannot drop what a turn did: evaluate in a scratch one,
+  // restored from the live isolate's blob and brought forward by replaying
+  // the commits after it.
+  Flush();
+  auto scratch_replayer = std::make_shared<Replayer>(ReplayOptions{options_.node_id, ReplayTimeoutMs(), true});
+  IsolateOptions io = options_.isolate;
+  io.node_id = options_.node_id;
+  io.peers = options_.peers;
+  io.plain = true;
+  io.before_restore = nullptr;
+  io.send = [scratch_replayer](const std::string& dst, std::string payload) -> absl::Status {
+    if (scratch_replayer->active()) return scratch_replayer->Send(dst, payload);
+    return absl::FailedPreconditionError("ken.send: a read-only evaluation cannot send");
+  };
+  std::vector<std::shared_ptr<const v1::JournalCommit>> tail = tail_;
+  io.on_restore = [scratch_replayer, tail](PersistentIsolate& host) -> absl::Status {
+    for (const auto& commit : tail) {
+      if (absl::Status s = scratch_replayer->Replay(host, *commit); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  };
+  std::unique_ptr<PersistentIsolate> scratch = PersistentIsolate::FromSharedBlob(isolate_->shared_blob(), io);
+  return scratch->RunTurn(body, TurnMode::kDiscard);
+}
+
+TurnResult Node::Peek(const PersistentIsolate::TurnBody& body) {
+  if (!durability_->journaled()) return Evaluate(body);
+  return isolate_->RunTurn(body, TurnMode::kKeep);
 }
 
 }  // namespace ken

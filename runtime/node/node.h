@@ -31,6 +31,17 @@
 // failure that may pass (disk full) fails the batch's remaining inputs with
 // kCommitFailed and leaves their inputs to come again.
 //
+// Durability modes (durability.h). In snapshot mode each commit is a V8
+// snapshot of the heap. In journal mode the live isolate is a plain V8
+// isolate (TurboFan on) that is never snapshotted by a commit: a commit is
+// a journal record (its turns' inputs, what they observed from outside and
+// digests of their outputs), one fdatasync; the snapshotter (snapshotter.h)
+// turns the journal into snapshots in the background. A plain isolate
+// cannot undo a turn, so an abort drops it and the next turn restores the
+// heap as of the last commit: the snapshotter's snapshot of it when that
+// is cheaper, else the newest snapshot plus the replay of the commits
+// after it (replay.h).
+//
 // Threading: one thread (the turn loop) owns a Node. channels() may be used
 // from any thread.
 #ifndef KEN_RUNTIME_NODE_NODE_H_
@@ -54,6 +65,8 @@
 #include "proto/turn.pb.h"
 #include "runtime/isolate/persistent_isolate.h"
 #include "runtime/node/durability.h"
+#include "runtime/node/replay.h"
+#include "runtime/node/snapshotter.h"
 #include "runtime/turn/turn_input.h"
 #include "store/checkpoint_store.h"
 
@@ -77,7 +90,34 @@ struct NodeOptions {
   // Tests only: called before each store commit; an error fails that commit
   // as the store's would (fault injection).
   std::function<absl::Status()> before_store_commit;
+
+  // Durability mode: "snapshot" or "journal"; empty: the store's own (for a
+  // new store, kDefaultDurability). A store of the other mode is converted
+  // at Open (logged; nothing is lost) only when `durability_explicit` (the
+  // config or a flag names the mode); otherwise it keeps its own.
+  std::string durability;
+  bool durability_explicit = false;
+  // Journal mode: when the snapshotter writes a snapshot (any of these
+  // since the last one: commits, journal bytes, ms), and the bound on the
+  // journal after the newest snapshot (commits): at that many the node
+  // runs no more turns until the snapshotter catches up (so recovery
+  // replays at most that many commits).
+  int64_t snapshot_every_commits = 10000;
+  int64_t snapshot_every_bytes = 64ll << 20;
+  int64_t snapshot_every_ms = 60000;
+  int64_t journal_max_commits = 100000;
+  int64_t journal_segment_bytes = 64ll << 20;
+  // A replay whose outputs differ from the recorded ones goes on with the
+  // replayed heap (logged) instead of stopping the node (README).
+  bool accept_divergence = false;
 };
+
+// A random id for a store's journal segments (32 hex digits; store meta
+// key journal_id), so that segments of another store are never replayed.
+std::string NewJournalId();
+
+// The mode of new stores when NodeOptions::durability is empty.
+inline constexpr char kDefaultDurability[] = "snapshot";
 
 struct BatchResult {
   // One per input, in order. ok(): the turn ran and is committed (durable).
@@ -106,9 +146,9 @@ class Node {
   // Runs `inputs` as one batch of turns and commits it (see above); returns
   // once the commit is durable (or failed). `observe`, if given, runs after
   // them in the same heap and commit (keep it read-only but for what it
-  // takes on purpose), e.g. to learn the next timer due.
-  BatchResult RunBatch(const std::vector<TurnInput>& inputs,
-                       const PersistentIsolate::TurnBody* observe = nullptr);
+  // takes on purpose), e.g. to learn the next timer due; in journal mode it
+  // needs a record (dispatcher.h, ObserveRecord), as every input does.
+  BatchResult RunBatch(const std::vector<TurnInput>& inputs, const TurnInput* observe = nullptr);
 
   // The same, pipelined: runs the turns and starts the batch's store write,
   // and returns while the write (fsync) is in flight, so that the caller
@@ -118,7 +158,7 @@ class Node {
   // Batch N+1 runs on batch N's heap before N is durable; its outputs wait
   // for its own commit, which is written only after N's; if N's write
   // fails, N+1 is run again on the last durable heap.
-  void RunBatchAsync(const std::vector<TurnInput>& inputs, const PersistentIsolate::TurnBody* observe,
+  void RunBatchAsync(const std::vector<TurnInput>& inputs, const TurnInput* observe,
                      std::function<void(BatchResult)> done);
   // Waits for the write in flight, if any, and delivers its batch's results.
   void Flush();
@@ -129,16 +169,37 @@ class Node {
   // intact as of checkpoint_seq()).
   const absl::Status& fatal() const { return fatal_; }
 
-  // Bytes the store at `path` takes on disk (the file and its WAL); 0 if
-  // absent. Any thread; reads no store.
-  static int64_t StoreDiskBytes(const std::string& path) { return CheckpointStore::DiskBytes(path); }
+  // Bytes the store at `path` takes on disk (the file, its WAL and its
+  // journal segments); 0 if absent. Any thread; reads no store.
+  static int64_t StoreDiskBytes(const std::string& path) {
+    return CheckpointStore::DiskBytes(path) + Journal::DiskBytes(path);
+  }
 
   // One turn, committed on its own (the shell). A result that is not ok()
   // left no trace; a failed commit is reported as kHostError.
   TurnResult Turn(const PersistentIsolate::TurnBody& body);
 
-  // Runs `body` against the current heap and discards every effect.
+  // Runs `body` against the current heap and discards every effect. In
+  // journal mode it runs in a scratch isolate (restored from the newest
+  // snapshot plus the replay of the commits after it, then dropped), so the
+  // live isolate is not disturbed.
   TurnResult Evaluate(const PersistentIsolate::TurnBody& body);
+  // For Ken's own read-only bodies (dispatcher.h: ObserveBody without
+  // taking, PendingRepliesBody), which leave the heap as it was: runs `body`
+  // in the live isolate. In snapshot mode the same as Evaluate.
+  TurnResult Peek(const PersistentIsolate::TurnBody& body);
+
+  // The durability mode in use ("snapshot" or "journal").
+  std::string durability() const { return durability_->Name(); }
+  // Journal mode: the snapshotter's progress (zeros otherwise).
+  Snapshotter::Stats snapshotter_stats() const;
+  // Journal mode, any thread but only while the node lives: writes a
+  // snapshot of every commit so far and waits until it is durable.
+  absl::Status SnapshotNow();
+  // Turn loop, between batches: takes in the snapshotter's newest snapshot
+  // (the isolate restores from it next) and, in journal mode, waits while
+  // the journal after the newest snapshot is at journal_max_commits.
+  void Maintain();
 
   PersistentIsolate& isolate() { return *isolate_; }
   CheckpointStore& store() { return *store_; }
@@ -172,7 +233,43 @@ class Node {
   absl::Status CheckCommittedHeap();
   // The commit path, on inputs[idx...] (see "Poison inputs").
   absl::Status RunGroup(const std::vector<TurnInput>& inputs, const std::vector<size_t>& idx,
-                        const PersistentIsolate::TurnBody* observe, BatchResult* out);
+                        const TurnInput* observe, BatchResult* out);
+  // Runs one turn body in the live isolate (kKeep); in journal mode also
+  // records what each ken.send answered and the digest of its outputs.
+  struct Recording {
+    std::vector<v1::SendOutcome> sends;
+    uint32_t digest = 0;
+  };
+  TurnResult RunRecorded(const PersistentIsolate::TurnBody& body, int64_t clock_ms, Recording* recording);
+
+  static absl::StatusOr<std::unique_ptr<Node>> OpenOnce(const NodeOptions& options);
+
+  // --- journal mode (node_journal.cc) ---
+  // Snapshot mode: journal segments left by a conversion from journal mode
+  // that stopped half-way are deleted if the newest checkpoint (`seq`)
+  // holds them; kDataLoss if they hold commits after it.
+  absl::Status DropStaleJournal(int64_t seq);
+  void StartSnapshotter(const Checkpoint& base, PersistentIsolate::Blob heap);
+  // Opens the store's journal and recovers: the newest snapshot, the
+  // replay of the commits after it in the live (plain) isolate, the
+  // snapshotter started on them. Sets state_, seq_, isolate_ and the outbox
+  // rows in `checkpoint`.
+  absl::Status OpenJournal(const NodeOptions& options, Durability::Recovered* recovered);
+  // IsolateOptions hooks of the live isolate: before a restore, take the
+  // snapshotter's snapshot of the last durable commit when that saves
+  // replaying; after it, replay tail_.
+  void BeforeRestore(PersistentIsolate& host);
+  absl::Status ReplayTail(PersistentIsolate& host);
+  // Switches an open node (and its store) to the other mode, in place.
+  absl::Status ConvertTo(const std::string& mode, const NodeOptions& options);
+  // Runs the durability switch turn if the heap's globals are not set for
+  // the mode in use (js_api/durability.js).
+  absl::Status EnsureHeapDurability();
+  // Drops the commits of tail_ at or before `seq` (a blob holds them).
+  void TrimTail(int64_t seq);
+  IsolateOptions LiveIsolateOptions(IsolateOptions base, bool plain);
+  // How long a replayed turn may run (ms): it finished once, maybe faster.
+  int64_t ReplayTimeoutMs() const;
   // A batch whose commits may still be in flight.
   struct PendingBatch {
     BatchResult result;
@@ -189,7 +286,7 @@ class Node {
     OutboxChanges outbox;     // rows it adds and drops
     std::map<std::string, uint64_t> acked;  // what `outbox` drops, per destination
     std::vector<size_t> idx;  // its group's inputs
-    std::vector<v1::TurnInput> turns;  // the records of its turns that ran, with their clocks
+    std::shared_ptr<v1::JournalCommit> commit;  // journal mode: its record
     std::optional<std::string> observed;
     std::shared_ptr<PendingBatch> owner;
     std::chrono::steady_clock::time_point started;
@@ -223,6 +320,18 @@ class Node {
   // Per RunBatch: which inputs (by index) failed, whose fallback failed.
   std::vector<bool> run_failed_;
   std::vector<bool> run_fallback_failed_;
+  std::vector<Recording> run_recording_;     // of each input's last run (journal mode)
+  Recording* recording_ = nullptr;           // of the turn being run, if recorded
+  OutputDigest recording_digest_;
+  // Journal mode.
+  NodeOptions options_;                      // as opened (for conversions and scratch isolates)
+  std::unique_ptr<Snapshotter> snapshotter_;
+  std::unique_ptr<Replayer> replayer_;       // the live isolate's replays
+  // Commits after the live isolate's blob (base_seq_), durable ones and the
+  // one in flight: what a restore replays.
+  std::vector<std::shared_ptr<const v1::JournalCommit>> tail_;
+  int64_t base_seq_ = 0;
+  IsolateOptions isolate_options_;           // of the live isolate (node id, peers, send, console)
   std::vector<int64_t> run_clock_;
   long blamed_ = -1;
   std::function<absl::Status()> before_store_commit_;  // the input last found uncommittable, until its group commits

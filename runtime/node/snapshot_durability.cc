@@ -12,6 +12,7 @@ class SnapshotDurability final : public Durability {
   explicit SnapshotDurability(CheckpointStore* store) : store_(store) {}
 
   std::string Name() const override { return "snapshot"; }
+  bool journaled() const override { return false; }
 
   absl::StatusOr<Recovered> Recover() override {
     absl::StatusOr<Checkpoint> newest = store_->LoadNewest();
@@ -29,8 +30,8 @@ class SnapshotDurability final : public Durability {
   }
 
   absl::Status Write(Checkpoint& checkpoint, const PersistentIsolate::Blob& heap, const OutboxChanges& outbox,
-                     const std::vector<v1::TurnInput>& turns) override {
-    (void)turns;  // a snapshot holds their effects; nothing is replayed
+                     const v1::JournalCommit* commit) override {
+    (void)commit;  // a snapshot holds its effects; nothing is replayed
     return store_->Commit(checkpoint, *heap, outbox);
   }
 

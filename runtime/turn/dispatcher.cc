@@ -270,6 +270,8 @@ std::string Describe(const v1::TurnInput& r) {
       return "forget replies nobody waits for";
     case v1::TurnInput::kObserve:
       return "observe the heap after a batch";
+    case v1::TurnInput::kDurabilitySwitch:
+      return "switch the heap to durability mode " + r.durability_switch().mode();
     case v1::TurnInput::KIND_NOT_SET:
       break;
   }
@@ -323,9 +325,19 @@ TurnInput MakeTurn(v1::TurnInput record) {
       };
       break;
     case v1::TurnInput::kBuiltinsUpgrade:
-      input.body = [from = record.builtins_upgrade().from_version()](const TurnScope& scope)
-          -> absl::StatusOr<std::string> {
-        if (!UpgradeBuiltins(scope.isolate, scope.context, scope.internals, from)) return absl::AbortedError("threw");
+      input.body = [from = record.builtins_upgrade().from_version(),
+                    seed = std::vector<uint32_t>(record.builtins_upgrade().random_seed().begin(),
+                                                 record.builtins_upgrade().random_seed().end())](
+                       const TurnScope& scope) -> absl::StatusOr<std::string> {
+        if (!UpgradeBuiltins(scope.isolate, scope.context, scope.internals, from, seed)) {
+          return absl::AbortedError("threw");
+        }
+        return std::string();
+      };
+      break;
+    case v1::TurnInput::kDurabilitySwitch:
+      input.body = [mode = record.durability_switch().mode()](const TurnScope& scope) -> absl::StatusOr<std::string> {
+        if (!SwitchDurability(scope.isolate, scope.context, scope.internals, mode)) return absl::AbortedError("threw");
         return std::string();
       };
       break;

@@ -59,8 +59,10 @@ inline HttpResponse ToHttpResponse(const TurnResult& result) {
   return out;
 }
 
-// The observation after a batch (runtime/turn/dispatcher.h, ObserveBody).
+// The observation after a batch (runtime/turn/dispatcher.h, ObserveBody),
+// as a body (for Evaluate) and as an input (for RunBatch's `observe`).
 inline PersistentIsolate::TurnBody UpcomingTimersBody(int max) { return ObserveBody(max); }
+inline TurnInput UpcomingTimersInput(int max) { return MakeTurn(ObserveRecord(max)); }
 inline std::vector<std::pair<int64_t, int64_t>> ParseUpcomingTimers(const std::string& observation) {
   v1::BatchObservation o;
   std::vector<std::pair<int64_t, int64_t>> out;
