@@ -12,6 +12,8 @@ struct ShellOptions {
   std::string store_path;
   int64_t turn_timeout_ms = 5000;
   std::string history_path;  // empty: <store>.history
+  std::string durability;    // --durability: "snapshot", "journal" or empty (the store's own)
+  bool accept_divergence = false;
 };
 
 // The REPL: every complete input is one turn, committed before its result
@@ -40,6 +42,8 @@ struct RunOptions {
   // HTTP requests and admin evals not started within this long are answered
   // "not run" and never run (see HttpOptions::answer_timeout_ms).
   int64_t answer_timeout_ms = 60000;
+  std::string durability;  // --durability; empty: the config's, else the store's own
+  bool accept_divergence = false;
 };
 
 // One node of a cluster (see run.cc). On first start it creates the store and

@@ -30,6 +30,9 @@ ABSL_FLAG(std::string, history, "", "shell: history file (default <store>.histor
 ABSL_FLAG(std::string, cluster, "", "run: the cluster config (YAML)");
 ABSL_FLAG(std::string, id, "", "run: this node's id in the cluster config");
 ABSL_FLAG(std::string, http, "", "run: serve HTTP on host:port (overrides the config's http)");
+ABSL_FLAG(std::string, durability, "",
+          "shell/run: snapshot or journal (converts a store of the other mode; default: the store's own)");
+ABSL_FLAG(bool, accept_divergence, false, "shell/run: go on when a journal replay diverges (README, Journal mode)");
 ABSL_FLAG(bool, detach, false, "cluster up: return once every node answers");
 ABSL_FLAG(bool, json, false, "cluster status: print JSON");
 
@@ -38,12 +41,12 @@ namespace {
 constexpr char kUsage[] = R"(ken: a persistent JavaScript runtime (V8) whose heap survives kill -9
 
 Usage:
-  ken shell --store PATH [--turn-timeout 5s] [--heap-limit-mb N]
+  ken shell --store PATH [--durability MODE] [--turn-timeout 5s] [--heap-limit-mb N]
       A REPL whose whole heap is committed to PATH after every input. Creates
       PATH when it does not exist ("Initialized session"), restores it
       otherwise ("Restored session"). Reads plain lines when stdin is not a
       terminal. .help lists shell commands.
-  ken run --cluster CLUSTER.yaml --id NODE [--store PATH] [--http HOST:PORT]
+  ken run --cluster CLUSTER.yaml --id NODE [--store PATH] [--http HOST:PORT] [--durability MODE]
       One node of a cluster. The first start creates the store (default
       data/<id>.ken beside the config) and runs the node's script as the
       first turn; later starts restore the newest checkpoint. ken.send /
@@ -70,6 +73,14 @@ Flags (also --flag=value; - and _ are the same in flag names):
   --store PATH          the node's store, an SQLite file (one writer at a time)
   --turn-timeout DUR    abort a turn that runs longer (default 5s)
   --heap-limit-mb N     abort a turn that grows the heap past N MiB (default: V8's)
+  --durability MODE     shell/run: snapshot (every commit a V8 snapshot) or journal
+                        (a commit is one journal append; JS runs with TurboFan).
+                        A new store gets MODE (default: journal); an existing one of
+                        the other mode is converted (nothing is lost). Without it,
+                        run uses the config's durability, else the store's own
+  --accept-divergence   shell/run: a journal replay whose outputs differ from the
+                        recorded ones goes on with the replayed heap (logged)
+                        instead of stopping the node
   --log-level LEVEL     trace, debug, info, warn (default), error, critical, off
   -e, --eval EXPR       inspect: the expression to evaluate
   --history PATH        shell: history file (default PATH.history)
@@ -181,6 +192,16 @@ int main(int argc, char** argv) {
     }
     return true;
   };
+  const std::string durability = absl::GetFlag(FLAGS_durability);
+  if (!durability.empty() && durability != "snapshot" && durability != "journal") {
+    fprintf(stderr, "ken %s: --durability must be snapshot or journal, not '%s'\n", command.c_str(),
+            durability.c_str());
+    return 2;
+  }
+  if (command == "inspect" && (!durability.empty() || absl::GetFlag(FLAGS_accept_divergence))) {
+    fprintf(stderr, "ken inspect: --durability and --accept-divergence are for shell and run (inspect reads either mode)\n");
+    return 2;
+  }
   int64_t timeout_ms = 0, answer_timeout_ms = 0;
   if (!duration_ms("turn-timeout", absl::GetFlag(FLAGS_turn_timeout), &timeout_ms) ||
       !duration_ms("answer-timeout", absl::GetFlag(FLAGS_answer_timeout), &answer_timeout_ms)) {
@@ -215,6 +236,8 @@ int main(int argc, char** argv) {
     options.http_address = absl::GetFlag(FLAGS_http);
     options.turn_timeout_ms = timeout_ms;
     options.answer_timeout_ms = answer_timeout_ms;
+    options.durability = durability;
+    options.accept_divergence = absl::GetFlag(FLAGS_accept_divergence);
     return ken::RunNode(options);
   }
   if (command == "shell") {
@@ -222,6 +245,8 @@ int main(int argc, char** argv) {
     options.store_path = store;
     options.turn_timeout_ms = timeout_ms;
     options.history_path = absl::GetFlag(FLAGS_history);
+    options.durability = durability;
+    options.accept_divergence = absl::GetFlag(FLAGS_accept_divergence);
     return ken::RunShell(options);
   }
   ken::InspectOptions options;

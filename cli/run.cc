@@ -62,6 +62,13 @@ int RunNode(const RunOptions& options) {
   node_options.channels.max_buffered_messages = static_cast<size_t>(me->limits.max_buffered_messages);
   node_options.max_checkpoint_bytes = me->limits.max_checkpoint_bytes;
   node_options.isolate.turn_timeout_ms = options.turn_timeout_ms;
+  node_options.durability = options.durability.empty() ? me->durability : options.durability;
+  node_options.durability_explicit = !node_options.durability.empty();
+  node_options.snapshot_every_commits = me->limits.snapshot_every_commits;
+  node_options.snapshot_every_bytes = me->limits.snapshot_every_bytes;
+  node_options.snapshot_every_ms = me->limits.snapshot_every_ms;
+  node_options.journal_max_commits = me->limits.journal_max_commits;
+  node_options.accept_divergence = options.accept_divergence;
   absl::StatusOr<std::unique_ptr<Node>> opened = Node::Open(node_options);
   if (!opened.ok()) {
     fprintf(stderr, "ken run: %s\n", std::string(opened.status().message()).c_str());

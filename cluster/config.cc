@@ -63,8 +63,9 @@ bool ValidToken(const std::string& token) {
   return !token.empty();
 }
 
-const char* const kLimitKeys[] = {"max_unacked_messages", "max_unacked_bytes", "max_buffered_messages",
-                                  "max_checkpoint_bytes"};
+const char* const kLimitKeys[] = {"max_unacked_messages",   "max_unacked_bytes",   "max_buffered_messages",
+                                  "max_checkpoint_bytes",   "snapshot_every_commits", "snapshot_every_bytes",
+                                  "snapshot_every_ms",      "journal_max_commits"};
 
 // Reads the limits present in `map` over `limits`.
 absl::Status ParseLimits(const std::string& name, const YAML::Node& map, NodeLimits* limits) {
@@ -78,6 +79,10 @@ absl::Status ParseLimits(const std::string& name, const YAML::Node& map, NodeLim
       {"max_buffered_messages", &limits->max_buffered_messages, 1ll << 40},
       // SQLite refuses a value over 1,000,000,000 bytes.
       {"max_checkpoint_bytes", &limits->max_checkpoint_bytes, 999000000},
+      {"snapshot_every_commits", &limits->snapshot_every_commits, 1ll << 40},
+      {"snapshot_every_bytes", &limits->snapshot_every_bytes, 1ll << 40},
+      {"snapshot_every_ms", &limits->snapshot_every_ms, 7ll * 24 * 3600 * 1000},
+      {"journal_max_commits", &limits->journal_max_commits, 1ll << 40},
   };
   for (const Key& k : keys) {
     YAML::Node v = map[k.key];
@@ -211,9 +216,10 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
   if (absl::Status s = ParseLimits(name, root, &config.limits); !s.ok()) return s;
   absl::StatusOr<std::string> durability = ScalarField(name, root, "durability", false);
   if (!durability.ok()) return durability.status();
-  if (!durability->empty()) config.durability = *durability;
-  if (config.durability != "snapshot") {
-    return Error(name, root["durability"], absl::StrCat("durability '", config.durability, "' is not supported (supported: snapshot)"));
+  config.durability = *durability;
+  if (!durability->empty() && !ValidDurability(config.durability)) {
+    return Error(name, root["durability"],
+                 absl::StrCat("durability '", config.durability, "' is not supported (supported: snapshot, journal)"));
   }
   if (YAML::Node m = root["max_message_bytes"]) {
     int64_t v = 0;
@@ -282,8 +288,14 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
     absl::StatusOr<std::string> node_durability = ScalarField(name, n, "durability", false);
     if (!node_durability.ok()) return node_durability.status();
     node.durability = node_durability->empty() ? config.durability : *node_durability;
-    if (node.durability != "snapshot") {
-      return Error(name, n["durability"], absl::StrCat("durability '", node.durability, "' is not supported (supported: snapshot)"));
+    if (!node_durability->empty() && !ValidDurability(node.durability)) {
+      return Error(name, n["durability"], absl::StrCat("node '", node.id, "': durability '", node.durability,
+                                                       "' is not supported (supported: snapshot, journal)"));
+    }
+    if (node.limits.journal_max_commits < node.limits.snapshot_every_commits) {
+      return Error(name, n, absl::StrCat("node '", node.id, "': 'journal_max_commits' (", node.limits.journal_max_commits,
+                                         ") must be at least 'snapshot_every_commits' (",
+                                         node.limits.snapshot_every_commits, ")"));
     }
     config.nodes.push_back(std::move(node));
   }
@@ -291,6 +303,8 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
 }
 
 }  // namespace
+
+bool ValidDurability(const std::string& mode) { return mode == "snapshot" || mode == "journal"; }
 
 absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path) {
   std::ifstream in(path);

@@ -19,7 +19,18 @@ struct NodeLimits {
   int64_t max_unacked_bytes = 256ll << 20;   // per destination, payload bytes
   int64_t max_buffered_messages = 10000;     // per source: out-of-order envelopes kept
   int64_t max_checkpoint_bytes = 768ll << 20;  // heap snapshot + state of one commit
+  // Journal mode's snapshotter (docs/config.md): a snapshot is written after
+  // any of these since the last one (commits, journal bytes, ms), and at
+  // journal_max_commits commits after the newest snapshot the node runs no
+  // more turns until the snapshotter catches up.
+  int64_t snapshot_every_commits = 10000;
+  int64_t snapshot_every_bytes = 64ll << 20;
+  int64_t snapshot_every_ms = 60000;
+  int64_t journal_max_commits = 100000;
 };
+
+// The durability modes a config may name.
+bool ValidDurability(const std::string& mode);
 
 struct NodeConfig {
   std::string id;          // [a-z0-9-]+, unique
@@ -29,14 +40,17 @@ struct NodeConfig {
   std::string script;      // absolute path; run as the first turn of a new store
   std::string store;       // absolute path; default <config dir>/data/<id>.ken
   std::string http;        // optional host:port
-  std::string durability;  // "snapshot"
+  // "snapshot" or "journal": this node's, else the top level's; empty when
+  // neither names one (a new store gets the default mode, an existing one
+  // keeps its own). A store of the other mode is converted at start.
+  std::string durability;
   NodeLimits limits;       // the top level's, with this node's overrides
 };
 
 struct ClusterConfig {
   std::string path;  // the file it came from (absolute)
   std::string token;
-  std::string durability = "snapshot";
+  std::string durability;  // top level; empty if absent
   int64_t max_message_bytes = 4 << 20;
   NodeLimits limits;
   std::vector<NodeConfig> nodes;

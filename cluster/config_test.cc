@@ -47,7 +47,8 @@ TEST_F(ConfigTest, ParsesAndResolvesPaths) {
   auto c = Parse(kGood);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->token, "change-me");
-  EXPECT_EQ(c->durability, "snapshot");
+  EXPECT_EQ(c->durability, "");  // not named: each store keeps its own mode
+  EXPECT_EQ(c->nodes[0].durability, "");
   ASSERT_EQ(c->nodes.size(), 2u);
   EXPECT_EQ(c->nodes[0].script, dir_ + "/a.js");
   EXPECT_EQ(c->nodes[0].store, dir_ + "/data/ping.ken");
@@ -75,6 +76,33 @@ TEST_F(ConfigTest, ReportsEveryKindOfMistake) {
   ExpectError("token: t\nnodes: [\n", "YAML syntax error");
   ExpectError("token: t\ndurability: log\nnodes:\n  - id: a\n    address: h:1\n    script: a.js\n", "durability 'log' is not supported");
   ExpectError("token: t\nnodes: []\n", "'nodes' must be a non-empty list");
+  ExpectError("token: t\nnodes:\n  - id: a\n    address: h:1\n    script: a.js\n    durability: Journal\n",
+              "node 'a': durability 'Journal' is not supported (supported: snapshot, journal)");
+  ExpectError("token: t\nsnapshot_every_commits: 0\nnodes:\n  - id: a\n    address: h:1\n    script: a.js\n",
+              "'snapshot_every_commits' must be a whole number from 1");
+  ExpectError("token: t\nsnapshot_every_ms: 1e3\nnodes:\n  - id: a\n    address: h:1\n    script: a.js\n",
+              "'snapshot_every_ms' must be a whole number");
+  ExpectError("token: t\njournal_max_commits: 10\nnodes:\n  - id: a\n    address: h:1\n    script: a.js\n",
+              "node 'a': 'journal_max_commits' (10) must be at least 'snapshot_every_commits' (10000)");
+}
+
+TEST_F(ConfigTest, DurabilityAndSnapshotterKeysTopLevelAndPerNode) {
+  auto c = Parse(
+      "token: t\ndurability: journal\nsnapshot_every_commits: 50\nsnapshot_every_ms: 2000\nnodes:\n"
+      "  - id: a\n    address: h:1\n    script: a.js\n"
+      "  - id: b\n    address: h:2\n    script: a.js\n    durability: snapshot\n    snapshot_every_bytes: 4096\n"
+      "    journal_max_commits: 70\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->durability, "journal");
+  EXPECT_EQ(c->nodes[0].durability, "journal");
+  EXPECT_EQ(c->nodes[1].durability, "snapshot");
+  EXPECT_EQ(c->nodes[0].limits.snapshot_every_commits, 50);
+  EXPECT_EQ(c->nodes[0].limits.snapshot_every_ms, 2000);
+  EXPECT_EQ(c->nodes[0].limits.snapshot_every_bytes, 64ll << 20);
+  EXPECT_EQ(c->nodes[0].limits.journal_max_commits, 100000);
+  EXPECT_EQ(c->nodes[1].limits.snapshot_every_commits, 50);
+  EXPECT_EQ(c->nodes[1].limits.snapshot_every_bytes, 4096);
+  EXPECT_EQ(c->nodes[1].limits.journal_max_commits, 70);
 }
 
 TEST_F(ConfigTest, LoadsFromFile) {

@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "runtime/isolate/v8_init.h"
 #include "runtime/node/node.h"
+#include "runtime/turn/dispatcher.h"
 #include "tests/util/subprocess.h"
 
 namespace ken {
@@ -22,6 +23,7 @@ using ::ken::testing::RunInChild;
 std::unique_ptr<Node> OpenClusterNode(const std::string& path, int64_t max_checkpoint_bytes = 768ll << 20,
                                       int64_t timeout_ms = 1000) {
   NodeOptions options;
+  options.durability = ::ken::testing::DurabilityUnderTest();
   options.store_path = path;
   options.node_id = "a";
   options.peers = {"b"};
@@ -34,14 +36,9 @@ std::unique_ptr<Node> OpenClusterNode(const std::string& path, int64_t max_check
 
 // Runs `source`; a failure is a dead letter (as a message's would be).
 TurnInput Js(const std::string& source) {
-  TurnInput input;
+  TurnInput input = MakeTurn(ShellRecord(source, "test"));
   input.description = source.substr(0, 40);
   input.dead_letter = true;
-  input.body = [source](const TurnScope& scope) -> absl::StatusOr<std::string> {
-    v8::Local<v8::Value> value;
-    if (!EvalScript(scope, source, "test").ToLocal(&value)) return absl::AbortedError("threw");
-    return Inspect(scope, value, true);
-  };
   return input;
 }
 
@@ -112,6 +109,9 @@ TEST(CommitPathTest, AbortedTurnLeavesNoSendWhateverSharesItsBatch) {
 // letter, every other input commits, and the node keeps committing, also
 // after a restart.
 TEST(CommitPathTest, PoisonInputIsBisectedOutAndDeadLettered) {
+  if (::ken::testing::DurabilityUnderTest() == "journal") {
+    GTEST_SKIP() << "snapshot mode: before-checkpoint hooks run at each commit only in snapshot mode (in journal mode, in the snapshotter)";
+  }
   for (const std::string hook_kind : {"throw", "loop"}) {
     SCOPED_TRACE(hook_kind);
     const std::string dir = ::ken::testing::MakeTempDir();
@@ -175,6 +175,9 @@ TEST(CommitPathTest, PoisonInputIsBisectedOutAndDeadLettered) {
 // A turn that grows the heap past max_checkpoint_bytes is rejected alone;
 // the turns before and after it in its batch commit.
 TEST(CommitPathTest, CheckpointOverTheLimitRejectsOnlyTheTurnThatGrewIt) {
+  if (::ken::testing::DurabilityUnderTest() == "journal") {
+    GTEST_SKIP() << "snapshot mode: a commit holds a heap snapshot only in snapshot mode; journal_node_test covers journal records over the limit";
+  }
   const std::string dir = ::ken::testing::MakeTempDir();
   auto child = RunInChild([&] {
     InitializeV8({});
@@ -204,6 +207,7 @@ TEST(CommitPathTest, StandaloneOpenRefusesAClusterNodesStore) {
     InitializeV8({});
     { ASSERT_NE(OpenClusterNode(path), nullptr); }
     NodeOptions shell;
+    shell.durability = ::ken::testing::DurabilityUnderTest();
     shell.store_path = path;
     auto refused = Node::Open(shell);
     ASSERT_FALSE(refused.ok());
@@ -228,6 +232,7 @@ TEST(CommitPathTest, PassingFailureInsideABisectionCommitsNothingAndSaysSo) {
   auto child = RunInChild([&] {
     InitializeV8({});
     NodeOptions options;
+    options.durability = ::ken::testing::DurabilityUnderTest();
     options.store_path = dir + "/a.ken";
     options.node_id = "a";
     options.peers = {"b"};
@@ -289,6 +294,9 @@ TEST(CommitPathTest, HostileThrownValueIsFormattedUnderTheWatchdog) {
 // commits that may pass, with an error saying why, and nothing becomes a
 // dead letter.
 TEST(CommitPathTest, CommittedHeapOverTheLimitBlamesNoInput) {
+  if (::ken::testing::DurabilityUnderTest() == "journal") {
+    GTEST_SKIP() << "snapshot mode: a commit holds a heap snapshot only in snapshot mode";
+  }
   const std::string dir = ::ken::testing::MakeTempDir();
   auto first = RunInChild([&] {
     InitializeV8({});
@@ -374,6 +382,7 @@ TEST(CommitPathTest, HeapOfAnotherNativeTableOrEngineIsRefused) {
     auto opened = RunInChild([&] {
       InitializeV8({});
       NodeOptions options;
+      options.durability = ::ken::testing::DurabilityUnderTest();
       options.store_path = path;
       options.node_id = "a";
       options.peers = {"b"};
@@ -429,14 +438,7 @@ TEST(CommitPathTest, HostileValuesToFormatEndByTheTimeout) {
     auto node = OpenClusterNode(dir + "/a.ken", 768ll << 20, 300);
     ASSERT_NE(node, nullptr);
     auto value_of = [&](const std::string& source) {
-      TurnInput input;
-      input.description = "eval";
-      input.body = [source](const TurnScope& scope) -> absl::StatusOr<std::string> {
-        v8::Local<v8::Value> value;
-        if (!EvalScript(scope, source, "eval").ToLocal(&value)) return absl::AbortedError("threw");
-        return JsonOrInspect(scope, value);
-      };
-      return node->RunBatch({input}).results[0];
+      return node->RunBatch({MakeTurn(EvalRecord(source, 0))}).results[0];
     };
     const auto start = std::chrono::steady_clock::now();
     TurnResult r = value_of("new Proxy({}, { ownKeys: function () { while (true) {} } })");
@@ -447,7 +449,9 @@ TEST(CommitPathTest, HostileValuesToFormatEndByTheTimeout) {
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
     r = value_of("1 + 1");
     EXPECT_TRUE(r.ok()) << r.error;
-    EXPECT_EQ(r.output, "2");
+    v1::TurnOutput output;
+    ASSERT_TRUE(output.ParseFromString(r.output));
+    EXPECT_EQ(output.value(), "2");
   });
   ASSERT_EQ(child.exit_code, 0) << child.output;
 }

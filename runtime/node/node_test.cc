@@ -12,6 +12,7 @@
 
 #include "gtest/gtest.h"
 #include "runtime/isolate/v8_init.h"
+#include "runtime/turn/dispatcher.h"
 #include "tests/util/subprocess.h"
 
 namespace ken {
@@ -21,6 +22,7 @@ using ::ken::testing::RunInChild;
 
 std::unique_ptr<Node> OpenNode(const std::string& path, int64_t timeout_ms = 5000) {
   NodeOptions options;
+  options.durability = ::ken::testing::DurabilityUnderTest();
   options.store_path = path;
   options.isolate.turn_timeout_ms = timeout_ms;
   auto node = Node::Open(options);
@@ -28,12 +30,12 @@ std::unique_ptr<Node> OpenNode(const std::string& path, int64_t timeout_ms = 500
   return node.ok() ? std::move(*node) : nullptr;
 }
 
+bool Journaled() { return ::ken::testing::DurabilityUnderTest() == "journal"; }
+
+// Runs `source` as a shell input (a turn with a record, as every input in
+// journal mode needs), committed on its own.
 TurnResult Eval(Node& node, const std::string& source) {
-  return node.Turn([&](const TurnScope& scope) -> absl::StatusOr<std::string> {
-    v8::Local<v8::Value> value;
-    if (!EvalScript(scope, source, "test").ToLocal(&value)) return absl::AbortedError("threw");
-    return Inspect(scope, value, true);
-  });
+  return node.RunBatch({MakeTurn(ShellRecord(source, "test"))}).results[0];
 }
 
 // Each value kind: set up in one process; checked, after a restore, in
@@ -75,8 +77,10 @@ const Kind kKinds[] = {
      "it.next().value === 2"},
     {"bigint-proxy-bound", "var big = 2n ** 70n; var px = new Proxy({}, { get: (t, k) => 'proxied ' + String(k) }); function add(a, b) { return a + b; } var add5 = add.bind(null, 5);",
      "big === 1180591620717411303424n && px.foo === 'proxied foo' && add5(1) === 6"},
-    {"weakmap-weakref", "var key = {}; var wm = new WeakMap([[key, 'wv']]); var ws = new WeakSet([key]); var wr = new WeakRef(key);",
-     "wm.get(key) === 'wv' && ws.has(key) && wr.deref() === key"},
+    {"weakmap-weakset", "var key = {}; var wm = new WeakMap([[key, 'wv']]); var ws = new WeakSet([key]);",
+     "wm.get(key) === 'wv' && ws.has(key)"},
+    // Snapshot mode only (journal mode has no WeakRef: journal_node_test).
+    {"weakref", "var wkey = {}; var wr = new WeakRef(wkey);", "wr.deref() === wkey"},
     {"intl", "var nf = new Intl.NumberFormat('de-DE', { style: 'currency', currency: 'EUR' }); var dtf = new Intl.DateTimeFormat('en-US', { timeZone: 'UTC', dateStyle: 'long' }); var coll = new Intl.Collator('sv'); var cmp = coll.compare; var fmt = nf.format; var pr = new Intl.PluralRules('en'); var rtf = new Intl.RelativeTimeFormat('en', { numeric: 'auto' }); var lf = new Intl.ListFormat('en'); var loc = new Intl.Locale('en-Latn-US', { hourCycle: 'h12' }); var seg = new Intl.Segmenter('en', { granularity: 'word' }); var dn = new Intl.DisplayNames(['en'], { type: 'region' });",
      "nf.format(1234.5) === '1.234,50\u00a0€' && fmt(1) === '1,00\u00a0€' && dtf.format(new Date(0)) === 'January 1, 1970' && ['z', 'ä', 'a'].sort(cmp).join('') === 'azä' && pr.select(1) === 'one' && rtf.format(-1, 'day') === 'yesterday' && lf.format(['a', 'b']) === 'a and b' && loc.hourCycle === 'h12' && loc.maximize().script === 'Latn' && [...seg.segment('hi there')].filter(s => s.isWordLike).length === 2 && dn.of('DE') === 'Germany' && nf instanceof Intl.NumberFormat && Object.prototype.toString.call(nf) === '[object Intl.NumberFormat]'"},
 };
@@ -89,6 +93,7 @@ TEST(NodeTest, ValueKindsSurviveRestoreInFreshProcess) {
     ASSERT_TRUE(node);
     EXPECT_TRUE(node->created());
     for (const Kind& kind : kKinds) {
+      if (Journaled() && std::string(kind.name) == "weakref") continue;
       TurnResult r = Eval(*node, kind.setup);
       EXPECT_TRUE(r.ok()) << kind.name << ": " << r.error;
     }
@@ -100,6 +105,7 @@ TEST(NodeTest, ValueKindsSurviveRestoreInFreshProcess) {
     ASSERT_TRUE(node);
     EXPECT_FALSE(node->created());
     for (const Kind& kind : kKinds) {
+      if (Journaled() && std::string(kind.name) == "weakref") continue;
       TurnResult r = Eval(*node, kind.check);
       EXPECT_TRUE(r.ok()) << kind.name << ": " << r.error;
       EXPECT_EQ(r.output, "true") << kind.name << ": " << kind.check;
@@ -189,6 +195,7 @@ TEST(NodeTest, ConsoleOutputReachesHost) {
     InitializeV8({});
     std::vector<std::pair<int, std::string>> lines;
     NodeOptions options;
+    options.durability = ::ken::testing::DurabilityUnderTest();
     options.store_path = path;
     options.isolate.console = [&](int stream, std::string_view text) { lines.emplace_back(stream, std::string(text)); };
     auto node = Node::Open(options);
@@ -209,14 +216,9 @@ namespace {
 
 // A test input; a failure is kept as a dead letter (as for a message).
 TurnInput EvalInput(const std::string& source) {
-  TurnInput input;
+  TurnInput input = MakeTurn(ShellRecord(source, "batch"));
   input.description = source;
   input.dead_letter = true;
-  input.body = [source](const TurnScope& scope) -> absl::StatusOr<std::string> {
-    v8::Local<v8::Value> value;
-    if (!EvalScript(scope, source, "batch").ToLocal(&value)) return absl::AbortedError("threw");
-    return Inspect(scope, value, true);
-  };
   return input;
 }
 
@@ -227,6 +229,7 @@ TEST(NodeTest, BatchRerunsWithoutTheFailedTurn) {
   auto child = RunInChild([&] {
     InitializeV8({});
     NodeOptions options;
+    options.durability = ::ken::testing::DurabilityUnderTest();
     options.store_path = path;
     options.node_id = "a";
     options.peers = {"b"};
@@ -270,10 +273,14 @@ namespace {
 // takes a new incarnation, so peers refuse its channels instead of
 // mis-sequencing them; a standalone (shell) store keeps its incarnation.
 TEST(NodeTest, FallbackToOlderCheckpointReincarnatesClusterNodes) {
+  // Journal mode commits no checkpoint per turn: journal_node_test covers
+  // its fallback (an older snapshot plus a longer replay).
+  if (Journaled()) GTEST_SKIP() << "snapshot mode: one checkpoint per commit";
   for (bool cluster : {true, false}) {
     const std::string path = ::ken::testing::MakeTempDir() + "/fallback.ken";
     auto open = [&] {
       NodeOptions options;
+      options.durability = ::ken::testing::DurabilityUnderTest();
       options.store_path = path;
       if (cluster) {
         options.node_id = "a";

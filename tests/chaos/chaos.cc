@@ -40,6 +40,7 @@ ABSL_FLAG(uint32_t, seed, 0, "kill schedule seed (0: pick one and print it)");
 ABSL_FLAG(int, duration, 60, "seconds of chaos per workload");
 ABSL_FLAG(std::string, workloads, "bank3,bank5,chain5", "comma-separated: bank3, bank5, chain5");
 ABSL_FLAG(std::string, ken, "cli/ken", "path of the ken binary");
+ABSL_FLAG(std::string, durability, "", "durability of every node: snapshot or journal (default: KEN_TEST_DURABILITY, else Ken's)");
 ABSL_FLAG(std::string, examples, "examples", "folder holding bank/ and chain/");
 
 namespace ken {
@@ -73,7 +74,11 @@ Cluster Write(const Workload& w, const std::string& examples) {
   std::ofstream(c.dir + "/node.js") << Read(examples + "/" + w.folder + "/" + w.node_script);
   std::ofstream(c.dir + "/driver.js") << Read(examples + "/" + w.folder + "/driver.js");
   std::ofstream config(c.config);
-  config << "token: " << c.token << "\nnodes:\n";
+  config << "token: " << c.token << "\n";
+  std::string durability = absl::GetFlag(FLAGS_durability);
+  if (durability.empty()) durability = ::ken::testing::DurabilityUnderTest();
+  if (!durability.empty()) config << "durability: " << durability << "\n";
+  config << "nodes:\n";
   for (const std::string& id : c.ids) {
     c.address[id] = absl::StrCat("127.0.0.1:", ::ken::testing::FreePort());
     config << "  - id: " << id << "\n    address: " << c.address[id] << "\n    script: "

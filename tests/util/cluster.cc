@@ -15,7 +15,11 @@ TestCluster::TestCluster(std::string ken, const std::vector<NodeSpec>& nodes, co
   dir_ = MakeTempDir();
   config_path_ = dir_ + "/cluster.yaml";
   std::ofstream config(config_path_);
-  config << "token: test-token\n" << extra_config << "nodes:\n";
+  config << "token: test-token\n" << extra_config;
+  if (!DurabilityUnderTest().empty() && extra_config.find("durability:") == std::string::npos) {
+    config << "durability: " << DurabilityUnderTest() << "\n";
+  }
+  config << "nodes:\n";
   for (const NodeSpec& n : nodes) {
     ports_[n.id] = FreePort();
     std::ofstream(dir_ + "/" + n.id + ".js") << n.script_source;

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,14 @@ class Process {
 // Runs a program to completion with `input` on stdin.
 ChildResult RunProgram(const std::vector<std::string>& argv, const std::string& input = "",
                        int timeout_ms = 60000);
+
+// The durability mode the test runs under: the environment variable
+// KEN_TEST_DURABILITY ("snapshot" or "journal", set per Bazel target so that
+// one test source runs in both modes); "" (Ken's default) when unset.
+inline std::string DurabilityUnderTest() {
+  const char* d = getenv("KEN_TEST_DURABILITY");
+  return d != nullptr ? d : "";
+}
 
 // A fresh directory under TEST_TMPDIR (or /tmp).
 std::string MakeTempDir();
