@@ -155,7 +155,8 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
       const Row& r = rows[i];
       printf("%s\n  {\"id\": %s, \"up\": %s, \"pid\": %lld, \"restarts\": %u, \"turns\": %llu, \"checkpoint\": %lld, "
              "\"outbox\": %llu, \"retransmits\": %llu, \"dead_letters\": %llu, \"heap_bytes\": %llu, "
-             "\"store_bytes\": %llu, \"incarnation\": %s, \"error\": %s",
+             "\"store_bytes\": %llu, \"durability\": %s, \"snapshot_checkpoint\": %lld, \"incarnation\": %s, "
+             "\"error\": %s",
              i ? "," : "", JsonString(r.id).c_str(), r.up ? "true" : "false",
              static_cast<long long>(r.up ? r.reply.pid() : 0), r.reply.restarts(),
              static_cast<unsigned long long>(r.reply.turns()), static_cast<long long>(r.reply.last_committed_checkpoint()),
@@ -163,7 +164,8 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
              static_cast<unsigned long long>(retransmits(r.reply)),
              static_cast<unsigned long long>(r.reply.dead_letters()),
              static_cast<unsigned long long>(r.reply.heap_used_bytes()),
-             static_cast<unsigned long long>(r.reply.store_bytes()), JsonString(r.reply.incarnation()).c_str(),
+             static_cast<unsigned long long>(r.reply.store_bytes()), JsonString(r.reply.durability()).c_str(),
+             static_cast<long long>(r.reply.snapshot_checkpoint()), JsonString(r.reply.incarnation()).c_str(),
              JsonString(r.error).c_str());
       // Broken channels (both ends report them): [{"peer", "error"}, ...].
       std::string broken;
@@ -177,21 +179,24 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
     printf("\n]\n");
     return 0;
   }
-  printf("%-16s %8s %-5s %8s %10s %8s %11s %9s %9s\n", "NODE", "PID", "STATE", "RESTARTS", "TURNS", "OUTBOX",
-         "RETRANSMITS", "HEAP_MB", "STORE_MB");
+  printf("%-16s %8s %-5s %-8s %8s %10s %8s %11s %9s %9s\n", "NODE", "PID", "STATE", "MODE", "RESTARTS", "TURNS",
+         "OUTBOX", "RETRANSMITS", "HEAP_MB", "STORE_MB");
   for (const Row& r : rows) {
     if (r.up) {
-      printf("%-16s %8lld %-5s %8u %10llu %8llu %11llu %9.1f %9.1f\n", r.id.c_str(),
-             static_cast<long long>(r.reply.pid()), "up", r.reply.restarts(),
+      printf("%-16s %8lld %-5s %-8s %8u %10llu %8llu %11llu %9.1f %9.1f\n", r.id.c_str(),
+             static_cast<long long>(r.reply.pid()), "up", r.reply.durability().c_str(), r.reply.restarts(),
              static_cast<unsigned long long>(r.reply.turns()), static_cast<unsigned long long>(r.reply.unacked_total()),
              static_cast<unsigned long long>(retransmits(r.reply)), r.reply.heap_used_bytes() / 1048576.0,
              r.reply.store_bytes() / 1048576.0);
     } else {
-      printf("%-16s %8s %-5s %8s %10s %8s %11s %9s %9.1f\n", r.id.c_str(), "-", "down", "-", "-", "-", "-", "-",
+      printf("%-16s %8s %-5s %-8s %8s %10s %8s %11s %9s %9.1f\n", r.id.c_str(), "-", "down", "-", "-", "-", "-", "-", "-",
              r.reply.store_bytes() / 1048576.0);
     }
   }
   for (const Row& r : rows) {
+    if (!r.reply.snapshotter_error().empty()) {
+      printf("%s: the snapshotter cannot write snapshots: %s\n", r.id.c_str(), r.reply.snapshotter_error().c_str());
+    }
     for (const auto& c : r.reply.channels()) {
       if (!c.error().empty()) printf("%s: channel with %s broken: %s\n", r.id.c_str(), c.peer().c_str(), c.error().c_str());
     }

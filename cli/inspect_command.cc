@@ -25,6 +25,11 @@ int RunInspect(const InspectOptions& options) {
     fprintf(stderr, "ken inspect: store %s: %s\n", options.store_path.c_str(), result.error.c_str());
     return 3;
   }
+  if (!options.has_expression) {
+    // The listing starts with what the store is: its mode and newest commit.
+    printf("# %s: %s mode, commit %lld, %llu turns\n", options.store_path.c_str(), node.durability().c_str(),
+           static_cast<long long>(node.checkpoint_seq()), static_cast<unsigned long long>(node.state().turns()));
+  }
   if (!result.output.empty()) printf("%s\n", result.output.c_str());
   return 0;
 }

@@ -113,7 +113,10 @@ TEST(ShellTest, SecondWriterIsRefusedAndInspectReadsWhileRunning) {
   auto not_json = RunProgram({kKen, "inspect", "--store", store, "--eval=helper"});
   EXPECT_EQ(not_json.output, "function helper() {}\n");
   auto globals = RunProgram({kKen, "inspect", "--store", store});
-  EXPECT_EQ(globals.output, "account: { owner: 'ada', balance: 10, history: [ 1, 2 ] }\nhelper: [Function: helper]\n");
+  EXPECT_EQ(globals.output.substr(globals.output.find('\n') + 1),
+            "account: { owner: 'ada', balance: 10, history: [ 1, 2 ] }\nhelper: [Function: helper]\n");
+  EXPECT_EQ(globals.output.rfind("# " + store + ": ", 0), 0u) << globals.output;
+  EXPECT_NE(globals.output.find(" mode, commit "), std::string::npos) << globals.output;
   auto throws = RunProgram({kKen, "inspect", "--store", store, "-e", "account.missing.x"});
   EXPECT_EQ(throws.exit_code, 3);
   EXPECT_NE(throws.output.find("TypeError"), std::string::npos) << throws.output;

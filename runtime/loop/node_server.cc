@@ -30,6 +30,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(Node& node, TurnLo
   server->server_ = std::move(*started);
   server->senders_ = std::make_unique<PeerSenders>(node.channels(), self->options_.peers, self->options_.token,
                                                    self->options_.max_message_bytes);
+  server->durability_ = node.durability();
   server->OnCommit();
   if (absl::StatusOr<size_t> used = node.isolate().UsedHeapBytes(); used.ok()) server->heap_bytes_ = *used;
   return server;
@@ -47,6 +48,14 @@ void NodeServer::OnCommit() {
   turns_ = node_.state().turns();
   dead_letters_ = node_.state().dead_letter_count();
   if (node_.isolate().last_snapshot_heap_bytes() > 0) heap_bytes_ = node_.isolate().last_snapshot_heap_bytes();
+  if (node_.durability() == "journal") {
+    // No snapshot at commit: ask the live isolate (this is the turn thread).
+    if (absl::StatusOr<size_t> used = node_.isolate().UsedHeapBytes(); used.ok()) heap_bytes_ = *used;
+    Snapshotter::Stats st = node_.snapshotter_stats();
+    std::lock_guard<std::mutex> lock(snapshotter_mu_);
+    snapshot_checkpoint_ = st.written_seq;
+    snapshotter_error_ = st.last_error;
+  }
   if (senders_) senders_->Wake();
 }
 
@@ -60,7 +69,13 @@ v1::StatusReply NodeServer::Status() {
   reply.set_turns(turns_);
   reply.set_dead_letters(dead_letters_);
   reply.set_heap_used_bytes(heap_bytes_);
-  reply.set_store_bytes(CheckpointStore::DiskBytes(node_.store().path()));
+  reply.set_store_bytes(Node::StoreDiskBytes(node_.store().path()));
+  reply.set_durability(durability_);
+  {
+    std::lock_guard<std::mutex> lock(snapshotter_mu_);
+    reply.set_snapshot_checkpoint(snapshot_checkpoint_);
+    reply.set_snapshotter_error(snapshotter_error_);
+  }
   reply.set_restarts(options_.restarts);
   reply.set_unacked_total(channels->UnackedTotal());
   for (v1::ChannelStatus& c : channels->Status()) *reply.add_channels() = std::move(c);

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -72,6 +73,10 @@ class NodeServer {
   std::atomic<uint64_t> turns_{0};
   std::atomic<uint64_t> dead_letters_{0};
   std::atomic<uint64_t> heap_bytes_{0};
+  std::string durability_;  // the node's mode, set at Start
+  std::mutex snapshotter_mu_;  // guards the two below (set by OnCommit, read by Status)
+  int64_t snapshot_checkpoint_ = 0;
+  std::string snapshotter_error_;
 };
 
 }  // namespace ken
