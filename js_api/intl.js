@@ -1,5 +1,5 @@
 // Snapshot-safe Intl. V8 cannot serialize the ICU objects behind Intl
-// instances (CreateBlob hits a CHECK; see ../shared/BUILDING.md), so each Intl
+// instances (CreateBlob hits a CHECK; see docs/engine.md), so each Intl
 // constructor is replaced by a wrapper that keeps only plain data in the heap:
 // the resolved locale and a copy of the options it was given. The native ICU
 // object is made from them on first use and cached in `live`, which is emptied

@@ -1,5 +1,5 @@
 // Builtins that V8 10.2 installs only in isolates that are not creating a
-// snapshot (flag-gated "harmony" features; see ../shared/BUILDING.md). Ken's
+// snapshot (flag-gated "harmony" features; see docs/engine.md). Ken's
 // heaps are always made by a SnapshotCreator, so these are defined here, once,
 // when a store is created, and persist with the heap. Each follows its
 // ECMAScript 2023 definition: same name, length, attributes (writable,

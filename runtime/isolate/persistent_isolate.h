@@ -2,7 +2,7 @@
 // checkpoint to checkpoint, one turn at a time.
 //
 // How a heap persists. V8's public snapshot API is the persistence mechanism
-// (../shared/BUILDING.md has the measured facts): every turn runs in an
+// (docs/engine.md has the measured facts): every turn runs in an
 // isolate made by a v8::SnapshotCreator whose `existing_blob` is the last
 // committed checkpoint. A turn evaluates its input, then drains the microtask
 // queue. If it finished, the host runs the JS before-checkpoint hooks (Intl

@@ -1,5 +1,5 @@
 // Process-wide V8 set-up. V8 can be initialised once per process, before any
-// isolate exists; tests share one initialisation (see ../shared/BUILDING.md).
+// isolate exists; tests share one initialisation (docs/engine.md, "V8 initialisation").
 #ifndef KEN_RUNTIME_ISOLATE_V8_INIT_H_
 #define KEN_RUNTIME_ISOLATE_V8_INIT_H_
 
