@@ -532,14 +532,21 @@ absl::StatusOr<std::vector<std::string>> PersistentIsolate::GcObservableObjects(
     const v8::HeapGraphNode* node = snapshot->GetNode(i);
     if (node->GetType() != v8::HeapGraphNode::kObject) continue;
     const std::string name = StdString(isolate_, node->GetName());
-    bool weak_target = false;
-    for (int e = 0; e < node->GetChildrenCount() && !weak_target; ++e) {
+    bool weak_target = false, prototype = false;
+    for (int e = 0; e < node->GetChildrenCount(); ++e) {
       const v8::HeapGraphEdge* edge = node->GetChild(e);
-      weak_target = edge->GetType() == v8::HeapGraphEdge::kWeak && StdString(isolate_, edge->GetName()) == "target";
+      if (edge->GetType() == v8::HeapGraphEdge::kWeak && StdString(isolate_, edge->GetName()) == "target") {
+        weak_target = true;
+      }
+      // WeakRef.prototype and FinalizationRegistry.prototype carry the
+      // class name too, and own a `constructor`; instances do not.
+      if (edge->GetType() == v8::HeapGraphEdge::kProperty && StdString(isolate_, edge->GetName()) == "constructor") {
+        prototype = true;
+      }
     }
-    // A WeakRef's target and a FinalizationRegistry's cells are weak
-    // references of the object itself; a WeakMap's entries are not.
-    if (weak_target || name == "WeakRef" || name == "FinalizationRegistry") found.push_back(name);
+    // A WeakRef's target is a weak reference of the object itself (a
+    // WeakMap's entries are not).
+    if (weak_target || (!prototype && (name == "WeakRef" || name == "FinalizationRegistry"))) found.push_back(name);
   }
   const_cast<v8::HeapSnapshot*>(snapshot)->Delete();
   return found;
