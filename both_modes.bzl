@@ -7,7 +7,7 @@ with KEN_TEST_DURABILITY set (tests/util/subprocess.h, DurabilityUnderTest).
 """
 
 # Must match kDefaultDurability (runtime/node/node.h).
-DEFAULT_DURABILITY = "snapshot"
+DEFAULT_DURABILITY = "journal"
 OTHER_DURABILITY = "journal" if DEFAULT_DURABILITY == "snapshot" else "snapshot"
 
 def both_modes_test(name, srcs, deps = [], data = [], size = "medium", linkopts = [], **kwargs):

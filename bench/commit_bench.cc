@@ -31,12 +31,14 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/isolate/v8_init.h"
 #include "runtime/node/node.h"
+#include "runtime/turn/dispatcher.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::vector<std::string>, unacked, std::vector<std::string>({"0", "10000"}),
           "outbox sizes (unacked envelopes) to measure a commit at");
 ABSL_FLAG(int, commits, 30, "timed commits per outbox size");
 ABSL_FLAG(int, batches, 300, "batches per pipelining run");
+ABSL_FLAG(std::string, durability, "snapshot", "durability mode of the stores: snapshot or journal");
 ABSL_FLAG(std::string, dir, "/tmp", "where the temporary stores go (the disk being measured)");
 
 namespace {
@@ -53,19 +55,15 @@ double Percentile(std::vector<double> v, double p) {
 }
 
 ken::TurnInput Js(const std::string& source) {
-  ken::TurnInput input;
+  ken::TurnInput input = ken::MakeTurn(ken::ShellRecord(source, "bench"));
   input.description = "bench";
-  input.body = [source](const ken::TurnScope& scope) -> absl::StatusOr<std::string> {
-    v8::Local<v8::Value> value;
-    if (!ken::EvalScript(scope, source, "bench").ToLocal(&value)) return absl::AbortedError("threw");
-    return std::string();
-  };
   return input;
 }
 
 std::unique_ptr<ken::Node> OpenNode(const std::string& path) {
   ken::NodeOptions options;
   options.store_path = path;
+  options.durability = absl::GetFlag(FLAGS_durability);
   options.node_id = "a";
   options.peers = {"b"};
   auto node = ken::Node::Open(options);

@@ -38,13 +38,13 @@ ABSL_FLAG(bool, json, false, "cluster status: print JSON");
 
 namespace {
 
-constexpr char kUsage[] = R"(ken: a persistent JavaScript runtime (V8) whose heap survives kill -9
+constexpr char kUsage[] = R"USAGE(ken: a persistent JavaScript runtime (V8) whose heap survives kill -9
 
 Usage:
   ken shell --store PATH [--durability MODE] [--turn-timeout 5s] [--heap-limit-mb N]
       A REPL whose whole heap is committed to PATH after every input. Creates
-      PATH when it does not exist ("Initialized session"), restores it
-      otherwise ("Restored session"). Reads plain lines when stdin is not a
+      PATH when it does not exist ("Initialized session (journal mode)"),
+      restores it otherwise ("Restored session (MODE mode)"). Reads plain lines when stdin is not a
       terminal. .help lists shell commands.
   ken run --cluster CLUSTER.yaml --id NODE [--store PATH] [--http HOST:PORT] [--durability MODE]
       One node of a cluster. The first start creates the store (default
@@ -92,7 +92,7 @@ Flags (also --flag=value; - and _ are the same in flag names):
                         never runs; one started but unanswered after twice DUR
                         gets 503 with the header Ken-Outcome: unknown
   --help                this text
-)";
+)USAGE";
 
 // absl flag names cannot contain '-': accept --turn-timeout as --turn_timeout,
 // and -e as --eval.

@@ -172,13 +172,16 @@ int RunShell(const ShellOptions& options) {
   NodeOptions node_options;
   node_options.store_path = options.store_path;
   node_options.isolate.turn_timeout_ms = options.turn_timeout_ms;
+  node_options.durability = options.durability;
+  node_options.durability_explicit = !options.durability.empty();
+  node_options.accept_divergence = options.accept_divergence;
   absl::StatusOr<std::unique_ptr<Node>> opened = Node::Open(node_options);
   if (!opened.ok()) {
     fprintf(stderr, "ken shell: %s\n", std::string(opened.status().message()).c_str());
     return 1;
   }
   Node& node = **opened;
-  Print(node.created() ? "Initialized session" : "Restored session");
+  Print(absl::StrCat(node.created() ? "Initialized session" : "Restored session", " (", node.durability(), " mode)"));
 
   const bool interactive = isatty(STDIN_FILENO);
   // Ctrl-C: SIGINT is blocked in every thread (main() blocks it before V8

@@ -333,6 +333,13 @@ absl::Status Journal::StartSegment(int64_t first_seq, int64_t min_bytes) {
     close(fd);
     return s;
   }
+  if (options_.on_new_segment) {
+    if (absl::Status s = options_.on_new_segment(first_seq); !s.ok()) {
+      close(fd);
+      unlink(seg.path.c_str());  // holds no record; the next Append starts it again
+      return s;
+    }
+  }
   seg.used = kHeaderBytes;
   segments_.push_back(seg);
   fd_ = fd;
@@ -415,6 +422,11 @@ absl::Status Journal::DropThrough(int64_t seq) {
                 loaded_.end());
   if (dropped) return SyncDirOf(store_path_);
   return absl::OkStatus();
+}
+
+int64_t Journal::newest_segment_first_seq() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return segments_.empty() ? 0 : segments_.back().first_seq;
 }
 
 int64_t Journal::last_seq() const {

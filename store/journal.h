@@ -31,6 +31,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,6 +48,11 @@ struct JournalOptions {
   // segment of its own size.
   int64_t segment_bytes = 64ll << 20;
   bool read_only = false;  // never creates, writes or deletes files
+  // Called with a new segment's first seq once its file is durable and
+  // before any record goes into it (the node records it in the store, so
+  // that a missing segment is noticed at open); an error fails the Append.
+  // Called on the appending thread, under the journal's lock.
+  std::function<absl::Status(int64_t first_seq)> on_new_segment;
 };
 
 struct JournalRecord {
@@ -92,6 +98,8 @@ class Journal {
   // records all have seq <= `seq` (a snapshot holds their effects).
   absl::Status DropThrough(int64_t seq);
 
+  // The first seq of the newest segment (0 if none).
+  int64_t newest_segment_first_seq() const;
   // The newest seq in the journal (0 if empty).
   int64_t last_seq() const;
   // Bytes of the segments on disk (allocated size).

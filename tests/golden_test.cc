@@ -48,7 +48,7 @@ TEST_P(GoldenTest, ShellSessionRestores) {
                       "[counter.n, next(), table.get('k').length, lexical, typeof pending]\n"
                       "counter.n++\n");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("Restored session\n[ 41, 11, 3, 'kept', 'number' ]\n41\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Restored session (journal mode)\n[ 41, 11, 3, 'kept', 'number' ]\n41\n"), std::string::npos) << r.output;
   auto again = RunProgram({kKen, "shell", "--store", store}, "[counter.n, next()]\n");
   EXPECT_NE(again.output.find("[ 42, 12 ]"), std::string::npos) << again.output;
 }

@@ -44,7 +44,7 @@ TEST(ShellTest, TranscriptSurvivesKill9) {
   const std::string store = MakeTempDir() + "/session.ken";
   {
     Process shell(Shell(store));
-    ASSERT_TRUE(shell.WaitFor("Initialized session\n")) << shell.output();
+    ASSERT_TRUE(shell.WaitFor("Initialized session (journal mode)\n")) << shell.output();
     Send(shell, "var create_counter = function() { var counter = 0; return function() { return counter++; }; };",
          "undefined\n");
     Send(shell, "var a = create_counter();", "undefined\n");
@@ -56,7 +56,7 @@ TEST(ShellTest, TranscriptSurvivesKill9) {
     EXPECT_EQ(shell.Wait(), -1);  // died of the signal
   }
   Process shell(Shell(store));
-  ASSERT_TRUE(shell.WaitFor("Restored session\n")) << shell.output();
+  ASSERT_TRUE(shell.WaitFor("Restored session (journal mode)\n")) << shell.output();
   Send(shell, "create_counter",
        "function() { var counter = 0; return function() { return counter++; }; }\n");
   Send(shell, "a();", "4\n");
@@ -64,7 +64,7 @@ TEST(ShellTest, TranscriptSurvivesKill9) {
   shell.Write(".exit\n");
   EXPECT_EQ(shell.Wait(), 0);
   EXPECT_EQ(shell.output(),
-            "Restored session\n"
+            "Restored session (journal mode)\n"
             "function() { var counter = 0; return function() { return counter++; }; }\n"
             "4\n2\n");
 }
@@ -99,7 +99,7 @@ TEST(ShellTest, AbortedTurnsRollBackAndShellContinues) {
 TEST(ShellTest, SecondWriterIsRefusedAndInspectReadsWhileRunning) {
   const std::string store = MakeTempDir() + "/locked.ken";
   Process shell(Shell(store));
-  ASSERT_TRUE(shell.WaitFor("Initialized session\n"));
+  ASSERT_TRUE(shell.WaitFor("Initialized session (journal mode)\n"));
   Send(shell, "var account = { owner: 'ada', balance: 10, history: [1, 2] }; function helper() {}", "undefined\n");
   auto second = RunProgram(Shell(store), "1\n");
   EXPECT_EQ(second.exit_code, 1);
@@ -134,7 +134,7 @@ TEST(ShellTest, RandomKill9NeverLosesAPrintedTurn) {
   int64_t last_seen = -1;
   for (int round = 0; round < 6; ++round) {
     Process shell(Shell(store));
-    ASSERT_TRUE(shell.WaitFor("session\n"));
+    ASSERT_TRUE(shell.WaitFor(" mode)\n"));
     if (round == 0) Send(shell, "var n = 0;", "undefined\n");
     size_t from = shell.output().size();
     Send(shell, "n", "\n");
@@ -229,7 +229,7 @@ TEST(ShellTest, LoadFileAndMultiLineComments) {
   auto r = RunProgram(Shell(dir + "/s.ken"), "/*---\ndescription: a test262-style header\n---*/\n"
                                              ".load " + dir + "/lib.js\nloaded\n.load " + dir + "/missing.js\n");
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_EQ(r.output, "Initialized session\nundefined\n'use strict'\ntrue\n.load: cannot read " + dir + "/missing.js: No such file or directory\n");
+  EXPECT_EQ(r.output, "Initialized session (journal mode)\nundefined\n'use strict'\ntrue\n.load: cannot read " + dir + "/missing.js: No such file or directory\n");
 }
 
 // A disk that fills up fails the commit: the turn is rolled back with the
@@ -355,7 +355,7 @@ TEST(ShellTest, TimersFireBetweenInputsAndInspectKeepsMaps) {
                                     "fired\n"
                                     "var m = new Map([['k', 1]]); var plain = { a: [1, 'b'] };\n"
                                     ".nosuchcommand\n");
-  EXPECT_EQ(r.output, "Initialized session\n1\n[ 'due' ]\nundefined\nInvalid REPL keyword (.help lists them)\n");
+  EXPECT_EQ(r.output, "Initialized session (journal mode)\n1\n[ 'due' ]\nundefined\nInvalid REPL keyword (.help lists them)\n");
   EXPECT_EQ(RunProgram({kKen, "inspect", "--store", store, "-e", "m"}).output, "Map(1) { 'k' => 1 }\n");
   EXPECT_EQ(RunProgram({kKen, "inspect", "--store", store, "-e", "plain"}).output, "{\"a\":[1,\"b\"]}\n");
 }

@@ -37,7 +37,7 @@ TEST(StoreSafetyTest, RecreatedStoreDoesNotResurrectTheDeletedOne) {
   const std::string store = MakeTempDir() + "/s.ken";
   {
     Process shell({kKen, "shell", "--store", store});
-    ASSERT_TRUE(shell.WaitFor("Initialized session\n")) << shell.output();
+    ASSERT_TRUE(shell.WaitFor("Initialized session (journal mode)\n")) << shell.output();
     for (int i = 0; i < 5; ++i) Send(shell, "var secret = 'old-" + std::to_string(i) + "'", "undefined\n");
     shell.Kill(SIGKILL);
     shell.Wait();
@@ -47,13 +47,13 @@ TEST(StoreSafetyTest, RecreatedStoreDoesNotResurrectTheDeletedOne) {
   ASSERT_GT(st.st_size, 0);
   ASSERT_EQ(unlink(store.c_str()), 0);  // the user deletes "the store"
   Process shell({kKen, "shell", "--store", store});
-  ASSERT_TRUE(shell.WaitFor("Initialized session\n")) << shell.output();
+  ASSERT_TRUE(shell.WaitFor("Initialized session (journal mode)\n")) << shell.output();
   Send(shell, "typeof secret", "'undefined'\n");
   shell.CloseStdin();
   EXPECT_EQ(shell.Wait(), 0);
   // And it stays the new store after a restart.
   auto again = RunProgram({kKen, "shell", "--store", store}, "typeof secret\n");
-  EXPECT_NE(again.output.find("Restored session\n'undefined'"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("Restored session (journal mode)\n'undefined'"), std::string::npos) << again.output;
 }
 
 // flock locks the file, not its name: a second writer through a symlink or
@@ -62,7 +62,7 @@ TEST(StoreSafetyTest, SecondWriterThroughAnotherPathIsRefused) {
   const std::string dir = MakeTempDir();
   const std::string store = dir + "/s.ken";
   Process holder({kKen, "shell", "--store", store});
-  ASSERT_TRUE(holder.WaitFor("Initialized session\n")) << holder.output();
+  ASSERT_TRUE(holder.WaitFor("Initialized session (journal mode)\n")) << holder.output();
   Send(holder, "var v = 7", "undefined\n");
   ASSERT_EQ(symlink(store.c_str(), (dir + "/sym.ken").c_str()), 0);
   ASSERT_EQ(link(store.c_str(), (dir + "/hard.ken").c_str()), 0);
@@ -80,7 +80,7 @@ TEST(StoreSafetyTest, SecondWriterThroughAnotherPathIsRefused) {
   holder.CloseStdin();
   EXPECT_EQ(holder.Wait(), 0);
   auto after = RunProgram({kKen, "shell", "--store", dir + "/sym.ken"}, "v\n");
-  EXPECT_NE(after.output.find("Restored session\n7\n"), std::string::npos) << after.output;
+  EXPECT_NE(after.output.find("Restored session (journal mode)\n7\n"), std::string::npos) << after.output;
 }
 
 // `ken shell` on a cluster node's store would fire the node's timers there

@@ -15,6 +15,7 @@
 #include "runtime/isolate/v8_init.h"
 #include "runtime/turn/dispatcher.h"
 #include "store/checkpoint_store.h"
+#include "store/journal.h"
 #include "tests/util/subprocess.h"
 
 namespace ken {
@@ -25,18 +26,29 @@ using ::ken::testing::RunInChild;
 std::unique_ptr<Node> Open(const std::string& path, std::function<absl::Status()> fault = nullptr) {
   NodeOptions options;
   options.store_path = path;
+  options.durability = ::ken::testing::DurabilityUnderTest();
   options.before_store_commit = std::move(fault);
   auto node = Node::Open(options);
   EXPECT_TRUE(node.ok()) << node.status();
   return node.ok() ? std::move(*node) : nullptr;
 }
 
-// The newest checkpoint as another process would read it from the file.
+// The newest commit as another process would read it from the files: the
+// newest checkpoint, or in journal mode the journal's last record after it.
 int64_t DurableSeq(const std::string& path) {
   auto store = CheckpointStore::Open(path, CheckpointStore::Mode::kReadOnly);
   if (!store.ok()) return -1;
   auto c = (*store)->LoadNewest();
-  return c.ok() ? c->seq : -1;
+  if (!c.ok()) return -1;
+  std::optional<std::string> id = (*store)->GetMeta("journal_id");
+  if (!id || (*store)->GetMeta("durability").value_or("") != "journal") return c->seq;
+  JournalOptions jo;
+  jo.read_only = true;
+  auto journal = Journal::Open(path, *id, jo);
+  if (!journal.ok()) return -1;
+  auto records = (*journal)->RecordsAfter(c->seq);
+  if (!records.ok()) return -1;
+  return records->empty() ? c->seq : records->back().seq;
 }
 
 std::string Value(Node& node, const std::string& expr) {

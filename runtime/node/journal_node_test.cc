@@ -3,6 +3,8 @@
 // snapshots and the journal they let go, divergence stopping a node with the
 // store untouched, conversions both ways, read-only opens and evaluations
 // that leave the live isolate alone. Every V8 use runs in a forked child.
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -75,6 +77,10 @@ std::string Changed(const std::map<std::string, std::string>& a, const std::map<
     if (!a.count(name)) out += name + " (new) ";
   }
   return out;
+}
+
+TEST(JournalNodeTest, TestsKnowTheDefaultMode) {
+  EXPECT_STREQ(::ken::testing::kTestDefaultDurability, kDefaultDurability);
 }
 
 // Commits in one process; a second process restores the newest snapshot
@@ -325,6 +331,60 @@ TEST(JournalNodeTest, RecordOverTheLimitRejectsOnlyItsInput) {
     EXPECT_EQ(Value(**node, "typeof big"), "'undefined'");
   });
   ASSERT_EQ(child.exit_code, 0) << child.output;
+}
+
+// A copy of the .ken file without its journal segments (or a store whose
+// newest segment was deleted) is refused, naming the segment, instead of
+// silently restoring the older snapshot; a store reached through a symlink
+// or a hard link finds its segments.
+TEST(JournalNodeTest, MissingSegmentIsRefusedAndLinksFindTheirSegments) {
+  const std::string dir = ::ken::testing::MakeTempDir();
+  const std::string path = dir + "/m.ken";
+  auto setup = RunInChild([&] {
+    InitializeV8({});
+    auto node = Node::Open(Options(path));
+    ASSERT_TRUE(node.ok()) << node.status();
+    ASSERT_TRUE(Eval(**node, "var kept = 'after the snapshot'").ok());
+  });
+  ASSERT_EQ(setup.exit_code, 0) << setup.output;
+  ASSERT_EQ(symlink(path.c_str(), (dir + "/sym.ken").c_str()), 0);
+  ASSERT_EQ(link(path.c_str(), (dir + "/hard.ken").c_str()), 0);
+  auto linked = RunInChild([&] {
+    InitializeV8({});
+    for (const std::string other : {dir + "/sym.ken", dir + "/hard.ken"}) {
+      NodeOptions options = Options(other, "");
+      options.read_only = true;
+      auto node = Node::Open(options);
+      ASSERT_TRUE(node.ok()) << other << ": " << node.status();
+      EXPECT_EQ(Value(**node, "kept"), "'after the snapshot'") << other;
+    }
+  });
+  ASSERT_EQ(linked.exit_code, 0) << linked.output;
+  const std::vector<std::string> segments = Journal::SegmentFiles(path);
+  ASSERT_FALSE(segments.empty());
+  ASSERT_TRUE(std::filesystem::create_directories(dir + "/aside"));
+  for (const std::string& s : segments) {
+    std::filesystem::rename(s, dir + "/aside/" + std::filesystem::path(s).filename().string());
+  }
+  auto refused = RunInChild([&] {
+    InitializeV8({});
+    auto node = Node::Open(Options(path, ""));
+    ASSERT_FALSE(node.ok());
+    printf("error: %s\n", std::string(node.status().message()).c_str());
+  });
+  ASSERT_EQ(refused.exit_code, 0) << refused.output;
+  EXPECT_NE(refused.output.find("is missing"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find(".journal.0000"), std::string::npos) << refused.output;
+  for (const std::string& s : segments) {
+    std::filesystem::rename(dir + "/aside/" + std::filesystem::path(s).filename().string(), s);
+  }
+  auto back = RunInChild([&] {
+    InitializeV8({});
+    auto node = Node::Open(Options(path, ""));
+    ASSERT_TRUE(node.ok()) << node.status();
+    EXPECT_EQ(Value(**node, "kept"), "'after the snapshot'");
+  });
+  ASSERT_EQ(back.exit_code, 0) << back.output;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "runtime/node/node.h"
 
 #include <chrono>
+#include <filesystem>
 #include <algorithm>
 #include <future>
 #include <random>
@@ -74,6 +75,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::OpenOnce(const NodeOptions& given) {
   absl::StatusOr<std::unique_ptr<CheckpointStore>> store = CheckpointStore::Open(path, mode);
   if (absl::IsNotFound(store.status()) && !options.read_only && options.create_if_missing) {
     auto start = std::chrono::steady_clock::now();
+    // Journal segments beside a store that is gone belong to it, not to the
+    // new one (they are useless without its snapshots), as its -wal does.
+    const std::string leftover = JournalBase(path, std::nullopt);
+    if (!Journal::SegmentFiles(leftover).empty()) {
+      spdlog::warn("store {}: removing {} journal segment(s) {}.journal.* left by an earlier store at this path", path,
+                   Journal::SegmentFiles(leftover).size(), leftover);
+      if (absl::Status s = Journal::RemoveAll(leftover); !s.ok()) return s;
+    }
     absl::StatusOr<std::unique_ptr<PersistentIsolate>> fresh = PersistentIsolate::CreateNew(options.isolate);
     if (!fresh.ok()) return fresh.status();
     Checkpoint initial;
@@ -94,6 +103,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::OpenOnce(const NodeOptions& given) {
       if (absl::Status s = (*store)->SetMeta("journal_id", NewJournalId()); !s.ok()) return s;
     }
     if (absl::Status s = (*store)->SetMeta("durability", mode); !s.ok()) return s;
+    if (absl::Status s = (*store)->SetMeta("journal_name", std::filesystem::path(leftover).filename().string());
+        !s.ok()) {
+      return s;
+    }
     spdlog::info("store {}: created (incarnation {}) in {} ms", path, (*store)->incarnation(),
                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
     node->created_ = true;
@@ -101,6 +114,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::OpenOnce(const NodeOptions& given) {
   if (!store.ok()) return store.status();
   node->store_ = std::move(*store);
   node->options_ = options;
+  node->journal_base_ = JournalBase(path, node->store_->GetMeta("journal_name"));
   const std::string durability = node->store_->GetMeta("durability").value_or("snapshot");
   absl::StatusOr<Durability::Recovered> recovered;
   if (durability == "journal") {

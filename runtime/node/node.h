@@ -116,8 +116,15 @@ struct NodeOptions {
 // key journal_id), so that segments of another store are never replayed.
 std::string NewJournalId();
 
+// The path prefix of the journal segments of the store at `path`
+// (<prefix>.journal.<seq>): beside the store's real file (symlinks
+// resolved), named `name` (store meta journal_name: the file name the store
+// was created with, so that a hard link finds them too) or, if none, after
+// the real file. Any thread; reads no store.
+std::string JournalBase(const std::string& path, const std::optional<std::string>& name);
+
 // The mode of new stores when NodeOptions::durability is empty.
-inline constexpr char kDefaultDurability[] = "snapshot";
+inline constexpr char kDefaultDurability[] = "journal";
 
 struct BatchResult {
   // One per input, in order. ok(): the turn ran and is committed (durable).
@@ -172,7 +179,7 @@ class Node {
   // Bytes the store at `path` takes on disk (the file, its WAL and its
   // journal segments); 0 if absent. Any thread; reads no store.
   static int64_t StoreDiskBytes(const std::string& path) {
-    return CheckpointStore::DiskBytes(path) + Journal::DiskBytes(path);
+    return CheckpointStore::DiskBytes(path) + Journal::DiskBytes(JournalBase(path, std::nullopt));
   }
 
   // One turn, committed on its own (the shell). A result that is not ok()
@@ -250,6 +257,9 @@ class Node {
   // holds them; kDataLoss if they hold commits after it.
   absl::Status DropStaleJournal(int64_t seq);
   void StartSnapshotter(const Checkpoint& base, PersistentIsolate::Blob heap);
+  // The journal's options: segment size, read-only, and recording each new
+  // segment in the store (store meta journal_segment).
+  JournalOptions JournalOpts(const NodeOptions& options);
   // Opens the store's journal and recovers: the newest snapshot, the
   // replay of the commits after it in the live (plain) isolate, the
   // snapshotter started on them. Sets state_, seq_, isolate_ and the outbox
@@ -331,6 +341,7 @@ class Node {
   // one in flight: what a restore replays.
   std::vector<std::shared_ptr<const v1::JournalCommit>> tail_;
   int64_t base_seq_ = 0;
+  std::string journal_base_;                 // JournalBase() of this store
   IsolateOptions isolate_options_;           // of the live isolate (node id, peers, send, console)
   std::vector<int64_t> run_clock_;
   long blamed_ = -1;

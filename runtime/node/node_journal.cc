@@ -3,10 +3,12 @@
 // the snapshotter's snapshots, and converting a store between modes.
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "js_api/natives.h"
 #include "runtime/isolate/v8_init.h"
@@ -24,6 +26,14 @@ constexpr int kRebuildFromSnapshotterTurns = 32;
 constexpr int64_t kMaxSnapshotterLag = 256;
 
 }  // namespace
+
+std::string JournalBase(const std::string& path, const std::optional<std::string>& name) {
+  std::error_code ec;
+  std::filesystem::path real = std::filesystem::weakly_canonical(path, ec);
+  if (ec) real = std::filesystem::absolute(path, ec);
+  if (name && !name->empty() && name->find('/') == std::string::npos) return (real.parent_path() / *name).string();
+  return real.string();
+}
 
 int64_t Node::ReplayTimeoutMs() const {
   return std::max<int64_t>(60000, 10 * options_.isolate.turn_timeout_ms);
@@ -44,11 +54,20 @@ absl::Status Node::OpenJournal(const NodeOptions& options, Durability::Recovered
   const std::string& path = options.store_path;
   std::optional<std::string> id = store_->GetMeta("journal_id");
   if (!id) return absl::DataLossError(absl::StrCat("store ", path, " is in journal mode but has no journal id"));
-  JournalOptions jo;
-  jo.segment_bytes = options.journal_segment_bytes;
-  jo.read_only = options.read_only;
-  absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(path, *id, jo);
+  absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(journal_base_, *id, JournalOpts(options));
   if (!journal.ok()) return journal.status();
+  // The store records each segment it starts: one that is gone (a copy of
+  // the .ken file without its segments) would silently lose the commits
+  // after the newest snapshot.
+  int64_t expected = 0;
+  if (std::optional<std::string> v = store_->GetMeta("journal_segment"); v && absl::SimpleAtoi(*v, &expected) &&
+                                                                          expected > (*journal)->newest_segment_first_seq()) {
+    return absl::DataLossError(absl::StrCat(
+        "store ", path, ": its journal segment ", journal_base_, ".journal.", absl::Dec(expected, absl::kZeroPad20),
+        " (commits from ", expected, " on) is missing, so the commits after its newest snapshot cannot be replayed; "
+        "copy the store's .journal.* files back beside it (a copy of a journal-mode store is the .ken file and "
+        "its .journal.* files, taken while no node runs on it)"));
+  }
   durability_ = NewJournalDurability(store_.get(), std::move(*journal));
   replayer_ = std::make_unique<Replayer>(ReplayOptions{options.node_id, ReplayTimeoutMs(), options.accept_divergence});
   absl::StatusOr<Durability::Recovered> r = durability_->Recover();
@@ -57,14 +76,27 @@ absl::Status Node::OpenJournal(const NodeOptions& options, Durability::Recovered
   return absl::OkStatus();
 }
 
+JournalOptions Node::JournalOpts(const NodeOptions& options) {
+  JournalOptions jo;
+  jo.segment_bytes = options.journal_segment_bytes;
+  jo.read_only = options.read_only;
+  if (!options.read_only) {
+    CheckpointStore* store = store_.get();
+    jo.on_new_segment = [store](int64_t first_seq) {
+      return store->SetMeta("journal_segment", std::to_string(first_seq));
+    };
+  }
+  return jo;
+}
+
 absl::Status Node::DropStaleJournal(int64_t seq) {
   const std::string& path = store_->path();
-  if (Journal::SegmentFiles(path).empty()) return absl::OkStatus();
+  if (Journal::SegmentFiles(journal_base_).empty()) return absl::OkStatus();
   std::optional<std::string> id = store_->GetMeta("journal_id");
   if (id) {
     JournalOptions jo;
     jo.read_only = true;
-    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(path, *id, jo);
+    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(journal_base_, *id, jo);
     if (!journal.ok()) return journal.status();
     absl::StatusOr<std::vector<JournalRecord>> after = (*journal)->RecordsAfter(seq);
     if (!after.ok() || !after->empty()) {
@@ -76,7 +108,7 @@ absl::Status Node::DropStaleJournal(int64_t seq) {
   if (options_.read_only) return absl::OkStatus();
   spdlog::info("store {}: deleting the journal segments left from journal mode (its checkpoint {} holds them)", path,
                seq);
-  return Journal::RemoveAll(path);
+  return Journal::RemoveAll(journal_base_);
 }
 
 void Node::StartSnapshotter(const Checkpoint& base, PersistentIsolate::Blob heap) {
@@ -221,10 +253,14 @@ absl::Status Node::ConvertTo(const std::string& mode, const NodeOptions& options
     if (!store_->GetMeta("journal_id")) {
       if (absl::Status s = store_->SetMeta("journal_id", NewJournalId()); !s.ok()) return s;
     }
-    if (absl::Status s = Journal::RemoveAll(path); !s.ok()) return s;
-    JournalOptions jo;
-    jo.segment_bytes = options.journal_segment_bytes;
-    absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(path, *store_->GetMeta("journal_id"), jo);
+    if (!store_->GetMeta("journal_name")) {
+      const std::string name = std::filesystem::path(journal_base_).filename().string();
+      if (absl::Status s = store_->SetMeta("journal_name", name); !s.ok()) return s;
+    }
+    if (absl::Status s = Journal::RemoveAll(journal_base_); !s.ok()) return s;
+    if (absl::Status s = store_->SetMeta("journal_segment", "0"); !s.ok()) return s;
+    absl::StatusOr<std::unique_ptr<Journal>> journal =
+        Journal::Open(journal_base_, *store_->GetMeta("journal_id"), JournalOpts(options));
     if (!journal.ok()) return journal.status();
     if (absl::Status s = store_->SetMeta("durability", "journal"); !s.ok()) return s;
     durability_ = NewJournalDurability(store_.get(), std::move(*journal));
@@ -250,7 +286,7 @@ absl::Status Node::ConvertTo(const std::string& mode, const NodeOptions& options
     }
     if (absl::Status s = store_->SetMeta("durability", "snapshot"); !s.ok()) return s;
     durability_ = NewSnapshotDurability(store_.get());
-    if (absl::Status s = Journal::RemoveAll(path); !s.ok()) return s;
+    if (absl::Status s = Journal::RemoveAll(journal_base_); !s.ok()) return s;
     auto heap = std::make_shared<const std::string>(std::move(newest->heap));
     isolate_ = PersistentIsolate::FromSharedBlob(heap, LiveIsolateOptions(isolate_options_, false));
     durable_blob_ = heap;

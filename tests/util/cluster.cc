@@ -16,7 +16,7 @@ TestCluster::TestCluster(std::string ken, const std::vector<NodeSpec>& nodes, co
   config_path_ = dir_ + "/cluster.yaml";
   std::ofstream config(config_path_);
   config << "token: test-token\n" << extra_config;
-  if (!DurabilityUnderTest().empty() && extra_config.find("durability:") == std::string::npos) {
+  if (extra_config.find("durability:") == std::string::npos) {
     config << "durability: " << DurabilityUnderTest() << "\n";
   }
   config << "nodes:\n";

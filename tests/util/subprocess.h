@@ -62,10 +62,13 @@ ChildResult RunProgram(const std::vector<std::string>& argv, const std::string& 
 
 // The durability mode the test runs under: the environment variable
 // KEN_TEST_DURABILITY ("snapshot" or "journal", set per Bazel target so that
-// one test source runs in both modes); "" (Ken's default) when unset.
+// one test source runs in both modes); else Ken's default for new stores,
+// kTestDefaultDurability (journal_node_test checks that it matches
+// kDefaultDurability in runtime/node/node.h).
+inline constexpr char kTestDefaultDurability[] = "journal";
 inline std::string DurabilityUnderTest() {
   const char* d = getenv("KEN_TEST_DURABILITY");
-  return d != nullptr ? d : "";
+  return d != nullptr && *d != '\0' ? d : kTestDefaultDurability;
 }
 
 // A fresh directory under TEST_TMPDIR (or /tmp).
