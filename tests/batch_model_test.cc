@@ -125,6 +125,7 @@ class ModelNode {
   explicit ModelNode(const std::string& path) {
     NodeOptions options;
     options.store_path = path;
+    options.durability = ::ken::testing::DurabilityUnderTest();
     options.node_id = "a";
     options.peers = {"b"};
     options.max_checkpoint_bytes = kMaxCheckpointBytes;

@@ -7,6 +7,7 @@
 #include "gtest/gtest.h"
 #include "runtime/isolate/v8_init.h"
 #include "runtime/node/node.h"
+#include "runtime/turn/dispatcher.h"
 #include "tests/util/subprocess.h"
 
 namespace ken {
@@ -129,16 +130,12 @@ void CheckAll(const std::string& path) {
   InitializeV8({});
   NodeOptions options;
   options.store_path = path;
+  options.durability = ::ken::testing::DurabilityUnderTest();
   auto node = Node::Open(options);
   ASSERT_TRUE(node.ok()) << node.status();
   for (const auto& [name, script] : kCases) {
-    TurnResult r = (*node)->Turn([&](const TurnScope& scope) -> absl::StatusOr<std::string> {
-      v8::Local<v8::Value> v;
-      if (!EvalScript(scope, std::string(kPrelude) + "{" + script + "}", name).ToLocal(&v)) {
-        return absl::AbortedError("threw");
-      }
-      return "ok";
-    });
+    TurnResult r =
+        (*node)->RunBatch({MakeTurn(ShellRecord(std::string(kPrelude) + "{" + script + "}; 'ok'", name))}).results[0];
     EXPECT_TRUE(r.ok()) << name << ": " << r.error;
   }
 }

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -39,15 +40,29 @@ ken.receive(function (v) { if (v !== got.length + 1) disorder++; got.push(v); })
 
 namespace fs = std::filesystem;
 
-void CopyStore(const std::string& from, const std::string& to) {
-  for (const char* suffix : {"", "-wal"}) {
-    fs::remove(to + suffix);
-    if (fs::exists(from + suffix)) fs::copy_file(from + suffix, to + suffix);
+// The suffixes of a store's files: the SQLite file, its WAL, and (journal
+// mode) its journal segments `.journal.<seq>`.
+std::vector<std::string> StoreSuffixes(const std::string& path) {
+  std::vector<std::string> suffixes = {"", "-wal"};
+  const std::string name = fs::path(path).filename().string() + ".journal.";
+  for (const auto& entry : fs::directory_iterator(fs::path(path).parent_path())) {
+    const std::string f = entry.path().filename().string();
+    if (f.rfind(name, 0) == 0) suffixes.push_back(f.substr(name.size() - 9));
   }
+  return suffixes;
 }
 
 void RemoveStore(const std::string& path) {
-  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path + suffix);
+  for (const std::string& suffix : StoreSuffixes(path)) fs::remove(path + suffix);
+  fs::remove(path + "-shm");
+}
+
+// A copy of a store is all of its files, taken while no node runs on it.
+void CopyStore(const std::string& from, const std::string& to) {
+  RemoveStore(to);
+  for (const std::string& suffix : StoreSuffixes(from)) {
+    if (fs::exists(from + suffix)) fs::copy_file(from + suffix, to + suffix);
+  }
 }
 
 int Num(const std::string& text) { return text.empty() ? -1 : std::stoi(text); }

@@ -15,6 +15,50 @@
 namespace ken {
 namespace {
 
+// Error.stackTraceLimit never goes into a blob. V8 10.2 installs the
+// property itself in each context a plain isolate restores from a blob, on
+// top of one the blob holds, which then reads as garbage ('uninitialized');
+// a snapshot-creating isolate installs none (so err.stack is undefined
+// there without it). So before a blob is made its value moves to
+// internals.stackTraceLimit and the property is deleted, and after every
+// restore it is set again from there (10, V8's default, for heaps made
+// before this rule; their stale property is deleted first).
+v8::MaybeLocal<v8::Object> IntrinsicError(v8::Local<v8::Context> context, v8::Local<v8::Object> internals) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::Local<v8::Value> primordials, error;
+  if (!internals->Get(context, V8String(isolate, "primordials")).ToLocal(&primordials) || !primordials->IsObject() ||
+      !primordials.As<v8::Object>()->Get(context, V8String(isolate, "Error")).ToLocal(&error) || !error->IsObject()) {
+    return {};
+  }
+  return error.As<v8::Object>();
+}
+
+void StashStackTraceLimit(v8::Local<v8::Context> context, v8::Local<v8::Object> internals) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::TryCatch try_catch(isolate);
+  v8::Local<v8::Object> error;
+  if (!IntrinsicError(context, internals).ToLocal(&error)) return;
+  v8::Local<v8::String> key = V8String(isolate, "stackTraceLimit");
+  v8::Local<v8::Value> value;
+  if (!error->Get(context, key).ToLocal(&value)) return;
+  (void)internals->CreateDataProperty(context, key, value);
+  (void)error->Delete(context, key);
+}
+
+void RestoreStackTraceLimit(v8::Local<v8::Context> context, v8::Local<v8::Object> internals) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::TryCatch try_catch(isolate);
+  v8::Local<v8::Object> error;
+  if (!IntrinsicError(context, internals).ToLocal(&error)) return;
+  v8::Local<v8::String> key = V8String(isolate, "stackTraceLimit");
+  v8::Local<v8::Value> value;
+  if (!internals->HasOwnProperty(context, key).FromMaybe(false) || !internals->Get(context, key).ToLocal(&value)) {
+    (void)error->Delete(context, key);
+    value = v8::Integer::New(isolate, 10);
+  }
+  (void)error->Set(context, key, value);
+}
+
 void DefaultConsole(int stream, std::string_view text) {
   FILE* f = stream == 2 ? stderr : stdout;
   fwrite(text.data(), 1, text.size(), f);
@@ -82,6 +126,7 @@ absl::StatusOr<std::unique_ptr<PersistentIsolate>> PersistentIsolate::CreateNew(
                   ? StdString(isolate, stack)
                   : StdString(isolate, try_catch.Exception());
     } else {
+      StashStackTraceLimit(context, internals);
       host->creator_->AddData(context, internals);
       host->creator_->SetDefaultContext(context);
     }
@@ -154,6 +199,8 @@ absl::Status PersistentIsolate::EnsureIsolate() {
     } else if (!context->GetDataFromSnapshotOnce<v8::Object>(0).ToLocal(&internals)) {
       restored = absl::DataLossError("heap snapshot lacks Ken's internals (not a Ken heap?)");
     } else {
+      v8::Context::Scope context_scope(context);
+      RestoreStackTraceLimit(context, internals);
       context_.Reset(isolate_, context);
       internals_.Reset(isolate_, internals);
     }
@@ -393,6 +440,7 @@ absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
       hooks = absl::AbortedError(absl::StrCat("a before-checkpoint hook threw: ", what));
     }
     if (hooks.ok()) {
+      StashStackTraceLimit(context, internals);
       v8::HeapStatistics stats;
       isolate_->GetHeapStatistics(&stats);
       last_snapshot_heap_bytes_ = stats.used_heap_size();
@@ -458,6 +506,20 @@ absl::StatusOr<size_t> PersistentIsolate::UsedHeapBytes() {
   v8::HeapStatistics stats;
   isolate_->GetHeapStatistics(&stats);
   return stats.used_heap_size();
+}
+
+absl::StatusOr<size_t> PersistentIsolate::LiveBytes(size_t limit) {
+  if (absl::Status s = EnsureIsolate(); !s.ok()) return s;
+  v8::Isolate::Scope isolate_scope(isolate_);
+  auto measure = [this] {
+    v8::HeapStatistics stats;
+    isolate_->GetHeapStatistics(&stats);
+    return stats.used_heap_size() + stats.external_memory();
+  };
+  size_t bytes = measure();
+  if (bytes <= limit) return bytes;
+  isolate_->LowMemoryNotification();  // full GCs: what a snapshot would hold
+  return measure();
 }
 
 void PersistentIsolate::ConsoleWrite(int stream, std::string_view text) { options_.console(stream, text); }

@@ -195,6 +195,11 @@ class PersistentIsolate : public NativeHost {
   void Interrupt();
 
   // Live heap of the current isolate, bytes (restores it if needed).
+  // Journal mode's stand-in for a snapshot's size (bytes): the heap's used
+  // bytes plus external memory (ArrayBuffer contents); when that is over
+  // `limit`, after a full GC (garbage would not be in a snapshot). Turn
+  // thread only.
+  absl::StatusOr<size_t> LiveBytes(size_t limit);
   absl::StatusOr<size_t> UsedHeapBytes();
 
   // NativeHost:

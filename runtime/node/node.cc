@@ -605,6 +605,15 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
         failure = {absl::OutOfRangeError(absl::StrCat("the journal record would take ", Mb(commit->ByteSizeLong()),
                                                       ", over max_checkpoint_bytes (", max_checkpoint_bytes_, ")")),
                    true};
+      } else if (any_ok) {
+        // The heap must stay snapshottable (the snapshotter's next snapshot
+        // is bounded by the same limit), as in snapshot mode.
+        absl::StatusOr<size_t> live = isolate_->LiveBytes(static_cast<size_t>(max_checkpoint_bytes_));
+        if (live.ok() && static_cast<int64_t>(*live) > max_checkpoint_bytes_) {
+          failure = {absl::OutOfRangeError(absl::StrCat("the heap would take ", Mb(*live),
+                                                        ", over max_checkpoint_bytes (", max_checkpoint_bytes_, ")")),
+                     true};
+        }
       }
     } else {
       // Without a successful turn only the state changed (dead letters,

@@ -182,8 +182,10 @@ class Node {
     return CheckpointStore::DiskBytes(path) + Journal::DiskBytes(JournalBase(path, std::nullopt));
   }
 
-  // One turn, committed on its own (the shell). A result that is not ok()
-  // left no trace; a failed commit is reported as kHostError.
+  // One turn, committed on its own. A result that is not ok() left no
+  // trace; a failed commit is reported as kHostError. A bare body has no
+  // record to journal: in journal mode it is refused (run a recorded input,
+  // e.g. RunBatch({MakeTurn(ShellRecord(source, name))}), instead).
   TurnResult Turn(const PersistentIsolate::TurnBody& body);
 
   // Runs `body` against the current heap and discards every effect. In
