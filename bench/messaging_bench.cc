@@ -70,6 +70,7 @@ ABSL_FLAG(int, window1_messages, 1000,
 ABSL_FLAG(int, payload_bytes, 1024, "bytes of payload per message");
 ABSL_FLAG(std::string, dir, "/tmp",
           "directory for the temporary cluster; its file system is the disk the nodes fsync to");
+ABSL_FLAG(std::string, durability, "journal", "Ken's durability mode: journal or snapshot");
 ABSL_FLAG(int, timeout_s, 120, "give up on a Ken row after this many seconds");
 ABSL_FLAG(bool, echo_server, false,
           "internal: run as the gRPC echo peer (prints its port, serves until killed)");
@@ -478,7 +479,7 @@ absl::StatusOr<KenResult> KenRow(const std::string& ken, const std::string& dir,
   }
   if (absl::Status s = WriteFile(dir + "/b.js", kEchoScript); !s.ok()) return s;
   if (absl::Status s = WriteFile(
-          config, absl::StrCat("token: ", kToken, "\nnodes:\n",
+          config, absl::StrCat("token: ", kToken, "\ndurability: ", absl::GetFlag(FLAGS_durability), "\nnodes:\n",
                                "  - id: a\n    address: ", address_a, "\n    script: a.js\n",
                                "  - id: b\n    address: ", address_b, "\n    script: b.js\n"));
       !s.ok()) {

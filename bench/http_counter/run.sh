@@ -6,6 +6,7 @@
 #   bash bench/http_counter/run.sh
 #
 # Environment (optional): CONNS="1 16 64" DURATION=10s WARMUP=3s
+#   DURABILITY=journal|snapshot (Ken's mode; default journal)
 #   BENCH_DIR=<dir for the stores; default bench/http_counter/data, i.e. the
 #   repo's disk: it must be a real disk, not tmpfs, or fsync costs nothing>
 set -euo pipefail
@@ -16,6 +17,7 @@ CONNS="${CONNS:-1 16 64}"
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-3s}"
 BENCH_DIR="${BENCH_DIR:-$here/data}"
+DURABILITY="${DURABILITY:-journal}"
 
 log() { echo "[http_counter] $*" >&2; }
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -133,6 +135,7 @@ CHECKS=()
 # ---------------------------------------------------------------- 1. Ken
 cat >"$run/cluster.yaml" <<EOF
 token: http-counter-bench
+durability: $DURABILITY
 nodes:
   - id: web
     address: 127.0.0.1:$KEN_GRPC
@@ -149,7 +152,8 @@ store="$run/ken/web.ken"
 ken_pid=$!; pids+=("$ken_pid")
 wait_http "$KEN_HTTP" "$ken_pid"
 declare -A KSEQ0 KSEQ1 KLOG0 KLOG1
-seq_now() { sqlite3 -readonly "$store" 'select max(seq) from checkpoints'; }
+# The newest commit, from ken inspect's first line ("# STORE: MODE mode, commit N, ...").
+seq_now() { "$ken" inspect --store "$store" 2>/dev/null | sed -n '1s/.* commit \([0-9]*\),.*/\1/p'; }
 ken_before() { KSEQ0[$1]=$(seq_now); KLOG0[$1]=$(wc -l <"$run/ken.log"); }
 ken_after() { KSEQ1[$1]=$(seq_now); KLOG1[$1]=$(wc -l <"$run/ken.log"); }
 bench_system ken "http://127.0.0.1:$KEN_HTTP/counter" ken_before ken_after
@@ -202,7 +206,7 @@ ckpt="$(cd "$root" && bazel run -c opt //bench:checkpoint_bench -- --sizes=0 --i
 
 # ---------------------------------------------------------------- report
 echo
-echo "== bench/http_counter: durable HTTP counter, wrk ${DURATION} per row (-t1 at 1 connection, -t2 otherwise) =="
+echo "== bench/http_counter: durable HTTP counter (ken in $DURABILITY mode), wrk ${DURATION} per row (-t1 at 1 connection, -t2 otherwise) =="
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(. /etc/os-release; echo "$PRETTY_NAME"), stores on $(df -T "$BENCH_DIR" | awk 'NR==2{print $2 " (" $1 ")"}')"
 echo "ken: bazel -c opt, $(cd "$root" && git rev-parse --short HEAD 2>/dev/null)$(cd "$root" && [ -n "$(git status --porcelain -- . ':!bench' 2>/dev/null)" ] && echo " + uncommitted changes outside bench/"); node $(node --version), better-sqlite3 $(cd "$here" && node -p 'require("better-sqlite3/package.json").version') (SQLite $(cd "$here" && node -p 'new (require("better-sqlite3"))(":memory:").prepare("select sqlite_version() v").get().v')), redis client $(cd "$here" && node -p 'require("redis/package.json").version'), $(redis-server --version | awk '{print $1, $3}')"
 echo
