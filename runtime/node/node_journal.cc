@@ -66,7 +66,8 @@ absl::Status Node::OpenJournal(const NodeOptions& options, Durability::Recovered
         "store ", path, ": its journal segment ", journal_base_, ".journal.", absl::Dec(expected, absl::kZeroPad20),
         " (commits from ", expected, " on) is missing, so the commits after its newest snapshot cannot be replayed; "
         "copy the store's .journal.* files back beside it (a copy of a journal-mode store is the .ken file and "
-        "its .journal.* files, taken while no node runs on it)"));
+        "its .journal.* files, taken while no node runs on it); to open it as of its newest snapshot instead, losing "
+        "those commits: sqlite3 STORE \"DELETE FROM ken_meta WHERE key='journal_segment'\""));
   }
   durability_ = NewJournalDurability(store_.get(), std::move(*journal));
   replayer_ = std::make_unique<Replayer>(ReplayOptions{options.node_id, ReplayTimeoutMs(), options.accept_divergence});
