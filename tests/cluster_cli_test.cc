@@ -50,6 +50,7 @@ TEST(ClusterCliTest, UpStatusKillEvalDown) {
   auto status = RunProgram({kKen, "cluster", "status", config});
   EXPECT_NE(status.output.find("NODE"), std::string::npos) << status.output;
   EXPECT_NE(status.output.find("OUTBOX"), std::string::npos);
+  EXPECT_NE(status.output.find(" up    journal "), std::string::npos) << status.output;  // the default mode
   EXPECT_EQ(std::count(status.output.begin(), status.output.end(), '\n'), 3) << status.output;
 
   auto kill = RunProgram({kKen, "cluster", "kill", config, "a"});
@@ -62,6 +63,7 @@ TEST(ClusterCliTest, UpStatusKillEvalDown) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_NE(json.find("\"restarts\": 1"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"durability\": \"journal\""), std::string::npos) << json;
   // State survived the kill; a throwing eval is rolled back and reported.
   EXPECT_EQ(RunProgram({kKen, "cluster", "eval", config, "a", "hits"}).output, "2\n");
   auto bad = RunProgram({kKen, "cluster", "eval", config, "a", "hits = 99; throw new Error('no')"});
