@@ -5,11 +5,13 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -131,6 +133,30 @@ int main(int argc, char** argv) {
   flag_argv.push_back(args[0].data());
   for (size_t i = 2; i < args.size(); ++i) flag_argv.push_back(args[i].data());
   absl::SetProgramUsageMessage("see ken --help");
+  // Flag mistakes are usage errors in Ken's words and exit code (2), found
+  // before absl's parser (which would print its own and exit 1).
+  for (size_t i = 1; i < flag_argv.size(); ++i) {
+    std::string arg = flag_argv[i];
+    if (arg == "--") break;
+    if (arg.rfind("--", 0) != 0 || arg.size() == 2) continue;
+    const size_t eq = arg.find('=');
+    std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    const bool negated = absl::FindCommandLineFlag(name) == nullptr && name.rfind("no", 0) == 0;
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(negated ? name.substr(2) : name);
+    std::string shown = name;
+    std::replace(shown.begin(), shown.end(), '_', '-');
+    if (flag == nullptr || (negated && !flag->IsOfType<bool>())) {
+      fprintf(stderr, "ken %s: unknown flag --%s (see ken --help)\n", command.c_str(), shown.c_str());
+      return 2;
+    }
+    if (eq == std::string::npos && !flag->IsOfType<bool>()) {
+      if (i + 1 >= flag_argv.size()) {
+        fprintf(stderr, "ken %s: --%s needs a value (see ken --help)\n", command.c_str(), shown.c_str());
+        return 2;
+      }
+      ++i;  // its value
+    }
+  }
   std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(flag_argv.size()), flag_argv.data());
 
   auto logger = spdlog::stderr_color_mt("ken");

@@ -236,6 +236,10 @@ int RunShell(const ShellOptions& options) {
         continue;
       }
       if (command.empty()) continue;
+      if (command == ".load" || (absl::StartsWith(command, ".load ") && absl::StripAsciiWhitespace(command.substr(6)).empty())) {
+        Print(".load needs a file: .load FILE");
+        continue;
+      }
       if (absl::StartsWith(command, ".load ")) {
         std::string file(absl::StripAsciiWhitespace(command.substr(6)));
         std::ifstream in(file, std::ios::binary);

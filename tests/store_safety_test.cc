@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -136,14 +137,22 @@ TEST(StoreSafetyTest, BadFlagsAreOneLineErrors) {
       {{"--heap-limit-mb", "-5"}, "--heap-limit-mb must be 0"},
       {{"--turn-timeout", "2562047h"}, "--turn-timeout must be positive and at most a day"},
       {{"--turn-timeout", "0"}, "--turn-timeout must be positive"},
+      {{"--bogus", "1"}, "ken shell: unknown flag --bogus (see ken --help)"},
+      {{"--no-store"}, "ken shell: unknown flag --no-store"},
+      {{"--durability", "fast"}, "--durability must be snapshot or journal, not 'fast'"},
+      {{"--turn-timeout"}, "ken shell: --turn-timeout needs a value"},
   };
   for (const auto& [flags, want] : cases) {
     std::vector<std::string> argv = {kKen, "shell", "--store", store};
     argv.insert(argv.end(), flags.begin(), flags.end());
     auto r = RunProgram(argv, "1\n");
-    EXPECT_EQ(r.exit_code, 2) << flags[1] << ": " << r.output;
-    EXPECT_NE(r.output.find(want), std::string::npos) << flags[1] << ": " << r.output;
+    EXPECT_EQ(r.exit_code, 2) << flags[0] << ": " << r.output;
+    EXPECT_NE(r.output.find(want), std::string::npos) << flags[0] << ": " << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << flags[0] << ": " << r.output;
   }
+  // A shell command without its argument says what it needs.
+  auto load = RunProgram({kKen, "shell", "--store", store}, ".load\n.load   \n");
+  EXPECT_NE(load.output.find(".load needs a file: .load FILE\n.load needs a file"), std::string::npos) << load.output;
 }
 
 }  // namespace
