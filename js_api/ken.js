@@ -29,6 +29,10 @@ const {
   ObjectDefineProperty(ken, 'send', { __proto__: null, enumerable: true, value: send });
   const receive = function receive(handler) {
     if (typeof handler !== 'function') throw new TypeError('ken.receive(handler): handler must be a function');
+    if (nativeMe() === null) {
+      throw new TypeError('ken.receive: this node is not part of a cluster (started by ken shell), so no message '
+                          + 'can arrive; run the program as a node of a cluster (ken run)');
+    }
     state.receiveHandler = handler;
   };
   ObjectDefineProperty(ken, 'receive', { __proto__: null, enumerable: true, value: receive });

@@ -153,6 +153,11 @@ TEST(StoreSafetyTest, BadFlagsAreOneLineErrors) {
   // A shell command without its argument says what it needs.
   auto load = RunProgram({kKen, "shell", "--store", store}, ".load\n.load   \n");
   EXPECT_NE(load.output.find(".load needs a file: .load FILE\n.load needs a file"), std::string::npos) << load.output;
+  // ken.receive in a shell says why it cannot work, as ken.send does.
+  auto receive = RunProgram({kKen, "shell", "--store", store}, "ken.receive(function () {})\n");
+  EXPECT_NE(receive.output.find("ken.receive: this node is not part of a cluster (started by ken shell)"),
+            std::string::npos)
+      << receive.output;
 }
 
 }  // namespace
