@@ -121,6 +121,7 @@ int RunNode(const RunOptions& options) {
   if (!http_address.empty()) {
     HttpOptions http_options;
     http_options.address = http_address;
+    http_options.max_body_bytes = static_cast<size_t>(me->limits.http_max_body_bytes);
     absl::StatusOr<std::unique_ptr<HttpFrontend>> started = HttpFrontend::Start(
         http_options, [server_ptr](v1::HttpRequest request) { return server_ptr->SubmitHttp(std::move(request)); });
     if (!started.ok()) {

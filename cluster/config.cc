@@ -65,7 +65,7 @@ bool ValidToken(const std::string& token) {
 
 const char* const kLimitKeys[] = {"max_unacked_messages",   "max_unacked_bytes",   "max_buffered_messages",
                                   "max_checkpoint_bytes",   "snapshot_every_commits", "snapshot_every_bytes",
-                                  "snapshot_every_ms",      "journal_max_commits"};
+                                  "snapshot_every_ms",      "journal_max_commits",  "http_max_body_bytes"};
 
 // Reads the limits present in `map` over `limits`.
 absl::Status ParseLimits(const std::string& name, const YAML::Node& map, NodeLimits* limits) {
@@ -83,6 +83,8 @@ absl::Status ParseLimits(const std::string& name, const YAML::Node& map, NodeLim
       {"snapshot_every_bytes", &limits->snapshot_every_bytes, 1ll << 40},
       {"snapshot_every_ms", &limits->snapshot_every_ms, 7ll * 24 * 3600 * 1000},
       {"journal_max_commits", &limits->journal_max_commits, 1ll << 40},
+      // A body is one turn input: it must fit a commit with room to spare.
+      {"http_max_body_bytes", &limits->http_max_body_bytes, 256ll << 20},
   };
   for (const Key& k : keys) {
     YAML::Node v = map[k.key];

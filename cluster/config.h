@@ -27,6 +27,8 @@ struct NodeLimits {
   int64_t snapshot_every_bytes = 64ll << 20;
   int64_t snapshot_every_ms = 60000;
   int64_t journal_max_commits = 100000;
+  // The largest HTTP request body (bytes) a node takes; larger ones get 413.
+  int64_t http_max_body_bytes = 1 << 20;
 };
 
 // The durability modes a config may name.

@@ -91,7 +91,7 @@ TEST_F(ConfigTest, DurabilityAndSnapshotterKeysTopLevelAndPerNode) {
       "token: t\ndurability: journal\nsnapshot_every_commits: 50\nsnapshot_every_ms: 2000\nnodes:\n"
       "  - id: a\n    address: h:1\n    script: a.js\n"
       "  - id: b\n    address: h:2\n    script: a.js\n    durability: snapshot\n    snapshot_every_bytes: 4096\n"
-      "    journal_max_commits: 70\n");
+      "    journal_max_commits: 70\n    http_max_body_bytes: 2048\n");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->durability, "journal");
   EXPECT_EQ(c->nodes[0].durability, "journal");
@@ -103,6 +103,8 @@ TEST_F(ConfigTest, DurabilityAndSnapshotterKeysTopLevelAndPerNode) {
   EXPECT_EQ(c->nodes[1].limits.snapshot_every_commits, 50);
   EXPECT_EQ(c->nodes[1].limits.snapshot_every_bytes, 4096);
   EXPECT_EQ(c->nodes[1].limits.journal_max_commits, 70);
+  EXPECT_EQ(c->nodes[0].limits.http_max_body_bytes, 1 << 20);
+  EXPECT_EQ(c->nodes[1].limits.http_max_body_bytes, 2048);
 }
 
 TEST_F(ConfigTest, LoadsFromFile) {

@@ -36,6 +36,20 @@ void WidenListenBacklog(int port) {
   spdlog::warn("http: could not widen the listen backlog of port {}", port);
 }
 
+// cpp-httplib (0.11, compiled into Debian's library) caps
+// application/x-www-form-urlencoded bodies at 8 KiB and parses
+// multipart/form-data bodies into parts, leaving `body` empty. Ken hands
+// every body to the handler as it came, up to max_body_bytes: so before the
+// library reads the body, such a Content-Type is moved to a header of
+// Ken's own and put back afterwards.
+constexpr char kStashedContentType[] = "x-ken-stashed-content-type";
+
+bool LibraryParsesBody(const std::string& content_type) {
+  std::string lower = content_type;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.rfind("application/x-www-form-urlencoded", 0) == 0 || lower.rfind("multipart/form-data", 0) == 0;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
@@ -56,9 +70,30 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
   // Responses are small and written in pieces: without TCP_NODELAY, Nagle's
   // algorithm and the client's delayed ACK add ~40 ms to each one.
   server.set_tcp_nodelay(true);
-  // Every method and path goes to the node. (A pre-routing handler would run
+  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    // The request object is the library's own, not const: renaming a header
+    // here is how the library is told not to parse the body.
+    auto& headers = const_cast<httplib::Request&>(req).headers;
+    headers.erase(kStashedContentType);  // a client's own is not trusted
+    auto it = headers.find("Content-Type");
+    if (it != headers.end() && LibraryParsesBody(it->second)) {
+      std::string value = it->second;
+      headers.erase(it);
+      headers.emplace(kStashedContentType, value);
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // Every method and path goes to the node. (A pre-routing handler runs
   // before cpp-httplib reads the body, so these are ordinary handlers.)
-  auto handler = [handle](const httplib::Request& req, httplib::Response& res) {
+  const size_t max_body = options.max_body_bytes;
+  auto handler = [handle, max_body](const httplib::Request& req, httplib::Response& res) {
+    // A chunked body has no Content-Length for the library to check.
+    if (req.body.size() > max_body) {
+      res.status = 413;
+      res.set_content(absl::StrCat("request body over ", max_body, " bytes (http_max_body_bytes)\n"),
+                      "text/plain; charset=utf-8");
+      return;
+    }
     v1::HttpRequest r;
     r.set_method(req.method);
     r.set_uri(req.target);
@@ -71,6 +106,7 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
       if (lower == "remote_addr" || lower == "remote_port" || lower == "local_addr" || lower == "local_port") {
         continue;  // added by cpp-httplib, not sent by the client
       }
+      if (lower == kStashedContentType) lower = "content-type";
       v1::HttpHeader* h = r.add_headers();
       h->set_name(lower);
       h->set_value(value);

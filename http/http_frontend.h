@@ -24,7 +24,7 @@ namespace ken {
 
 struct HttpOptions {
   std::string address;                   // host:port
-  size_t max_body_bytes = 1 << 20;       // larger bodies get 413
+  size_t max_body_bytes = 1 << 20;       // larger bodies get 413, whatever their Content-Type (http_max_body_bytes)
   int threads = 128;                     // concurrent connections served
 };
 
