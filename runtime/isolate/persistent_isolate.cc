@@ -522,7 +522,9 @@ absl::StatusOr<size_t> PersistentIsolate::LiveBytes(size_t limit) {
   return measure();
 }
 
-void PersistentIsolate::ConsoleWrite(int stream, std::string_view text) { options_.console(stream, text); }
+void PersistentIsolate::ConsoleWrite(int stream, std::string_view text) {
+  if (!console_muted_) options_.console(stream, text);
+}
 
 absl::Status PersistentIsolate::Send(const std::string& dst, std::string payload) {
   if (!options_.send) {

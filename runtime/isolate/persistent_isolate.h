@@ -204,6 +204,9 @@ class PersistentIsolate : public NativeHost {
 
   // NativeHost:
   void ConsoleWrite(int stream, std::string_view text) override;
+  // While muted, console output is dropped (a journal replay: console
+  // output was written when the turn first ran). Turn thread only.
+  void set_console_muted(bool muted) { console_muted_ = muted; }
   absl::Status Send(const std::string& dst, std::string payload) override;
   std::string NodeId() override { return options_.node_id; }
   std::vector<std::string> Peers() override { return options_.peers; }
@@ -234,6 +237,7 @@ class PersistentIsolate : public NativeHost {
   v8::Global<v8::Object> internals_;
 
   std::atomic<bool> heap_limit_hit_{false};
+  bool console_muted_ = false;
   size_t last_snapshot_heap_bytes_ = 0;
   // Watchdog: armed for the duration of a turn.
   std::mutex mu_;

@@ -310,6 +310,32 @@ TEST(JournalNodeTest, EvaluateAndReadOnlyOpensLeaveTheLiveHeapAndStoreAlone) {
   EXPECT_EQ(Changed(files, StoreFiles(path)), "");
 }
 
+// Console output is written when a turn runs, not again when the journal is
+// replayed: after an abort (the live isolate is rebuilt) or at a restart.
+TEST(JournalNodeTest, ReplaysDoNotRepeatConsoleOutput) {
+  const std::string path = ::ken::testing::MakeTempDir() + "/c.ken";
+  for (int run = 0; run < 2; ++run) {
+    auto child = RunInChild([&] {
+      InitializeV8({});
+      std::string lines;
+      NodeOptions options = Options(path);
+      options.isolate.console = [&](int, std::string_view text) { lines += std::string(text) + "\n"; };
+      auto node = Node::Open(options);
+      ASSERT_TRUE(node.ok()) << node.status();
+      if (run == 0) {
+        ASSERT_TRUE(Eval(**node, "console.log('once'); var n = 1").ok());
+        EXPECT_FALSE(Eval(**node, "n = 2; throw new Error('abort')").ok());
+        ASSERT_TRUE(Eval(**node, "n").ok());
+        EXPECT_EQ(lines, "once\n");
+      } else {
+        EXPECT_EQ(Value(**node, "n"), "1");
+        EXPECT_EQ(lines, "");
+      }
+    });
+    ASSERT_EQ(child.exit_code, 0) << child.output;
+  }
+}
+
 // A journal record over max_checkpoint_bytes (here: an input bigger than
 // it) fails that input alone; the rest of its batch commits.
 TEST(JournalNodeTest, RecordOverTheLimitRejectsOnlyItsInput) {

@@ -65,6 +65,13 @@ absl::Status Replayer::Diverged(const v1::JournalCommit& commit, int index, cons
 }
 
 absl::Status Replayer::Replay(PersistentIsolate& isolate, const v1::JournalCommit& commit) {
+  // Console output was written when the turns first ran (at-least-once, not
+  // again at every replay).
+  struct Mute {
+    PersistentIsolate& isolate;
+    explicit Mute(PersistentIsolate& i) : isolate(i) { isolate.set_console_muted(true); }
+    ~Mute() { isolate.set_console_muted(false); }
+  } mute(isolate);
   for (int i = 0; i < commit.turns_size(); ++i) {
     const v1::JournalTurn& t = commit.turns(i);
     TurnInput input = MakeTurn(t.input());
