@@ -1,5 +1,5 @@
 // The cluster config: one YAML file used by `ken run`, `ken cluster` and
-// deploy (DESIGN.md, "Cluster config"). Parsed with yaml-cpp; every problem
+// deploy (docs/config.md). Parsed with yaml-cpp; every problem
 // is reported before anything starts, with the file, line and field.
 #ifndef KEN_CLUSTER_CONFIG_H_
 #define KEN_CLUSTER_CONFIG_H_

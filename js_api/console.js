@@ -1,5 +1,5 @@
 // console.*: output goes to the node's stdout/stderr as the turn runs. It is
-// the one output not held back until commit (DESIGN.md), so it is
+// the one output not held back until commit (docs/guarantees.md), so it is
 // at-least-once: a turn that aborts, or a crash before commit, may have
 // printed lines whose effects are rolled back.
 //

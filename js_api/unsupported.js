@@ -1,6 +1,6 @@
 // Builtins whose objects a checkpoint cannot hold. FinalizationRegistry: its
 // cleanup callbacks are scheduled by the garbage collector, and a registry
-// whose target died makes V8's CreateBlob abort the process (BUILDING.md).
+// whose target died makes V8's CreateBlob abort the process (docs/engine.md).
 // The constructor stays (so feature tests see it) but throws in the turn that
 // uses it, which aborts that turn cleanly instead of crashing at checkpoint.
 //

@@ -1,4 +1,4 @@
-// Channel bookkeeping for exactly-once messaging (DESIGN.md, "Exactly-once
+// Channel bookkeeping for exactly-once messaging (docs/guarantees.md, "Exactly-once
 // messaging"). No V8 and no network here: this is the state machine, and it is
 // unit-tested with a fake clock.
 //

@@ -3,7 +3,7 @@
 // requests, admin evals, shell lines), due timers, deliverable messages —
 // runs them as one batch of turns with one commit (group commit), and
 // releases each output through the output gate only once the commit that
-// holds its turn is durable (DESIGN.md, output commit).
+// holds its turn is durable (docs/guarantees.md, "Commits": output gate).
 //
 // Pipelining. A batch's store write (fsync) runs while the next batch's
 // turns run on its heap (Node::RunBatchAsync): batch N+1's outputs wait for

@@ -1,4 +1,4 @@
-// Durability modes behind one interface (DESIGN.md, turn semantics 6). The
+// Durability modes behind one interface (README, "Durability modes"). The
 // commit path (node.h) is the same in every mode: it runs a batch's turns,
 // asks the mode to Capture what the batch did to the heap, hands the commit
 // to the mode's Write on the commit thread, and releases the batch's

@@ -6,12 +6,12 @@
 // delivery marks, counters) in one store transaction (fsync'd). Only then
 // are the batch's effects released: its sends join the outbox and its
 // deliveries become ackable (Channels::CommitBatch). Nothing a turn produces
-// leaves the node before the commit that contains it is durable (DESIGN.md,
+// leaves the node before the commit that contains it is durable (docs/guarantees.md,
 // output commit). Turns arriving while a batch commits form the next batch
 // (group commit).
 //
 // Abort inside a batch. A turn that throws, times out or hits the heap
-// limit leaves no trace (DESIGN.md, turn semantics 1): its sends and the
+// limit leaves no trace (docs/guarantees.md, "Turns"): its sends and the
 // sequence numbers they took are rolled back in the batch, and its heap
 // changes vanish with the isolate, which is discarded. That isolate held the
 // earlier turns of the batch too, so the batch is re-run from the last
