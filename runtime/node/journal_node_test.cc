@@ -310,6 +310,33 @@ TEST(JournalNodeTest, EvaluateAndReadOnlyOpensLeaveTheLiveHeapAndStoreAlone) {
   EXPECT_EQ(Changed(files, StoreFiles(path)), "");
 }
 
+// A read-only open (ken inspect) of a cluster node's store replays with the
+// node's ken.me and ken.peers, as the turns saw them: a turn that set a
+// ken.receive handler (which a shell refuses) or read the peers replays.
+TEST(JournalNodeTest, ReadOnlyOpenOfAClusterNodeReplaysAsThatNode) {
+  const std::string path = ::ken::testing::MakeTempDir() + "/n.ken";
+  auto writer = RunInChild([&] {
+    InitializeV8({});
+    NodeOptions options = Options(path);
+    options.node_id = "a";
+    options.peers = {"b", "c"};
+    auto node = Node::Open(options);
+    ASSERT_TRUE(node.ok()) << node.status();
+    ASSERT_TRUE(Eval(**node, "ken.receive(function () {}); var who = ken.me + ':' + ken.peers.join('+')").ok());
+  });
+  ASSERT_EQ(writer.exit_code, 0) << writer.output;
+  auto reader = RunInChild([&] {
+    InitializeV8({});
+    NodeOptions options = Options(path, "");
+    options.read_only = true;
+    options.create_if_missing = false;
+    auto node = Node::Open(options);
+    ASSERT_TRUE(node.ok()) << node.status();
+    EXPECT_EQ(Value(**node, "who"), "'a:b+c'");
+  });
+  ASSERT_EQ(reader.exit_code, 0) << reader.output;
+}
+
 // Console output is written when a turn runs, not again when the journal is
 // replayed: after an abort (the live isolate is rebuilt) or at a restart.
 TEST(JournalNodeTest, ReplaysDoNotRepeatConsoleOutput) {

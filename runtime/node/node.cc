@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/str_join.h"
 #include "js_api/natives.h"
 #include "base/crash_point.h"
 #include "runtime/isolate/turn_clock.h"
@@ -216,6 +218,21 @@ absl::StatusOr<std::unique_ptr<Node>> Node::OpenOnce(const NodeOptions& given) {
       node->channels_->WentBack(absl::StrCat("it fell back to checkpoint ", checkpoint->seq,
                                              " because newer ones are corrupt"));
     }
+  }
+  if (!options.read_only && !options.node_id.empty()) {
+    // The peers go into the store so that a read-only open (inspect)
+    // replays the journal with the ken.me and ken.peers the turns saw.
+    const std::string peers = absl::StrJoin(options.peers, ",");
+    if (node->store_->GetMeta("peers").value_or("\x01") != peers) {
+      if (absl::Status s = node->store_->SetMeta("peers", peers); !s.ok()) return s;
+    }
+  }
+  if (options.read_only && options.node_id.empty() && !node->state_.node_id().empty()) {
+    options.node_id = node->state_.node_id();  // for the isolate only: no channels
+    const std::string peers = node->store_->GetMeta("peers").value_or("");
+    options.peers = peers.empty() ? std::vector<std::string>() : absl::StrSplit(peers, ',');
+    node->options_.node_id = options.node_id;
+    node->options_.peers = options.peers;
   }
   Node* self = node.get();
   options.isolate.node_id = options.node_id;
