@@ -876,7 +876,7 @@ TurnResult Node::Evaluate(const PersistentIsolate::TurnBody& body) {
   // restored from the live isolate's blob and brought forward by replaying
   // the commits after it.
   Flush();
-  auto scratch_replayer = std::make_shared<Replayer>(ReplayOptions{options_.node_id, ReplayTimeoutMs(), true});
+  auto scratch_replayer = std::make_shared<Replayer>(ReplayOpts(/*accept_divergence=*/true));
   IsolateOptions io = options_.isolate;
   io.node_id = options_.node_id;
   io.peers = options_.peers;

@@ -282,6 +282,11 @@ class Node {
   IsolateOptions LiveIsolateOptions(IsolateOptions base, bool plain);
   // How long a replayed turn may run (ms): it finished once, maybe faster.
   int64_t ReplayTimeoutMs() const;
+  // This node's replay options (node id for errors, timeout).
+  ReplayOptions ReplayOpts(bool accept_divergence) const;
+  // Journal mode from now on: `journal` behind durability_, and the live
+  // isolate's replayer.
+  void UseJournal(std::unique_ptr<Journal> journal);
   // A batch whose commits may still be in flight.
   struct PendingBatch {
     BatchResult result;

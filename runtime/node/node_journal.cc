@@ -69,12 +69,20 @@ absl::Status Node::OpenJournal(const NodeOptions& options, Durability::Recovered
         "its .journal.* files, taken while no node runs on it); to open it as of its newest snapshot instead, losing "
         "those commits: sqlite3 STORE \"DELETE FROM ken_meta WHERE key='journal_segment'\""));
   }
-  durability_ = NewJournalDurability(store_.get(), std::move(*journal));
-  replayer_ = std::make_unique<Replayer>(ReplayOptions{options.node_id, ReplayTimeoutMs(), options.accept_divergence});
+  UseJournal(std::move(*journal));
   absl::StatusOr<Durability::Recovered> r = durability_->Recover();
   if (!r.ok()) return r.status();
   *recovered = std::move(*r);
   return absl::OkStatus();
+}
+
+ReplayOptions Node::ReplayOpts(bool accept_divergence) const {
+  return ReplayOptions{options_.node_id, ReplayTimeoutMs(), accept_divergence};
+}
+
+void Node::UseJournal(std::unique_ptr<Journal> journal) {
+  durability_ = NewJournalDurability(store_.get(), std::move(journal));
+  replayer_ = std::make_unique<Replayer>(ReplayOpts(options_.accept_divergence));
 }
 
 JournalOptions Node::JournalOpts(const NodeOptions& options) {
@@ -119,7 +127,7 @@ void Node::StartSnapshotter(const Checkpoint& base, PersistentIsolate::Blob heap
   so.every_ms = options_.snapshot_every_ms;
   so.max_checkpoint_bytes = options_.max_checkpoint_bytes;
   so.isolate = isolate_options_;
-  so.replay = ReplayOptions{options_.node_id, ReplayTimeoutMs(), options_.accept_divergence};
+  so.replay = ReplayOpts(options_.accept_divergence);
   snapshotter_ = std::make_unique<Snapshotter>(store_.get(), durability_->journal(), base, std::move(heap), so);
 }
 
@@ -264,8 +272,7 @@ absl::Status Node::ConvertTo(const std::string& mode, const NodeOptions& options
         Journal::Open(journal_base_, *store_->GetMeta("journal_id"), JournalOpts(options));
     if (!journal.ok()) return journal.status();
     if (absl::Status s = store_->SetMeta("durability", "journal"); !s.ok()) return s;
-    durability_ = NewJournalDurability(store_.get(), std::move(*journal));
-    replayer_ = std::make_unique<Replayer>(ReplayOptions{options.node_id, ReplayTimeoutMs(), options.accept_divergence});
+    UseJournal(std::move(*journal));
     PersistentIsolate::Blob heap = durable_blob_;
     isolate_ = PersistentIsolate::FromSharedBlob(heap, LiveIsolateOptions(isolate_options_, true));
     tail_.clear();
