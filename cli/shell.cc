@@ -2,6 +2,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,8 +46,10 @@ constexpr char kHelp[] =
 
 class LineReader {
  public:
-  LineReader(bool interactive, std::string history_path)
-      : interactive_(interactive), history_path_(std::move(history_path)) {
+  // `interrupts`: the read end of a pipe that gets one byte per Ctrl-C
+  // pressed while the shell waits for input (-1: none).
+  LineReader(bool interactive, std::string history_path, int interrupts)
+      : interactive_(interactive), history_path_(std::move(history_path)), interrupts_(interrupts) {
     if (interactive_) {
       using_history();
       read_history(history_path_.c_str());
@@ -60,34 +63,71 @@ class LineReader {
     std::function<void()> run;
   };
 
-  // False at end of input. On a terminal, libedit's callback interface lets
-  // the shell fire due timers while it waits, then redraw the prompt and the
-  // partly typed line.
-  bool Read(const char* prompt, std::string* line, const Idle& idle) {
-    if (!interactive_) return static_cast<bool>(std::getline(std::cin, *line));
+  enum class Outcome { kLine, kEnd, kInterrupted };
+
+  // kEnd at end of input, or at a second Ctrl-C in a row on an empty line.
+  // On a terminal, libedit's callback interface lets the shell fire due
+  // timers while it waits, then redraw the prompt and the partly typed
+  // line. Ctrl-C discards the partly typed line (kInterrupted: the caller
+  // abandons a multi-line input too), as node, bash and python do; on an
+  // empty line it says how to exit, and a second one exits, as node does.
+  Outcome Read(const char* prompt, bool continuing, std::string* line, const Idle& idle,
+               std::atomic<bool>* waiting) {
+    if (!interactive_) return std::getline(std::cin, *line) ? Outcome::kLine : Outcome::kEnd;
     got_line_ = false;
     eof_ = false;
     line_ = line;
     current_ = this;
+    bool typed = false;
+    Outcome outcome = Outcome::kEnd;
+    DrainInterrupts();
     rl_callback_handler_install(prompt, &LineReader::OnLine);
+    *waiting = true;
     while (!got_line_ && !eof_) {
       int64_t wait = idle.wait_ms();
-      struct pollfd p = {STDIN_FILENO, POLLIN, 0};
-      int ready = poll(&p, 1, wait < 0 ? -1 : static_cast<int>(std::min<int64_t>(wait, 60000)));
-      if (ready > 0) {
+      struct pollfd p[2] = {{STDIN_FILENO, POLLIN, 0}, {interrupts_, POLLIN, 0}};
+      int ready = poll(p, interrupts_ >= 0 ? 2 : 1, wait < 0 ? -1 : static_cast<int>(std::min<int64_t>(wait, 60000)));
+      if (ready > 0 && interrupts_ >= 0 && (p[1].revents & POLLIN)) {
+        DrainInterrupts();
+        if (typed || continuing) {
+          fputs("\n", stdout);
+          outcome = Outcome::kInterrupted;
+          ctrl_c_on_empty_line_ = false;
+          break;
+        }
+        if (ctrl_c_on_empty_line_) {
+          fputs("\n", stdout);
+          break;  // kEnd
+        }
+        ctrl_c_on_empty_line_ = true;
+        fputs("\n(To exit, press Ctrl-C again or Ctrl-D or type .exit)\n", stdout);
+        fflush(stdout);
+        rl_forced_update_display();
+      } else if (ready > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+        typed = true;
+        ctrl_c_on_empty_line_ = false;
         rl_callback_read_char();
       } else if (ready == 0) {
         fputs("\r\x1b[K", stdout);  // clear the prompt line; output goes there
         fflush(stdout);
+        *waiting = false;  // a timer's turn is running: Ctrl-C interrupts it
         idle.run();
+        *waiting = true;
         rl_forced_update_display();
-      } else if (errno != EINTR) {
+      } else if (ready < 0 && errno != EINTR) {
         eof_ = true;
       }
     }
+    *waiting = false;
+    // Removing the handler and installing it at the next Read resets
+    // libedit's line buffer: an interrupted line is gone.
     rl_callback_handler_remove();
     current_ = nullptr;
-    return got_line_;
+    if (got_line_) {
+      ctrl_c_on_empty_line_ = false;
+      return Outcome::kLine;
+    }
+    return outcome;
   }
 
   void Remember(const std::string& entry) {
@@ -109,12 +149,21 @@ class LineReader {
     self->got_line_ = true;
   }
 
+  void DrainInterrupts() {
+    if (interrupts_ < 0) return;
+    char buf[64];
+    while (read(interrupts_, buf, sizeof(buf)) > 0) {
+    }
+  }
+
   static inline LineReader* current_ = nullptr;  // libedit's callback has no user data
   bool interactive_;
   std::string history_path_;
+  int interrupts_;
   std::string* line_ = nullptr;
   bool got_line_ = false;
   bool eof_ = false;
+  bool ctrl_c_on_empty_line_ = false;
 };
 
 void Print(const std::string& text) {
@@ -186,11 +235,15 @@ int RunShell(const ShellOptions& options) {
   const bool interactive = isatty(STDIN_FILENO);
   // Ctrl-C: SIGINT is blocked in every thread (main() blocks it before V8
   // starts its threads) and taken here: it interrupts a running turn, which
-  // is rolled back; at the prompt it only reminds how to leave.
+  // is rolled back; while the shell waits for input it goes to the line
+  // reader through a pipe (it discards the line being typed).
   std::atomic<bool> done{false};
+  std::atomic<bool> waiting{false};
+  int interrupts[2] = {-1, -1};
   std::thread interrupter;
+  if (interactive && pipe2(interrupts, O_NONBLOCK | O_CLOEXEC) != 0) interrupts[0] = interrupts[1] = -1;
   if (interactive) {
-    interrupter = std::thread([&node, &done] {
+    interrupter = std::thread([&node, &done, &waiting, &interrupts] {
       sigset_t set;
       sigemptyset(&set);
       sigaddset(&set, SIGINT);
@@ -198,25 +251,32 @@ int RunShell(const ShellOptions& options) {
       int sig = 0;
       while (sigwait(&set, &sig) == 0 && !done) {
         if (sig != SIGINT) continue;
+        if (waiting && interrupts[1] >= 0) {
+          (void)!write(interrupts[1], "c", 1);
+          continue;
+        }
         node.isolate().Interrupt();
-        fputs("\n(Ctrl-C interrupts a running input; to exit, press Ctrl-D or type .exit)\n", stdout);
-        fflush(stdout);
       }
     });
   }
   struct JoinInterrupter {
     std::atomic<bool>& done;
     std::thread& thread;
+    int* fds;
     ~JoinInterrupter() {
       done = true;
       if (thread.joinable()) {
         pthread_kill(thread.native_handle(), SIGUSR1);
         thread.join();
       }
+      for (int i = 0; i < 2; ++i) {
+        if (fds[i] >= 0) close(fds[i]);
+      }
     }
-  } join_interrupter{done, interrupter};
+  } join_interrupter{done, interrupter, interrupts};
   LineReader reader(interactive,
-                    options.history_path.empty() ? options.store_path + ".history" : options.history_path);
+                    options.history_path.empty() ? options.store_path + ".history" : options.history_path,
+                    interrupts[0]);
   TurnLoopOptions loop_options;
   loop_options.linger_ms = 0;  // one person types: no batches to wait for
   TurnLoop loop(node, loop_options);
@@ -227,7 +287,12 @@ int RunShell(const ShellOptions& options) {
     if (pending.empty()) FireDueTimers(loop);
     LineReader::Idle idle{[&] { return pending.empty() ? loop.MsUntilNextTimer() : -1; },
                           [&] { FireDueTimers(loop); }};
-    if (!reader.Read(pending.empty() ? "> " : "... ", &line, idle)) break;
+    LineReader::Outcome got = reader.Read(pending.empty() ? "> " : "... ", !pending.empty(), &line, idle, &waiting);
+    if (got == LineReader::Outcome::kEnd) break;
+    if (got == LineReader::Outcome::kInterrupted) {
+      pending.clear();
+      continue;
+    }
     absl::string_view command = absl::StripAsciiWhitespace(line);
     if (pending.empty()) {
       if (command == ".exit") break;

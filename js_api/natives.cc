@@ -120,6 +120,84 @@ void HostNowMs(const v8::FunctionCallbackInfo<v8::Value>& info) {
 }
 KEN_NATIVE(5, "hostNowMs", HostNowMs);
 
+// Natives for inspect.js: what V8 knows about a value that JS cannot ask
+// without running the program's code (a Proxy's traps, replaced getters).
+
+// natives.brand(v): V8's kind of an object ('Map', 'Proxy', 'NativeError',
+// 'AsyncGeneratorFunction', ...), '' for a plain object or a primitive.
+void Brand(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Local<v8::Value> v = info[0];
+  const char* brand = "";
+  if (v->IsProxy()) brand = "Proxy";
+  else if (v->IsFunction()) {
+    const bool async = v->IsAsyncFunction(), generator = v->IsGeneratorFunction();
+    brand = async && generator ? "AsyncGeneratorFunction" : async ? "AsyncFunction"
+          : generator ? "GeneratorFunction" : "Function";
+  }
+  else if (v->IsArgumentsObject()) brand = "Arguments";
+  else if (v->IsNativeError()) brand = "NativeError";
+  else if (v->IsDate()) brand = "Date";
+  else if (v->IsRegExp()) brand = "RegExp";
+  else if (v->IsMap()) brand = "Map";
+  else if (v->IsSet()) brand = "Set";
+  else if (v->IsWeakMap()) brand = "WeakMap";
+  else if (v->IsWeakSet()) brand = "WeakSet";
+  else if (v->IsMapIterator()) brand = "MapIterator";
+  else if (v->IsSetIterator()) brand = "SetIterator";
+  else if (v->IsPromise()) brand = "Promise";
+  else if (v->IsTypedArray()) brand = "TypedArray";
+  else if (v->IsDataView()) brand = "DataView";
+  else if (v->IsArrayBuffer()) brand = "ArrayBuffer";
+  else if (v->IsSharedArrayBuffer()) brand = "SharedArrayBuffer";
+  else if (v->IsNumberObject()) brand = "Number";
+  else if (v->IsStringObject()) brand = "String";
+  else if (v->IsBooleanObject()) brand = "Boolean";
+  else if (v->IsBigIntObject()) brand = "BigInt";
+  else if (v->IsSymbolObject()) brand = "Symbol";
+  else if (v->IsGeneratorObject()) brand = "Generator";
+  else if (v->IsModuleNamespaceObject()) brand = "Module";
+  info.GetReturnValue().Set(V8String(info.GetIsolate(), brand));
+}
+KEN_NATIVE(6, "brand", Brand);
+
+// natives.proxyDetails(v): undefined if v is not a Proxy, null if it was
+// revoked, else [target, handler]; no trap runs.
+void ProxyDetails(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  if (!info[0]->IsProxy()) return;
+  v8::Local<v8::Proxy> proxy = info[0].As<v8::Proxy>();
+  if (proxy->IsRevoked()) {
+    info.GetReturnValue().SetNull();
+    return;
+  }
+  v8::Local<v8::Value> pair[] = {proxy->GetTarget(), proxy->GetHandler()};
+  info.GetReturnValue().Set(v8::Array::New(isolate, pair, 2));
+}
+KEN_NATIVE(7, "proxyDetails", ProxyDetails);
+
+// natives.previewEntries(v): for a Map/Set iterator, WeakMap or WeakSet,
+// [entries, isKeyValue] (key-value entries flattened: k0, v0, k1, v1, ...),
+// as V8's inspector previews them without advancing the iterator; else
+// undefined.
+void PreviewEntries(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  if (!info[0]->IsObject()) return;
+  bool key_value = false;
+  v8::Local<v8::Array> entries;
+  if (!info[0].As<v8::Object>()->PreviewEntries(&key_value).ToLocal(&entries)) return;
+  v8::Local<v8::Value> pair[] = {entries, v8::Boolean::New(isolate, key_value)};
+  info.GetReturnValue().Set(v8::Array::New(isolate, pair, 2));
+}
+KEN_NATIVE(8, "previewEntries", PreviewEntries);
+
+// natives.constructorName(v): V8's class name of an object (from its map:
+// the constructor that made it), without reading any property.
+void ConstructorName(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  if (!info[0]->IsObject()) return;
+  info.GetReturnValue().Set(info[0].As<v8::Object>()->GetConstructorName());
+}
+KEN_NATIVE(9, "constructorName", ConstructorName);
+
 void SetFunction(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> target,
                  const char* name, v8::FunctionCallback callback) {
   v8::Local<v8::FunctionTemplate> t = v8::FunctionTemplate::New(
@@ -229,8 +307,8 @@ const JsSource* FindScript(const std::vector<JsSource>& scripts, const std::stri
   return nullptr;
 }
 
-// Each step from version `to - 1` to `to`: its migration, then the built-in
-// scripts that run again.
+// Each step from version `to - 1` to `to`: its migration (nullptr: the
+// built-ins' state needs none), then the built-in scripts that run again.
 struct Upgrade {
   int to;
   const char* migration;
@@ -239,6 +317,10 @@ struct Upgrade {
 const std::vector<Upgrade>& Upgrades() {
   static const std::vector<Upgrade>* upgrades = new std::vector<Upgrade>{
       {3, "ken:to_v3.js", {"ken:random.js", "ken:console.js", "ken:replies.js", "ken:http.js"}},
+      // Version 4: Node's util.inspect layout (inspect.js, and console.js,
+      // which holds its functions); HTTP request.params and rejected handler
+      // promises (http.js); unhandled rejections reported (replies.js).
+      {4, nullptr, {"ken:inspect.js", "ken:console.js", "ken:http.js"}},
   };
   return *upgrades;
 }
@@ -288,10 +370,12 @@ bool UpgradeBuiltins(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::L
   v8::Local<v8::Object> natives = MakeNatives(isolate, context);
   for (const Upgrade& step : Upgrades()) {
     if (step.to <= from) continue;
-    const JsSource* migration = FindScript(UpgradeScripts(), step.migration);
-    if (migration == nullptr || !RunScript(isolate, context, *migration, natives, internals)) {
-      if (migration == nullptr) isolate->ThrowException(v8::Exception::Error(V8String(isolate, step.migration)));
-      return false;
+    if (step.migration != nullptr) {
+      const JsSource* migration = FindScript(UpgradeScripts(), step.migration);
+      if (migration == nullptr || !RunScript(isolate, context, *migration, natives, internals)) {
+        if (migration == nullptr) isolate->ThrowException(v8::Exception::Error(V8String(isolate, step.migration)));
+        return false;
+      }
     }
     for (const char* name : step.rerun) {
       const JsSource* script = FindScript(BuiltinScripts(), name);

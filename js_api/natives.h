@@ -41,8 +41,11 @@ inline constexpr uint32_t kNativeHostSlot = 0;
 // recorded, intrinsics looked up live); 2: intrinsics captured at creation
 // (internals.primordials) and the built-ins' state in internals.state;
 // 3: Math.random from a generator in the heap (random.js), console.time on
-// a host monotonic clock, replies completed by later turns (replies.js).
-inline constexpr int kBuiltinsVersion = 3;
+// a host monotonic clock, replies completed by later turns (replies.js);
+// 4: values printed as Node's util.inspect prints them (inspect.js, with
+// the natives brand, proxyDetails, previewEntries, constructorName),
+// request.params and rejected handler promises answered 500 (http.js).
+inline constexpr int kBuiltinsVersion = 4;
 
 // The built-ins version of the heap whose `internals` these are.
 int BuiltinsVersion(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals);

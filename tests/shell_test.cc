@@ -299,6 +299,19 @@ class PtyShell {
     pid_ = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
+  // The exit code once the shell exits by itself within `seconds` (-1 if not).
+  int Wait(int seconds) {
+    for (int i = 0; i < seconds * 10; ++i) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      ReadUntil("\x01never\x01", 0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return -1;
+  }
   pid_t pid() const { return pid_; }
   const std::string& output() const { return out_; }
 
@@ -325,6 +338,31 @@ TEST(ShellTest, CtrlCInterruptsRunningInputOnATerminal) {
   shell.Type("typeof x\r");
   EXPECT_TRUE(shell.ReadUntil("'undefined'")) << shell.output();
   EXPECT_EQ(shell.Exit(), 0) << shell.output();
+}
+
+// Ctrl-C at the prompt discards the partly typed line and abandons an
+// unfinished multi-line input; twice on an empty line it exits, as node's
+// REPL does (the first time it says so).
+TEST(ShellTest, CtrlCAtThePromptDiscardsTheLineAndTwiceExits) {
+  PtyShell shell(MakeTempDir() + "/ctrlc.ken");
+  ASSERT_TRUE(shell.ReadUntil("> ")) << shell.output();
+  shell.Type("var half = 1");
+  ASSERT_TRUE(shell.ReadUntil("var half = 1")) << shell.output();
+  shell.Type("\x03");  // the terminal sends SIGINT
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  shell.Type("typeof half\r");
+  EXPECT_TRUE(shell.ReadUntil("'undefined'")) << shell.output();
+  shell.Type("function f() {\r");
+  ASSERT_TRUE(shell.ReadUntil("... ")) << shell.output();
+  shell.Type("\x03");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  shell.Type("typeof f + '!'\r");
+  EXPECT_TRUE(shell.ReadUntil("'undefined!'")) << shell.output();
+  EXPECT_EQ(shell.output().find("To exit"), std::string::npos) << shell.output();
+  shell.Type("\x03");
+  EXPECT_TRUE(shell.ReadUntil("(To exit, press Ctrl-C again or Ctrl-D or type .exit)")) << shell.output();
+  shell.Type("\x03");
+  EXPECT_EQ(shell.Wait(10), 0) << shell.output();
 }
 
 // On a terminal, a timer fires while the shell waits at the prompt, and the
