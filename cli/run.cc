@@ -93,12 +93,18 @@ int RunNode(const RunOptions& options) {
       return 1;
     }
     spdlog::info("ran script {} as the first turn", me->script);
+    for (const std::string& text : r.results[0].unhandled_rejections) {
+      spdlog::warn("unhandled promise rejection in script {} (the turn committed): {}", me->script, text);
+    }
   }
 
   NodeServer* server_ptr = nullptr;
   TurnLoopOptions loop_options;
   loop_options.on_commit = [&server_ptr] {
     if (server_ptr != nullptr) server_ptr->OnCommit();
+  };
+  loop_options.on_unhandled_rejection = [&server_ptr](const std::string& input, const std::string& text) {
+    if (server_ptr != nullptr) server_ptr->OnUnhandledRejection(input, text);
   };
   TurnLoop loop(node, loop_options);
   NodeServerOptions server_options;

@@ -197,18 +197,43 @@ TurnResult RunTurnNow(TurnLoop& loop, v1::TurnInput record) {
   return result;
 }
 
+// Promise rejections that committed turns left unhandled, printed (like
+// Node's REPL, "Uncaught ...") after the output of the input that made them.
+void PrintUncaught(std::vector<std::string>* uncaught) {
+  for (const std::string& text : *uncaught) Print(text);
+  uncaught->clear();
+}
+
 // Durable timers in the shell: due timers fire (each as its own turn)
 // before each prompt and, on a terminal, while the shell waits for input.
-void FireDueTimers(TurnLoop& loop) {
+void FireDueTimers(TurnLoop& loop, std::vector<std::string>* uncaught) {
   for (int round = 0; round < 100 && loop.TimerDue(); ++round) loop.Step(0);
   loop.Drain();
+  PrintUncaught(uncaught);
 }
 
 // One input: a script named `name`; prints its value (or the error) once
 // the turn is committed.
-void RunInput(TurnLoop& loop, const std::string& source, const std::string& name) {
+void RunInput(TurnLoop& loop, const std::string& source, const std::string& name,
+              std::vector<std::string>* uncaught) {
   TurnResult result = RunTurnNow(loop, ShellRecord(source, name));
   Print(result.ok() ? result.output : result.error);
+  if (!result.ok() && absl::StrContains(result.error, "await is only valid in async functions")) {
+    Print("Hint: the shell has no top-level await: each input runs as one turn, a classic script. Wrap it in an\n"
+          "async function, (async () => { ... })(); the code after an await runs when the promise settles, in\n"
+          "this turn or a later one (a timer's), and survives a restart like everything else.");
+  }
+  PrintUncaught(uncaught);
+  // Snapshot mode writes the whole heap at every commit: with a large heap
+  // every input takes that long. Said once per session.
+  static bool said_why_slow = false;
+  PersistentIsolate& isolate = loop.node().isolate();
+  if (!said_why_slow && loop.node().durability() == "snapshot" && isolate.last_snapshot_ms() > 500) {
+    said_why_slow = true;
+    Print(absl::StrCat("(the last commit took ", isolate.last_snapshot_ms(), " ms: in snapshot mode every commit writes ",
+                       "the whole heap, ", isolate.last_snapshot_heap_bytes() >> 20, " MB now; journal mode commits ",
+                       "only the input: ken shell --store ", loop.node().store().path(), " --durability journal)"));
+  }
   if (!loop.node().fatal().ok()) {
     fprintf(stderr, "ken shell: %s\n", std::string(loop.node().fatal().message()).c_str());
     exit(1);
@@ -279,14 +304,18 @@ int RunShell(const ShellOptions& options) {
                     interrupts[0]);
   TurnLoopOptions loop_options;
   loop_options.linger_ms = 0;  // one person types: no batches to wait for
+  std::vector<std::string> uncaught;
+  loop_options.on_unhandled_rejection = [&uncaught](const std::string&, const std::string& text) {
+    uncaught.push_back(text);
+  };
   TurnLoop loop(node, loop_options);
   int64_t input_number = node.next_turn();
   std::string pending;
   std::string line;
   while (true) {
-    if (pending.empty()) FireDueTimers(loop);
+    if (pending.empty()) FireDueTimers(loop, &uncaught);
     LineReader::Idle idle{[&] { return pending.empty() ? loop.MsUntilNextTimer() : -1; },
-                          [&] { FireDueTimers(loop); }};
+                          [&] { FireDueTimers(loop, &uncaught); }};
     LineReader::Outcome got = reader.Read(pending.empty() ? "> " : "... ", !pending.empty(), &line, idle, &waiting);
     if (got == LineReader::Outcome::kEnd) break;
     if (got == LineReader::Outcome::kInterrupted) {
@@ -315,7 +344,7 @@ int RunShell(const ShellOptions& options) {
         std::stringstream text;
         text << in.rdbuf();
         reader.Remember(line);
-        RunInput(loop, text.str(), file);
+        RunInput(loop, text.str(), file, &uncaught);
         continue;
       }
       if (command.size() > 1 && command[0] == '.' && std::isalpha(static_cast<unsigned char>(command[1])) &&
@@ -341,7 +370,7 @@ int RunShell(const ShellOptions& options) {
     pending.clear();
     // Named like Node's REPL: REPL<n>, one number per input (from the
     // store's next turn, so names stay distinct across restarts).
-    RunInput(loop, source, absl::StrCat("REPL", input_number++));
+    RunInput(loop, source, absl::StrCat("REPL", input_number++), &uncaught);
   }
   if (!pending.empty()) Print("(unfinished input discarded)");
   return 0;

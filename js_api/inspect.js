@@ -115,6 +115,7 @@ const newContext = (options) => ({
   maxArrayLength: 100,
   maxStringLength: 10000,
   showProxy: false,
+  uncaught: false,  // formatting a thrown or rejected value (formatError)
   ...options,
 });
 
@@ -382,7 +383,10 @@ function improveStack(stack, constructor, name, tag) {
   return stack;
 }
 
-function formatError(err, constructor, tag, ctx, keys) {
+// `bare`: an error thrown or rejected at the top ("Uncaught Error: x"),
+// printed without brackets even when its stack has no frames, as Node's
+// REPL prints it.
+function formatError(err, constructor, tag, ctx, keys, bare) {
   const name = err.name != null ? String(err.name) : 'Error';
   let stack = getStackString(err);
   // name, message and stack shown by the stack are not repeated as keys.
@@ -398,7 +402,7 @@ function formatError(err, constructor, tag, ctx, keys) {
   let pos = (message && StringPrototypeIndexOf(stack, message)) || -1;
   if (pos !== -1) pos += message.length;
   const stackStart = StringPrototypeIndexOf(stack, '\n    at', pos);
-  if (stackStart === -1) stack = `[${stack}]`;
+  if (stackStart === -1 && !bare) stack = `[${stack}]`;
   if (ctx.indentationLvl !== 0) stack = replaceNewlines(stack, `\n${StringPrototypeRepeat(' ', ctx.indentationLvl)}`);
   return stack;
 }
@@ -530,7 +534,7 @@ function formatRaw(ctx, value, recurseTimes) {
       if (prefix !== 'Date ') base = `${prefix}${base}`;
       if (keys.length === 0) return base;
     } else if (isErrorLike(value, kind)) {
-      base = formatError(value, constructor, tag, ctx, keys);
+      base = formatError(value, constructor, tag, ctx, keys, ctx.uncaught === true && recurseTimes === 0);
       if (keys.length === 0) return base;
     } else if (kind === 'ArrayBuffer' || kind === 'SharedArrayBuffer') {
       braces[0] = `${getPrefix(constructor, tag, kind)}{`;

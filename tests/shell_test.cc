@@ -255,6 +255,59 @@ TEST(ShellTest, FullDiskRollsBackTheTurn) {
   EXPECT_NE(r.output.find("'undefined small'\n"), std::string::npos) << r.output;
 }
 
+// A promise left rejected with no handler at the end of its turn is
+// reported like Node's REPL does ("Uncaught ..."), after the input's value,
+// and the turn still commits; in a timer's turn too. One handled within the
+// turn is not reported.
+TEST(ShellTest, UnhandledRejectionsAreReportedAndTheTurnCommits) {
+  auto r = RunProgram(Shell(MakeTempDir() + "/rejections.ken"),
+                      "var kept = 1; Promise.reject(new Error('boom')); 'done'\n"
+                      "kept\n"
+                      "var p2 = Promise.reject(new Error('handled')); p2.catch(() => {}); 2\n"
+                      "async function f() { throw new TypeError('async boom'); } f(); 3\n"
+                      "setTimeout(() => { Promise.reject(42); }, 0); 4\n"
+                      "5\n");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("'done'\nUncaught Error: boom\n    at REPL"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\n1\n"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("handled"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\n3\nUncaught TypeError: async boom\n    at f (REPL"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Uncaught 42\n"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("ken:"), std::string::npos) << "a built-in frame is shown:\n" << r.output;
+}
+
+// A SyntaxError names the input or file, line and column, with the line and
+// a caret; top-level await gets a hint.
+TEST(ShellTest, SyntaxErrorsNameFileLineAndColumn) {
+  const std::string dir = MakeTempDir();
+  {
+    std::ofstream f(dir + "/bad.js");
+    f << "var ok = 1;\nvar broken = {a: 1,, b};\n";
+  }
+  auto r = RunProgram(Shell(dir + "/syntax.ken"), "let x = ;\n.load " + dir + "/bad.js\nawait 1\n");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(":1:9\nlet x = ;\n        ^\nUncaught SyntaxError: Unexpected token ';'"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find(dir + "/bad.js:2:20\nvar broken = {a: 1,, b};\n                   ^\n"
+                          "Uncaught SyntaxError: Unexpected token ','"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("Hint: the shell has no top-level await"), std::string::npos) << r.output;
+}
+
+// With a large heap in snapshot mode, the shell says once why inputs are slow.
+TEST(ShellTest, SlowSnapshotCommitIsExplainedOnce) {
+  std::string inputs = "var big = []; for (let i = 0; i < 60; i++) big.push(new Array(1 << 18).fill(i)); 1\n";
+  for (int i = 0; i < 3; ++i) inputs += "2\n";
+  auto r = RunProgram(Shell(MakeTempDir() + "/slow.ken", {"--durability", "snapshot"}), inputs, 180000);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string hint = "ms: in snapshot mode every commit writes the whole heap";
+  const size_t at = r.output.find(hint);
+  if (at == std::string::npos) GTEST_SKIP() << "commits stayed under 500 ms on this machine:\n" << r.output.substr(0, 400);
+  EXPECT_EQ(r.output.find(hint, at + 1), std::string::npos) << "said twice:\n" << r.output;
+  EXPECT_NE(r.output.find("--durability journal)"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace ken
 

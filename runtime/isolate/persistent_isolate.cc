@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -191,6 +192,7 @@ absl::Status PersistentIsolate::EnsureIsolate() {
     isolate_->SetData(kNativeHostSlot, this);
     isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
     isolate_->AddNearHeapLimitCallback(&PersistentIsolate::NearHeapLimit, this);
+    isolate_->SetPromiseRejectCallback(&PersistentIsolate::OnPromiseReject);
     v8::HandleScope handle_scope(isolate_);
     v8::Local<v8::Context> context = v8::Context::New(isolate_);
     v8::Local<v8::Object> internals;
@@ -304,7 +306,7 @@ std::string PersistentIsolate::FormatUnderWatchdog(const TurnScope& scope, v8::L
   // Formatting runs the program's code (getters, Proxy traps, toString):
   // it gets a turn timeout of its own.
   Arm();
-  std::string text = Inspect(scope, value, true);
+  std::string text = Inspect(scope, value, true, /*uncaught=*/true);
   bool timed_out, interrupted;
   Disarm(&timed_out, &interrupted);
   if (timed_out || interrupted || heap_limit_hit_ || isolate_->IsExecutionTerminating()) {
@@ -312,6 +314,63 @@ std::string PersistentIsolate::FormatUnderWatchdog(const TurnScope& scope, v8::L
     text = "[a value that could not be formatted: formatting it ran past the turn timeout]";
   }
   return text;
+}
+
+namespace {
+
+// For a script that did not compile (a SyntaxError with no stack frames),
+// where: "NAME:LINE:COLUMN", the source line and a caret under the error,
+// as Node prints it; "" for anything else. Reads nothing the program can
+// have replaced (the error is V8's, made just now).
+std::string SyntaxErrorLocation(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                                v8::Local<v8::Message> message, v8::Local<v8::Value> exception) {
+  if (message.IsEmpty() || !exception->IsNativeError()) return "";
+  v8::Local<v8::Object> error = exception.As<v8::Object>();
+  if (StdString(isolate, error->GetConstructorName()) != "SyntaxError") return "";
+  v8::Local<v8::StackTrace> frames = message->GetStackTrace();
+  if (!frames.IsEmpty() && frames->GetFrameCount() > 0) return "";
+  const int line = message->GetLineNumber(context).FromMaybe(0);
+  const int column = message->GetStartColumn(context).FromMaybe(0);
+  const int end = message->GetEndColumn(context).FromMaybe(column + 1);
+  std::string name = StdString(isolate, message->GetScriptResourceName());
+  if (line <= 0) return "";
+  std::string out = absl::StrCat(name, ":", line, ":", column + 1, "\n");
+  v8::Local<v8::String> source_line;
+  if (message->GetSourceLine(context).ToLocal(&source_line)) {
+    std::string text = StdString(isolate, source_line);
+    if (text.size() <= 300 && column <= static_cast<int>(text.size())) {
+      std::string caret;
+      for (int i = 0; i < column; ++i) caret += text[i] == '\t' ? '\t' : ' ';
+      caret += std::string(std::max(1, std::min(end - column, 80)), '^');
+      absl::StrAppend(&out, text, "\n", caret, "\n");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void PersistentIsolate::OnPromiseReject(v8::PromiseRejectMessage message) {
+  v8::Local<v8::Promise> promise = message.GetPromise();
+  v8::Isolate* isolate = promise->GetIsolate();
+  auto* self = static_cast<PersistentIsolate*>(static_cast<NativeHost*>(isolate->GetData(kNativeHostSlot)));
+  if (self == nullptr || !self->tracking_rejections_) return;
+  auto& list = self->rejections_;
+  switch (message.GetEvent()) {
+    case v8::kPromiseRejectWithNoHandler:
+      list.emplace_back(v8::Global<v8::Promise>(isolate, promise), v8::Global<v8::Value>(isolate, message.GetValue()));
+      break;
+    case v8::kPromiseHandlerAddedAfterReject:
+      for (auto it = list.begin(); it != list.end(); ++it) {
+        if (it->first == promise) {
+          list.erase(it);
+          break;
+        }
+      }
+      break;
+    default:  // a resolve or reject after the promise was resolved: no effect
+      break;
+  }
 }
 
 TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode, int64_t clock_ms, int64_t timeout_ms) {
@@ -336,8 +395,11 @@ TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode, int64
     v8::Context::Scope context_scope(context);
     v8::TryCatch try_catch(isolate_);
     TurnScope scope{isolate_, context, internals_.Get(isolate_)};
+    rejections_.clear();
+    tracking_rejections_ = true;
     absl::StatusOr<std::string> out = body(scope);
     if (out.ok() && !try_catch.HasCaught()) isolate_->PerformMicrotaskCheckpoint();
+    tracking_rejections_ = false;
     bool timed_out, interrupted;
     Disarm(&timed_out, &interrupted);
     if (timed_out || interrupted || heap_limit_hit_ || try_catch.HasTerminated() || isolate_->IsExecutionTerminating()) {
@@ -356,15 +418,20 @@ TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode, int64
       result.status = TurnStatus::kThrew;
       if (try_catch.HasCaught()) {
         v8::Local<v8::Value> exception = try_catch.Exception();
+        const std::string where = SyntaxErrorLocation(isolate_, context, try_catch.Message(), exception);
         try_catch.Reset();
-        result.error = "Uncaught " + FormatUnderWatchdog(scope, exception);
+        result.error = where + "Uncaught " + FormatUnderWatchdog(scope, exception);
       } else {
         result.error = std::string(out.status().message());
       }
     } else {
       result.output = *out;
       drop = mode == TurnMode::kDiscard;
+      for (auto& [promise, reason] : rejections_) {
+        result.unhandled_rejections.push_back("Uncaught " + FormatUnderWatchdog(scope, reason.Get(isolate_)));
+      }
     }
+    rejections_.clear();
   }
   if (drop) {
     DropIsolate();
@@ -393,6 +460,7 @@ void PersistentIsolate::Interrupt() {
 absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
   if (isolate_ == nullptr) return absl::FailedPreconditionError("no live isolate to snapshot");
   if (creator_ == nullptr) return absl::FailedPreconditionError("a plain (journal-mode) isolate cannot be snapshotted");
+  const auto started = std::chrono::steady_clock::now();
   absl::Status hooks = absl::OkStatus();
   {
     v8::Isolate::Scope isolate_scope(isolate_);
@@ -464,6 +532,8 @@ absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
   }
   std::string out(blob.data, static_cast<size_t>(blob.raw_size));
   delete[] blob.data;
+  last_snapshot_ms_ =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   return out;
 }
 
@@ -542,7 +612,7 @@ v8::MaybeLocal<v8::Value> EvalScript(const TurnScope& scope, const std::string& 
   return script->Run(scope.context);
 }
 
-std::string Inspect(const TurnScope& scope, v8::Local<v8::Value> value, bool top) {
+std::string Inspect(const TurnScope& scope, v8::Local<v8::Value> value, bool top, bool uncaught) {
   v8::Isolate* isolate = scope.isolate;
   if (isolate->IsExecutionTerminating()) return "[value could not be inspected: the turn was terminated]";
   v8::TryCatch try_catch(isolate);
@@ -550,9 +620,14 @@ std::string Inspect(const TurnScope& scope, v8::Local<v8::Value> value, bool top
   if (!scope.internals->Get(scope.context, V8String(isolate, "inspect")).ToLocal(&fn) || !fn->IsFunction()) {
     return StdString(isolate, value);
   }
-  v8::Local<v8::Value> args[] = {value, v8::Boolean::New(isolate, top)};
+  v8::Local<v8::Object> options = v8::Object::New(isolate, v8::Null(isolate), nullptr, nullptr, 0);
+  if (uncaught && !options->CreateDataProperty(scope.context, V8String(isolate, "uncaught"), v8::True(isolate))
+                       .FromMaybe(false)) {
+    return "[value could not be inspected]";
+  }
+  v8::Local<v8::Value> args[] = {value, v8::Boolean::New(isolate, top), options};
   v8::Local<v8::Value> text;
-  if (!fn.As<v8::Function>()->Call(scope.context, v8::Undefined(isolate), 2, args).ToLocal(&text)) {
+  if (!fn.As<v8::Function>()->Call(scope.context, v8::Undefined(isolate), 3, args).ToLocal(&text)) {
     return "[value could not be inspected]";
   }
   return StdString(isolate, text);

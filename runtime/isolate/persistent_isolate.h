@@ -89,6 +89,11 @@ struct TurnResult {
   std::string output;  // the body's result (kOk)
   std::string error;   // one-paragraph description (not kOk)
   std::string blob;    // the heap after the turn (kOk and TurnMode::kCheckpoint)
+  // kOk: each promise rejected during the turn that still had no handler
+  // when the turn ended (its microtasks drained), as "Uncaught <value>"
+  // (an Error with its stack), in the order they were rejected. As Node
+  // does, a rejection is reported, not an abort: the turn commits.
+  std::vector<std::string> unhandled_rejections;
   bool ok() const { return status == TurnStatus::kOk; }
 };
 
@@ -177,6 +182,8 @@ class PersistentIsolate : public NativeHost {
 
   // Used heap of the live isolate (bytes) as of the last Snapshot().
   size_t last_snapshot_heap_bytes() const { return last_snapshot_heap_bytes_; }
+  // How long the last Snapshot() took, in ms (0 before the first). Turn thread.
+  int64_t last_snapshot_ms() const { return last_snapshot_ms_; }
 
   // The current (last accepted) heap blob.
   const std::string& blob() const { return *blob_; }
@@ -216,6 +223,9 @@ class PersistentIsolate : public NativeHost {
   absl::Status EnsureIsolate();
   void DropIsolate();
   static size_t NearHeapLimit(void* data, size_t current_limit, size_t initial_limit);
+  // V8's PromiseRejectCallback: tracks promises rejected without a handler
+  // (and forgets one when a handler is added) while a turn runs.
+  static void OnPromiseReject(v8::PromiseRejectMessage message);
   void WatchdogLoop();
   // The watchdog covers every piece of JS: Arm before running any, Disarm
   // after (reports whether the watchdog or Interrupt() terminated it).
@@ -238,7 +248,12 @@ class PersistentIsolate : public NativeHost {
 
   std::atomic<bool> heap_limit_hit_{false};
   bool console_muted_ = false;
+  // Promises rejected in the running turn with no handler yet, with their
+  // reasons (cleared at the end of every turn: no handle outlives it).
+  bool tracking_rejections_ = false;
+  std::vector<std::pair<v8::Global<v8::Promise>, v8::Global<v8::Value>>> rejections_;
   size_t last_snapshot_heap_bytes_ = 0;
+  int64_t last_snapshot_ms_ = 0;
   // Watchdog: armed for the duration of a turn.
   std::mutex mu_;
   std::condition_variable cv_;
@@ -257,7 +272,9 @@ v8::MaybeLocal<v8::Value> EvalScript(const TurnScope& scope, const std::string& 
                                      const std::string& name);
 
 // internals.inspect(value, top): Node-style text for the shell/console.
-std::string Inspect(const TurnScope& scope, v8::Local<v8::Value> value, bool top);
+// `uncaught`: the value was thrown or rejected ("Uncaught " goes before the
+// text): an error prints as "SyntaxError: x" even without stack frames.
+std::string Inspect(const TurnScope& scope, v8::Local<v8::Value> value, bool top, bool uncaught = false);
 
 // Sets *out to JSON.stringify(value) and returns true; returns false when the
 // value has no JSON text (undefined, functions, symbols, cycles, BigInt).

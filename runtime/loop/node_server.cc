@@ -59,6 +59,11 @@ void NodeServer::OnCommit() {
   if (senders_) senders_->Wake();
 }
 
+void NodeServer::OnUnhandledRejection(const std::string& input, const std::string& text) {
+  ++unhandled_rejections_;
+  spdlog::warn("unhandled promise rejection in {} (the turn committed): {}", input, text);
+}
+
 v1::StatusReply NodeServer::Status() {
   Channels* channels = node_.channels();
   v1::StatusReply reply;
@@ -68,6 +73,7 @@ v1::StatusReply NodeServer::Status() {
   reply.set_last_committed_checkpoint(last_checkpoint_);
   reply.set_turns(turns_);
   reply.set_dead_letters(dead_letters_);
+  reply.set_unhandled_rejections(unhandled_rejections_);
   reply.set_heap_used_bytes(heap_bytes_);
   reply.set_store_bytes(Node::StoreDiskBytes(node_.store().path()));
   reply.set_durability(durability_);

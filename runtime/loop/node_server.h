@@ -47,6 +47,10 @@ class NodeServer {
   // wakes the senders.
   void OnCommit();
 
+  // The loop's on_unhandled_rejection: logs the rejection (a warning with
+  // the input and the reason's stack) and counts it for Admin.Status.
+  void OnUnhandledRejection(const std::string& input, const std::string& text);
+
   // Runs an HTTP request as a turn; blocks until answered (see above).
   v1::HttpResponse SubmitHttp(v1::HttpRequest request);
   // Runs an admin eval as a turn; blocks until answered.
@@ -72,6 +76,7 @@ class NodeServer {
   std::atomic<int64_t> last_checkpoint_{0};
   std::atomic<uint64_t> turns_{0};
   std::atomic<uint64_t> dead_letters_{0};
+  std::atomic<uint64_t> unhandled_rejections_{0};  // since start
   std::atomic<uint64_t> heap_bytes_{0};
   std::string durability_;  // the node's mode, set at Start
   std::mutex snapshotter_mu_;  // guards the two below (set by OnCommit, read by Status)

@@ -154,14 +154,17 @@ bool TurnLoop::Step(int64_t max_wait_ms) {
     if (wait > 0) wake_.Wait(wait);
     return false;
   }
-  node_.RunBatchAsync(turns, &observe_, [this, owners, timers](BatchResult result) {
-    Release(owners, timers, std::move(result));
+  std::vector<std::string> descriptions;
+  for (const TurnInput& t : turns) descriptions.push_back(t.description);
+  node_.RunBatchAsync(turns, &observe_, [this, owners, timers, descriptions](BatchResult result) {
+    Release(owners, timers, descriptions, std::move(result));
   });
   return true;
 }
 
 void TurnLoop::Release(const std::vector<std::shared_ptr<LoopInput>>& owners,
-                       const std::vector<std::pair<int64_t, int64_t>>& timers, BatchResult result) {
+                       const std::vector<std::pair<int64_t, int64_t>>& timers,
+                       const std::vector<std::string>& descriptions, BatchResult result) {
   for (const auto& timer : timers) firing_.erase(timer);
   std::set<uint64_t> abandoned;
   {
@@ -200,6 +203,14 @@ void TurnLoop::Release(const std::vector<std::shared_ptr<LoopInput>>& owners,
         r.error = settled.error();
       }
       if (owner->done) owner->done(r);
+    }
+  }
+  if (result.commit.ok() && options_.on_unhandled_rejection) {
+    for (size_t i = 0; i < result.results.size() && i < descriptions.size(); ++i) {
+      if (!result.results[i].ok()) continue;
+      for (const std::string& text : result.results[i].unhandled_rejections) {
+        options_.on_unhandled_rejection(descriptions[i], text);
+      }
     }
   }
   if (!result.commit.ok() && result.observed.empty()) {

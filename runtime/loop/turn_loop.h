@@ -66,6 +66,11 @@ struct TurnLoopOptions {
   int64_t linger_ms = 5;
   // After each batch's commit is durable (publish status, wake senders).
   std::function<void()> on_commit;
+  // For each promise a committed turn rejected and left without a handler
+  // (TurnResult::unhandled_rejections): the turn's input (its description,
+  // e.g. "timer 3") and "Uncaught <reason>". Called on the loop's thread
+  // after the batch's commit is durable, after its callers' `done`.
+  std::function<void(const std::string& input, const std::string& text)> on_unhandled_rejection;
 };
 
 class TurnLoop {
@@ -103,7 +108,8 @@ class TurnLoop {
  private:
   std::vector<std::shared_ptr<LoopInput>> TakeQueued(size_t max);
   void Release(const std::vector<std::shared_ptr<LoopInput>>& owners,
-               const std::vector<std::pair<int64_t, int64_t>>& timers, BatchResult result);
+               const std::vector<std::pair<int64_t, int64_t>>& timers, const std::vector<std::string>& descriptions,
+               BatchResult result);
   void ReadTimersFromHeap();
 
   Node& node_;
