@@ -62,8 +62,14 @@ const {
   ObjectKeys,
   ObjectPrototypeHasOwnProperty,
   ObjectPrototypePropertyIsEnumerable,
-  RegExpPrototypeGetFlags,
+  RegExpPrototypeGetDotAll,
+  RegExpPrototypeGetGlobal,
+  RegExpPrototypeGetHasIndices,
+  RegExpPrototypeGetIgnoreCase,
+  RegExpPrototypeGetMultiline,
   RegExpPrototypeGetSource,
+  RegExpPrototypeGetSticky,
+  RegExpPrototypeGetUnicode,
   Set,
   SetPrototypeAdd,
   SetPrototypeForEach,
@@ -238,6 +244,40 @@ function formatPrimitive(ctx, value) {
   return SymbolPrototypeToString(value);
 }
 
+// The flags of a RegExp, each read through its captured getter (the `flags`
+// getter reads them as properties, which a program can replace).
+const regExpFlags = (re) => {
+  let flags = '';
+  if (RegExpPrototypeGetHasIndices !== undefined && RegExpPrototypeGetHasIndices(re)) flags += 'd';
+  if (RegExpPrototypeGetGlobal(re)) flags += 'g';
+  if (RegExpPrototypeGetIgnoreCase(re)) flags += 'i';
+  if (RegExpPrototypeGetMultiline(re)) flags += 'm';
+  if (RegExpPrototypeGetDotAll(re)) flags += 's';
+  if (RegExpPrototypeGetUnicode(re)) flags += 'u';
+  if (RegExpPrototypeGetSticky(re)) flags += 'y';
+  return flags;
+};
+
+// The prototypes of the intrinsic constructors, as captured: their names do
+// not depend on a `constructor` property the program can replace (Node
+// does this for Object.prototype and Function.prototype).
+const wellKnownPrototypes = new Map();
+{
+  const names = ['Object', 'Function', 'Array', 'Map', 'Set', 'WeakMap', 'WeakSet', 'WeakRef', 'Promise', 'Date',
+                 'RegExp', 'Error', 'TypeError', 'RangeError', 'SyntaxError', 'ReferenceError', 'EvalError',
+                 'URIError', 'Number', 'String', 'Boolean', 'Symbol', 'BigInt', 'ArrayBuffer', 'DataView',
+                 'Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array',
+                 'Uint32Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array'];
+  const p = internals.primordials;
+  for (let i = 0; i < names.length; i++) {
+    const ctor = p[names[i]];
+    const proto = p[`${names[i]}Prototype`];
+    if (ctor !== undefined && proto !== undefined) {
+      MapPrototypeSet(wellKnownPrototypes, proto, { __proto__: null, name: names[i], ctor });
+    }
+  }
+}
+
 // The first constructor name on the prototype chain whose constructor the
 // value is an instance of; null for a chain that ends without one (a null
 // prototype); `Name <Proto>` for a chain with no constructor at all.
@@ -245,6 +285,8 @@ function getConstructorName(obj, ctx, recurseTimes) {
   let firstProto;
   const original = obj;
   for (let steps = 0; obj !== null && obj !== undefined && steps < 10000; steps++) {
+    const known = MapPrototypeGet(wellKnownPrototypes, obj);
+    if (known !== undefined && FunctionPrototypeSymbolHasInstance(known.ctor, original)) return known.name;
     const descriptor = GetOwnPropertyDescriptor(obj, 'constructor');
     if (descriptor !== undefined && typeof descriptor.value === 'function') {
       const name = descriptor.value.name;
@@ -350,9 +392,18 @@ function hideBuiltinFrames(stack) {
 }
 internals.hideBuiltinFrames = hideBuiltinFrames;
 
+// value[key], or undefined if reading it throws (a getter, or V8 calling
+// the program's Error.prepareStackTrace for `stack`).
+const readOrUndefined = (value, key) => {
+  try { return value[key]; } catch (e) { return undefined; }
+};
+
 function getStackString(error) {
-  const stack = error.stack;
-  return stack ? hideBuiltinFrames(String(stack)) : ErrorPrototypeToString(error);
+  const stack = readOrUndefined(error, 'stack');
+  if (stack) {
+    try { return hideBuiltinFrames(String(stack)); } catch (e) { /* its toString threw */ }
+  }
+  try { return ErrorPrototypeToString(error); } catch (e) { return 'Error'; }
 }
 
 // "Error: x" for an error whose constructor or name differs from what its
@@ -387,18 +438,23 @@ function improveStack(stack, constructor, name, tag) {
 // printed without brackets even when its stack has no frames, as Node's
 // REPL prints it.
 function formatError(err, constructor, tag, ctx, keys, bare) {
-  const name = err.name != null ? String(err.name) : 'Error';
+  const rawName = readOrUndefined(err, 'name');
+  const name = rawName != null && typeof rawName !== 'symbol' ? `${rawName}` : 'Error';
   let stack = getStackString(err);
   // name, message and stack shown by the stack are not repeated as keys.
   const shown = ['name', 'message', 'stack'];
   for (let i = 0; i < shown.length; i++) {
     const index = ArrayPrototypeIndexOf(keys, shown[i]);
-    if (index !== -1 && StringPrototypeIncludes(stack, err[shown[i]])) ArrayPrototypeSplice(keys, index, 1);
+    const own = readOrUndefined(err, shown[i]);
+    if (index !== -1 && typeof own === 'string' && StringPrototypeIncludes(stack, own)) ArrayPrototypeSplice(keys, index, 1);
   }
   if ('cause' in err && !ArrayPrototypeIncludes(keys, 'cause')) ArrayPrototypePush(keys, 'cause');
-  if (ArrayIsArray(err.errors) && !ArrayPrototypeIncludes(keys, 'errors')) ArrayPrototypePush(keys, 'errors');
+  if (ArrayIsArray(readOrUndefined(err, 'errors')) && !ArrayPrototypeIncludes(keys, 'errors')) {
+    ArrayPrototypePush(keys, 'errors');
+  }
   stack = improveStack(stack, constructor, name, tag);
-  const message = err.message;
+  const rawMessage = readOrUndefined(err, 'message');
+  const message = typeof rawMessage === 'string' ? rawMessage : '';
   let pos = (message && StringPrototypeIndexOf(stack, message)) || -1;
   if (pos !== -1) pos += message.length;
   const stackStart = StringPrototypeIndexOf(stack, '\n    at', pos);
@@ -523,7 +579,7 @@ function formatRaw(ctx, value, recurseTimes) {
       else if (tag !== '') braces[0] = `${getPrefix(constructor, tag, 'Object')}{`;
       if (keys.length === 0) return `${braces[0]}}`;
     } else if (kind === 'RegExp') {
-      base = `/${RegExpPrototypeGetSource(value)}/${RegExpPrototypeGetFlags(value)}`;
+      base = `/${RegExpPrototypeGetSource(value)}/${regExpFlags(value)}`;
       const prefix = getPrefix(constructor, tag, 'RegExp');
       if (prefix !== 'RegExp ') base = `${prefix}${base}`;
       if (keys.length === 0 || recurseTimes > ctx.depth) return base;
@@ -548,7 +604,11 @@ function formatRaw(ctx, value, recurseTimes) {
       formatter = formatPromise;
     } else if (kind === 'WeakSet' || kind === 'WeakMap') {
       braces[0] = `${getPrefix(constructor, tag, kind)}{`;
-      formatter = () => ['<items unknown>'];
+      formatter = () => {
+        const output = NullProtoArray();
+        ArrayPrototypePush(output, '<items unknown>');
+        return output;
+      };
     } else if (kind === 'Number' || kind === 'String' || kind === 'Boolean' || kind === 'BigInt' || kind === 'Symbol') {
       base = getBoxedBase(value, keys, constructor, tag, kind);
       if (keys.length === 0) return base;
@@ -649,13 +709,17 @@ function formatTypedArray(ctx, value) {
 
 function formatArrayBuffer(ctx, value) {
   let bytes;
-  try { bytes = new Uint8Array(value); } catch (e) { return ['(detached)']; }
-  const shown = MathMin(ctx.maxArrayLength, bytes.length);
+  const output = NullProtoArray();
+  try { bytes = new Uint8Array(value); } catch (e) {
+    ArrayPrototypePush(output, '(detached)');
+    return output;
+  }
+  const length = TypedArrayPrototypeGetLength(bytes);
+  const shown = MathMin(ctx.maxArrayLength, length);
   let str = '';
   for (let i = 0; i < shown; i++) str += (i > 0 ? ' ' : '') + StringPrototypePadStart(hex(bytes[i]), 2, '0');
-  const remaining = bytes.length - ctx.maxArrayLength;
+  const remaining = length - ctx.maxArrayLength;
   if (remaining > 0) str += ` ... ${plural(remaining, 'more byte')}`;
-  const output = NullProtoArray();
   ArrayPrototypePush(output, `[Uint8Contents]: <${str}>`);
   return output;
 }
