@@ -141,6 +141,14 @@ TEST(StoreSafetyTest, BadFlagsAreOneLineErrors) {
       {{"--no-store"}, "ken shell: unknown flag --no-store"},
       {{"--durability", "fast"}, "--durability must be snapshot or journal, not 'fast'"},
       {{"--turn-timeout"}, "ken shell: --turn-timeout needs a value"},
+      {{"--heap-limit-mb", "abc"}, "ken shell: --heap-limit-mb 'abc' is not a whole number"},
+      {{"--heap-limit-mb="}, "ken shell: --heap-limit-mb '' is not a whole number"},
+      {{"--detach=maybe"}, "ken shell: --detach is true or false, not 'maybe'"},
+      {{"-x"}, "ken shell: unknown flag -x (see ken --help)"},
+      {{"--answer-timeout", "0"}, "ken shell: --answer-timeout must be positive and at most a day (24h), not '0'"},
+      {{"--answer-timeout=-3s"}, "ken shell: --answer-timeout must be positive"},
+      {{"--turn-timeout", "soon"}, "ken shell: --turn-timeout 'soon' is not a duration"},
+      {{"--log-level", "loud"}, "ken shell: --log-level must be trace, debug, info, warn, error, critical or off"},
   };
   for (const auto& [flags, want] : cases) {
     std::vector<std::string> argv = {kKen, "shell", "--store", store};
@@ -149,6 +157,28 @@ TEST(StoreSafetyTest, BadFlagsAreOneLineErrors) {
     EXPECT_EQ(r.exit_code, 2) << flags[0] << ": " << r.output;
     EXPECT_NE(r.output.find(want), std::string::npos) << flags[0] << ": " << r.output;
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << flags[0] << ": " << r.output;
+  }
+  // Every subcommand checks every value, also of flags it does not use.
+  const std::string config = MakeTempDir() + "/c.yaml";
+  const std::vector<std::vector<std::string>> commands = {
+      {kKen, "run", "--cluster", config, "--id", "a"},
+      {kKen, "inspect", "--store", store},
+      {kKen, "cluster", "status", config},
+      {kKen, "cluster", "up", config},
+  };
+  for (const std::vector<std::string>& command : commands) {
+    for (const std::pair<std::string, std::string>& bad :
+         {std::pair<std::string, std::string>{"--heap-limit-mb=-5", "--heap-limit-mb must be 0"},
+          {"--turn-timeout=0", "--turn-timeout must be positive"},
+          {"--answer-timeout=-1", "--answer-timeout must be positive"}}) {
+      std::vector<std::string> argv = command;
+      argv.push_back(bad.first);
+      auto r = RunProgram(argv);
+      const std::string prefix = "ken " + command[1] + ": ";
+      EXPECT_EQ(r.exit_code, 2) << command[1] << " " << bad.first << ": " << r.output;
+      EXPECT_EQ(r.output.rfind(prefix + bad.second, 0), 0u) << command[1] << " " << bad.first << ": " << r.output;
+      EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    }
   }
   // A shell command without its argument says what it needs.
   auto load = RunProgram({kKen, "shell", "--store", store}, ".load\n.load   \n");
