@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cluster/grpc_log.h"
 #include "runtime/isolate/v8_init.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -115,6 +116,7 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
   spdlog::set_level(static_cast<spdlog::level::level_enum>(values.log_level));
+  ken::RouteGrpcLogToSpdlog();
 
   if (command == "cluster") {
     if (rest.size() < 3) {

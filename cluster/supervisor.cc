@@ -1,12 +1,9 @@
 #include "cluster/supervisor.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,37 +30,6 @@ void Say(const std::string& line) {
   fflush(stdout);
 }
 
-// Whether host:port can be bound now (so a node could listen there).
-absl::Status CheckBindable(const std::string& node, const std::string& what, const std::string& address) {
-  std::string host;
-  int port = 0;
-  if (!ParseHostPort(address, &host, &port)) {
-    return absl::InvalidArgumentError(absl::StrCat("node ", node, ": cannot parse ", what, " address ", address));
-  }
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  struct addrinfo hints = {};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  struct addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || res == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat("node ", node, ": cannot resolve ", what, " address ", address));
-  }
-  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  // As gRPC and the HTTP server do: connections of a node that just stopped
-  // linger in TIME_WAIT and must not make the address look taken.
-  int one = 1;
-  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  int rc = fd >= 0 ? bind(fd, res->ai_addr, res->ai_addrlen) : -1;
-  int err = errno;
-  if (fd >= 0) close(fd);
-  freeaddrinfo(res);
-  if (rc != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("node ", node, ": ", what, " address ", address,
-                                                      " cannot be used: ", strerror(err)));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 std::string SupervisorPidFile(const ClusterConfig& config) {
@@ -83,12 +49,21 @@ Supervisor::Supervisor(ClusterConfig config, SupervisorOptions options)
   }
 }
 
+absl::Status CheckNodeBindable(const std::string& node, const std::string& grpc_address,
+                               const std::string& http_address) {
+  for (const auto& [what, address] : {std::pair<const char*, const std::string&>{"gRPC", grpc_address},
+                                      std::pair<const char*, const std::string&>{"http", http_address}}) {
+    if (address.empty()) continue;
+    if (const std::string why = WhyNotBindable(address); !why.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat("node ", node, ": ", what, " address ", address, " ", why));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Supervisor::Preflight() const {
   for (const NodeConfig& n : config_.nodes) {
-    if (absl::Status s = CheckBindable(n.id, "gRPC", n.address); !s.ok()) return s;
-    if (!n.http.empty()) {
-      if (absl::Status s = CheckBindable(n.id, "http", n.http); !s.ok()) return s;
-    }
+    if (absl::Status s = CheckNodeBindable(n.id, n.address, n.http); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

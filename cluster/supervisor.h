@@ -63,6 +63,14 @@ class Supervisor {
   std::atomic<bool> stop_{false};
 };
 
+// Whether node `node` could listen on its gRPC address and, unless empty,
+// its HTTP address now (base/host_port.h, WhyNotBindable): OK, or
+// kFailedPrecondition "node a: gRPC address 127.0.0.1:7001 cannot be used:
+// Address already in use". `ken cluster up` checks every node with it before
+// starting any, `ken run` its own node before opening the store.
+absl::Status CheckNodeBindable(const std::string& node, const std::string& grpc_address,
+                               const std::string& http_address);
+
 // Where `ken cluster` keeps its files for a config: <config dir>/data/.
 std::string SupervisorPidFile(const ClusterConfig& config);
 std::string SupervisorLogFile(const ClusterConfig& config);

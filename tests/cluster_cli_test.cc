@@ -5,10 +5,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/util/subprocess.h"
@@ -32,6 +36,28 @@ std::string WriteCluster(const std::string& dir, int port_a, int port_b) {
                         << "  - id: b\n    address: 127.0.0.1:" << port_b << "\n    script: b.js\n";
   return config;
 }
+
+// A port held by another program, as a listening socket on 127.0.0.1.
+class BusyPort {
+ public:
+  BusyPort() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(listen(fd_, 1), 0);
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~BusyPort() { close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
 
 TEST(ClusterCliTest, UpStatusKillEvalDown) {
   const std::string dir = MakeTempDir();
@@ -93,17 +119,10 @@ TEST(ClusterCliTest, UpStatusKillEvalDown) {
 TEST(ClusterCliTest, ConfigErrorsBeforeAnythingStarts) {
   const std::string dir = MakeTempDir();
   // A port already in use.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(fd, 1), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string config = WriteCluster(dir, FreePort(), ntohs(addr.sin_port));
+  auto busy = std::make_unique<BusyPort>();
+  const std::string config = WriteCluster(dir, FreePort(), busy->port());
   auto r = RunProgram({kKen, "cluster", "up", config});
-  close(fd);
+  busy.reset();
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("node b: gRPC address 127.0.0.1:"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("in use"), std::string::npos) << r.output;
@@ -113,6 +132,46 @@ TEST(ClusterCliTest, ConfigErrorsBeforeAnythingStarts) {
   r = RunProgram({kKen, "cluster", "up", config});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("cannot read script"), std::string::npos) << r.output;
+}
+
+// `ken run` on a busy port: exactly the one line `cluster up` prints for it
+// (nothing of gRPC's own logging), exit code 1, and no store made.
+TEST(ClusterCliTest, RunOnABusyPortIsOneCleanLine) {
+  const std::string dir = MakeTempDir();
+  BusyPort busy;
+  const std::string config = WriteCluster(dir, FreePort(), busy.port());
+  auto r = RunProgram({kKen, "run", "--cluster", config, "--id", "b"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(r.output, "ken run: node b: gRPC address 127.0.0.1:" + std::to_string(busy.port()) +
+                          " cannot be used: Address already in use\n");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/data/b.ken")) << "the store was made before the port was checked";
+}
+
+// Once up, `ken run` prints one line: node id, addresses, store, and what
+// it restored; at the default log level nothing else while all is well.
+TEST(ClusterCliTest, RunPrintsOneLineWhenUp) {
+  const std::string dir = MakeTempDir();
+  const int port_a = FreePort();
+  const int http = FreePort();
+  const std::string config = WriteCluster(dir, port_a, FreePort());
+  const std::string head = "node a up: gRPC 127.0.0.1:" + std::to_string(port_a) + ", http 127.0.0.1:" +
+                           std::to_string(http) + ", store " + dir + "/data/a.ken, ";
+  const std::vector<std::string> argv = {kKen, "run", "--cluster", config, "--id", "a", "--http",
+                                         "127.0.0.1:" + std::to_string(http)};
+  {
+    Process node(argv);
+    ASSERT_TRUE(node.WaitFor("\n", 30000)) << node.output();
+    EXPECT_EQ(node.output(), head + "new (script " + dir + "/a.js ran as turn 1)\n");
+    node.Kill(SIGTERM);
+    EXPECT_EQ(node.Wait(), 0) << node.output();
+    EXPECT_EQ(std::count(node.output().begin(), node.output().end(), '\n'), 1) << node.output();
+  }
+  Process node(argv);
+  ASSERT_TRUE(node.WaitFor("\n", 30000)) << node.output();
+  EXPECT_EQ(node.output().rfind(head + "restored turn ", 0), 0u) << node.output();
+  EXPECT_NE(node.output().find(" (commit "), std::string::npos) << node.output();
+  node.Kill(SIGTERM);
+  EXPECT_EQ(node.Wait(), 0) << node.output();
 }
 
 }  // namespace
