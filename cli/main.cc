@@ -43,7 +43,7 @@ Usage:
       every node answers (log in data/cluster.log beside the config).
   ken cluster status CLUSTER.yaml [--json]
       One row per node: pid, up/down, restarts, committed turns, outbox
-      (unacked) depth, retransmits, heap size, store size.
+      (unacked) depth, retransmits since the node started, heap size, store size.
   ken cluster kill CLUSTER.yaml NODE      SIGKILL one node (the supervisor restarts it)
   ken cluster down CLUSTER.yaml           stop the supervisor and every node
   ken cluster eval CLUSTER.yaml NODE EXPR run EXPR as a turn on NODE, print its value

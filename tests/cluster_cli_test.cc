@@ -76,6 +76,8 @@ TEST(ClusterCliTest, UpStatusKillEvalDown) {
   auto status = RunProgram({kKen, "cluster", "status", config});
   EXPECT_NE(status.output.find("NODE"), std::string::npos) << status.output;
   EXPECT_NE(status.output.find("OUTBOX"), std::string::npos);
+  // Retransmits are not persisted, and the label says so.
+  EXPECT_NE(status.output.find(" RETX_SINCE_START "), std::string::npos) << status.output;
   EXPECT_NE(status.output.find(" up    journal "), std::string::npos) << status.output;  // the default mode
   EXPECT_EQ(std::count(status.output.begin(), status.output.end(), '\n'), 3) << status.output;
 
@@ -90,6 +92,7 @@ TEST(ClusterCliTest, UpStatusKillEvalDown) {
   }
   EXPECT_NE(json.find("\"restarts\": 1"), std::string::npos) << json;
   EXPECT_NE(json.find("\"durability\": \"journal\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"retransmits_since_start\": "), std::string::npos) << json;
   // State survived the kill; a throwing eval is rolled back and reported.
   EXPECT_EQ(RunProgram({kKen, "cluster", "eval", config, "a", "hits"}).output, "2\n");
   auto bad = RunProgram({kKen, "cluster", "eval", config, "a", "hits = 99; throw new Error('no')"});
