@@ -144,12 +144,16 @@ int RunNode(const RunOptions& options) {
   }
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
-  // The one line that says the node is up (stdout, whatever the log level).
-  printf("node %s up: gRPC %s%s, store %s, %s\n", me->id.c_str(), me->address.c_str(),
-         http_address.empty() ? "" : absl::StrCat(", http ", http_address).c_str(), store.c_str(),
-         created ? absl::StrCat("new (script ", me->script, " ran as turn 1)").c_str()
-                 : absl::StrCat("restored turn ", node.state().turns(), " (commit ", node.checkpoint_seq(), ")").c_str());
-  fflush(stdout);
+  // The one line that says the node is up (stdout; at levels up to warn,
+  // the default: error, critical and off hide it).
+  if (spdlog::should_log(spdlog::level::warn)) {
+    printf("node %s up: gRPC %s%s, store %s, %s\n", me->id.c_str(), me->address.c_str(),
+           http_address.empty() ? "" : absl::StrCat(", http ", http_address).c_str(), store.c_str(),
+           created ? absl::StrCat("new (script ", me->script, " ran as turn 1)").c_str()
+                   : absl::StrCat("restored turn ", node.state().turns(), " (commit ", node.checkpoint_seq(), ")")
+                         .c_str());
+    fflush(stdout);
+  }
 
   while (!g_stop && node.fatal().ok()) loop.Step(200);
   if (!node.fatal().ok()) {

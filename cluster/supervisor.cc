@@ -24,13 +24,26 @@ int64_t NowMs() {
       .count();
 }
 
-void Say(const std::string& line) {
+// spdlog's level names in order; an unknown name counts as info.
+int LevelRank(const std::string& level) {
+  static const char* const kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  for (int i = 0; i < 7; ++i) {
+    if (level == kLevels[i]) return i;
+  }
+  return 2;
+}
+
+constexpr int kInfo = 2, kWarn = 3, kError = 4;
+
+}  // namespace
+
+// The supervisor's own lines follow --log-level as the nodes' do.
+void Supervisor::Say(int level, const std::string& line) const {
+  if (level < LevelRank(options_.log_level)) return;
   std::string text = "[supervisor] " + line + "\n";
   fwrite(text.data(), 1, text.size(), stdout);
   fflush(stdout);
 }
-
-}  // namespace
 
 std::string SupervisorPidFile(const ClusterConfig& config) {
   return (std::filesystem::path(config.path).parent_path() / "data" / "supervisor.pid").string();
@@ -71,7 +84,7 @@ absl::Status Supervisor::Preflight() const {
 void Supervisor::Start(Child& child) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
-    Say(absl::StrCat("cannot start node ", child.id, ": pipe: ", strerror(errno)));
+    Say(kError, absl::StrCat("cannot start node ", child.id, ": pipe: ", strerror(errno)));
     child.restart_at_ms = NowMs() + 1000;
     return;
   }
@@ -97,7 +110,7 @@ void Supervisor::Start(Child& child) {
   close(fds[1]);
   if (pid < 0) {
     close(fds[0]);
-    Say(absl::StrCat("cannot start node ", child.id, ": fork: ", strerror(errno)));
+    Say(kError, absl::StrCat("cannot start node ", child.id, ": fork: ", strerror(errno)));
     child.restart_at_ms = NowMs() + 1000;
     return;
   }
@@ -105,7 +118,7 @@ void Supervisor::Start(Child& child) {
   child.fd = fds[0];
   child.started_ms = NowMs();
   child.restart_at_ms = -1;
-  Say(absl::StrCat("started node ", child.id, " (pid ", pid, child.restarts ? absl::StrCat(", restart #", child.restarts) : "", ")"));
+  Say(kInfo, absl::StrCat("started node ", child.id, " (pid ", pid, child.restarts ? absl::StrCat(", restart #", child.restarts) : "", ")"));
 }
 
 void Supervisor::Drain(Child& child, bool flush_partial) {
@@ -152,14 +165,14 @@ void Supervisor::Reap(int64_t now_ms) {
       std::string how = WIFSIGNALED(status) ? absl::StrCat("killed by signal ", WTERMSIG(status))
                                             : absl::StrCat("exited with code ", WEXITSTATUS(status));
       if (stop_) {
-        Say(absl::StrCat("node ", c.id, " stopped (", how, ")"));
+        Say(kInfo, absl::StrCat("node ", c.id, " stopped (", how, ")"));
         break;
       }
       c.fast_failures = now_ms - c.started_ms > 10000 ? 0 : c.fast_failures + 1;
       int64_t delay = std::min<int64_t>(5000, 100LL << std::min(c.fast_failures, 6));
       ++c.restarts;
       c.restart_at_ms = now_ms + delay;
-      Say(absl::StrCat("node ", c.id, " ", how, "; restart #", c.restarts, " in ", delay, " ms"));
+      Say(kWarn, absl::StrCat("node ", c.id, " ", how, "; restart #", c.restarts, " in ", delay, " ms"));
     }
   }
 }
@@ -170,7 +183,7 @@ void Supervisor::Run() {
   while (true) {
     int64_t now = NowMs();
     if (stop_ && stop_deadline < 0) {
-      Say("stopping every node (SIGTERM)");
+      Say(kInfo, "stopping every node (SIGTERM)");
       for (Child& c : children_) {
         if (c.pid > 0) kill(c.pid, SIGTERM);
         c.restart_at_ms = -1;
@@ -180,7 +193,7 @@ void Supervisor::Run() {
     if (stop_deadline >= 0 && now > stop_deadline) {
       for (Child& c : children_) {
         if (c.pid > 0) {
-          Say(absl::StrCat("node ", c.id, " did not stop in 10 s; SIGKILL"));
+          Say(kWarn, absl::StrCat("node ", c.id, " did not stop in 10 s; SIGKILL"));
           kill(c.pid, SIGKILL);
         }
       }
@@ -203,7 +216,7 @@ void Supervisor::Run() {
     for (Child& c : children_) Drain(c, false);
     Reap(NowMs());
   }
-  Say("all nodes stopped");
+  Say(kInfo, "all nodes stopped");
 }
 
 }  // namespace ken

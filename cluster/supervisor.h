@@ -24,7 +24,7 @@ namespace ken {
 
 struct SupervisorOptions {
   std::string ken_binary;  // path of the `ken` executable
-  std::string log_level = "info";
+  std::string log_level = "info";  // the nodes' --log-level, and the filter of the supervisor's own lines
 };
 
 class Supervisor {
@@ -56,6 +56,9 @@ class Supervisor {
   void Start(Child& child);
   void Drain(Child& child, bool flush_partial);
   void Reap(int64_t now_ms);
+  // A line of the supervisor's own, "[supervisor] LINE", on stdout if `level`
+  // (spdlog's order: 2 info, 3 warn, 4 error) is at least options_.log_level.
+  void Say(int level, const std::string& line) const;
 
   ClusterConfig config_;
   SupervisorOptions options_;

@@ -119,6 +119,34 @@ TEST(ClusterCliTest, UpStatusKillEvalDown) {
   EXPECT_EQ(RunProgram({kKen, "cluster", "down", config}, "", 60000).exit_code, 0);
 }
 
+// cluster.log follows `up`'s --log-level: at warn, neither the nodes' info
+// lines nor the supervisor's own "started node" are there; its warnings
+// (a node that died) and each node's "up" line are.
+TEST(ClusterCliTest, ClusterLogFollowsTheLogLevel) {
+  const std::string dir = MakeTempDir();
+  const std::string config = WriteCluster(dir, FreePort(), FreePort());
+  auto up = RunProgram({kKen, "cluster", "up", config, "--detach", "--log-level", "warn"}, "", 60000);
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  ASSERT_EQ(RunProgram({kKen, "cluster", "kill", config, "a"}).exit_code, 0);
+  std::string log;
+  for (int i = 0; i < 100; ++i) {
+    log = ::ken::testing::ReadFileOrEmpty(dir + "/data/cluster.log");
+    if (std::count(log.begin(), log.end(), '\n') >= 4 && log.find("[a] node a up: ", log.find("restart #1")) !=
+                                                              std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(RunProgram({kKen, "cluster", "down", config}, "", 60000).exit_code, 0);
+  log = ::ken::testing::ReadFileOrEmpty(dir + "/data/cluster.log");
+  EXPECT_NE(log.find("[a] node a up: "), std::string::npos) << log;
+  EXPECT_NE(log.find("[b] node b up: "), std::string::npos) << log;
+  EXPECT_NE(log.find("[supervisor] node a killed by signal 9; restart #1"), std::string::npos) << log;
+  EXPECT_EQ(log.find("[info]"), std::string::npos) << log;
+  EXPECT_EQ(log.find("[supervisor] started node"), std::string::npos) << log;
+  EXPECT_EQ(log.find("[supervisor] all nodes stopped"), std::string::npos) << log;
+}
+
 TEST(ClusterCliTest, ConfigErrorsBeforeAnythingStarts) {
   const std::string dir = MakeTempDir();
   // A port already in use.
