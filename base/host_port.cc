@@ -1,5 +1,12 @@
 #include "base/host_port.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "absl/strings/numbers.h"
 
 namespace ken {
@@ -25,6 +32,28 @@ bool ParseHostPort(const std::string& address, std::string* host, int* port) {
   *host = h;
   *port = p;
   return true;
+}
+
+std::string WhyNotBindable(const std::string& address) {
+  std::string host;
+  int port = 0;
+  if (!ParseHostPort(address, &host, &port)) return "cannot be parsed";
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  struct addrinfo hints = {};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  struct addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || res == nullptr) {
+    return "cannot be resolved";
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  int rc = fd >= 0 ? bind(fd, res->ai_addr, res->ai_addrlen) : -1;
+  int err = errno;
+  if (fd >= 0) close(fd);
+  freeaddrinfo(res);
+  return rc == 0 ? "" : std::string("cannot be used: ") + strerror(err);
 }
 
 }  // namespace ken

@@ -5,38 +5,19 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 #include "cli/commands.h"
+#include "cli/flags.h"
+#include "cluster/grpc_log.h"
 #include "runtime/isolate/v8_init.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
-
-ABSL_FLAG(std::string, store, "", "path of the node's store (SQLite file)");
-ABSL_FLAG(std::string, turn_timeout, "5s", "abort a turn that runs longer (e.g. 5s, 500ms; a bare number is ms)");
-ABSL_FLAG(std::string, answer_timeout, "60s",
-          "run: answer HTTP requests and evals not started within this long with 'not run' (503)");
-ABSL_FLAG(int64_t, heap_limit_mb, 0, "abort a turn that grows the heap past this many MiB (0: V8 default)");
-ABSL_FLAG(std::string, log_level, "warn", "trace, debug, info, warn, error, critical or off");
-ABSL_FLAG(std::string, eval, "", "inspect: expression to evaluate (also -e)");
-ABSL_FLAG(std::string, history, "", "shell: history file (default <store>.history)");
-ABSL_FLAG(std::string, cluster, "", "run: the cluster config (YAML)");
-ABSL_FLAG(std::string, id, "", "run: this node's id in the cluster config");
-ABSL_FLAG(std::string, http, "", "run: serve HTTP on host:port (overrides the config's http)");
-ABSL_FLAG(std::string, durability, "",
-          "shell/run: snapshot or journal (converts a store of the other mode; default: the store's own)");
-ABSL_FLAG(bool, accept_divergence, false, "shell/run: go on when a journal replay diverges (README, Journal mode)");
-ABSL_FLAG(bool, detach, false, "cluster up: return once every node answers");
-ABSL_FLAG(bool, json, false, "cluster status: print JSON");
 
 namespace {
 
@@ -62,7 +43,7 @@ Usage:
       every node answers (log in data/cluster.log beside the config).
   ken cluster status CLUSTER.yaml [--json]
       One row per node: pid, up/down, restarts, committed turns, outbox
-      (unacked) depth, retransmits, heap size, store size.
+      (unacked) depth, retransmits since the node started, heap size, store size.
   ken cluster kill CLUSTER.yaml NODE      SIGKILL one node (the supervisor restarts it)
   ken cluster down CLUSTER.yaml           stop the supervisor and every node
   ken cluster eval CLUSTER.yaml NODE EXPR run EXPR as a turn on NODE, print its value
@@ -96,28 +77,10 @@ Flags (also --flag=value; - and _ are the same in flag names):
   --help                this text
 )USAGE";
 
-// absl flag names cannot contain '-': accept --turn-timeout as --turn_timeout,
-// and -e as --eval.
-std::vector<std::string> NormalizeArgs(int argc, char** argv) {
-  std::vector<std::string> out;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (i > 0 && arg == "-e") arg = "--eval";
-    if (i > 0 && arg.rfind("--", 0) == 0) {
-      size_t end = arg.find('=');
-      for (size_t k = 2; k < (end == std::string::npos ? arg.size() : end); ++k) {
-        if (arg[k] == '-') arg[k] = '_';
-      }
-    }
-    out.push_back(arg);
-  }
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args = NormalizeArgs(argc, argv);
+  std::vector<std::string> args = ken::NormalizeArgs(argc, argv);
   for (const std::string& a : args) {
     if (a == "--help" || a == "-h" || a == "help") {
       fputs(kUsage, stdout);
@@ -134,40 +97,26 @@ int main(int argc, char** argv) {
   for (size_t i = 2; i < args.size(); ++i) flag_argv.push_back(args[i].data());
   absl::SetProgramUsageMessage("see ken --help");
   // Flag mistakes are usage errors in Ken's words and exit code (2), found
-  // before absl's parser (which would print its own and exit 1).
-  for (size_t i = 1; i < flag_argv.size(); ++i) {
-    std::string arg = flag_argv[i];
-    if (arg == "--") break;
-    if (arg.rfind("--", 0) != 0 || arg.size() == 2) continue;
-    const size_t eq = arg.find('=');
-    std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    const bool negated = absl::FindCommandLineFlag(name) == nullptr && name.rfind("no", 0) == 0;
-    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(negated ? name.substr(2) : name);
-    std::string shown = name;
-    std::replace(shown.begin(), shown.end(), '_', '-');
-    if (flag == nullptr || (negated && !flag->IsOfType<bool>())) {
-      fprintf(stderr, "ken %s: unknown flag --%s (see ken --help)\n", command.c_str(), shown.c_str());
-      return 2;
-    }
-    if (eq == std::string::npos && !flag->IsOfType<bool>()) {
-      if (i + 1 >= flag_argv.size()) {
-        fprintf(stderr, "ken %s: --%s needs a value (see ken --help)\n", command.c_str(), shown.c_str());
-        return 2;
-      }
-      ++i;  // its value
-    }
+  // before absl's parser (which would print its own and exit 1); values are
+  // checked for every subcommand, also where a flag has no effect.
+  ken::FlagScan scan;
+  if (std::string e = ken::CheckFlagSyntax(std::vector<std::string>(args.begin() + 2, args.end()), &scan);
+      !e.empty()) {
+    fprintf(stderr, "ken %s: %s\n", command.c_str(), e.c_str());
+    return 2;
   }
   std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(flag_argv.size()), flag_argv.data());
+  ken::FlagValues values;
+  if (std::string e = ken::CheckFlagValues(&values); !e.empty()) {
+    fprintf(stderr, "ken %s: %s\n", command.c_str(), e.c_str());
+    return 2;
+  }
 
   auto logger = spdlog::stderr_color_mt("ken");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
-  spdlog::level::level_enum level = spdlog::level::from_str(absl::GetFlag(FLAGS_log_level));
-  if (level == spdlog::level::off && absl::GetFlag(FLAGS_log_level) != "off") {
-    fprintf(stderr, "ken: unknown --log-level '%s'\n", absl::GetFlag(FLAGS_log_level).c_str());
-    return 2;
-  }
-  spdlog::set_level(level);
+  spdlog::set_level(static_cast<spdlog::level::level_enum>(values.log_level));
+  ken::RouteGrpcLogToSpdlog();
 
   if (command == "cluster") {
     if (rest.size() < 3) {
@@ -180,7 +129,9 @@ int main(int argc, char** argv) {
     for (size_t i = 3; i < rest.size(); ++i) options.args.push_back(rest[i]);
     options.detach = absl::GetFlag(FLAGS_detach);
     options.json = absl::GetFlag(FLAGS_json);
-    options.log_level = absl::GetFlag(FLAGS_log_level) == "warn" ? "info" : absl::GetFlag(FLAGS_log_level);
+    // The nodes log at info unless `up` was given a level (the default warn
+    // is ken's own, not a choice).
+    options.log_level = scan.log_level_given ? absl::GetFlag(FLAGS_log_level) : "info";
     return ken::RunCluster(options);
   }
   if (rest.size() > 1) {
@@ -200,37 +151,9 @@ int main(int argc, char** argv) {
     fprintf(stderr, "ken %s: --store PATH is required\n", command.c_str());
     return 2;
   }
-  // A duration flag: a bare number is milliseconds; else 5s, 500ms, 2m...
-  auto duration_ms = [&](const char* flag, const std::string& text, int64_t* ms) {
-    absl::Duration d;
-    if (absl::SimpleAtoi(text, ms)) {
-      // a bare number: milliseconds
-    } else if (absl::ParseDuration(text, &d)) {
-      *ms = absl::ToInt64Milliseconds(d);
-    } else {
-      fprintf(stderr, "ken %s: --%s '%s' is not a duration (e.g. 5s, 500ms, 2m)\n", command.c_str(), flag,
-              text.c_str());
-      return false;
-    }
-    if (*ms <= 0 || *ms > 24LL * 3600 * 1000) {
-      fprintf(stderr, "ken %s: --%s must be positive and at most a day (24h)\n", command.c_str(), flag);
-      return false;
-    }
-    return true;
-  };
   const std::string durability = absl::GetFlag(FLAGS_durability);
-  if (!durability.empty() && durability != "snapshot" && durability != "journal") {
-    fprintf(stderr, "ken %s: --durability must be snapshot or journal, not '%s'\n", command.c_str(),
-            durability.c_str());
-    return 2;
-  }
   if (command == "inspect" && (!durability.empty() || absl::GetFlag(FLAGS_accept_divergence))) {
     fprintf(stderr, "ken inspect: --durability and --accept-divergence are for shell and run (inspect reads either mode)\n");
-    return 2;
-  }
-  int64_t timeout_ms = 0, answer_timeout_ms = 0;
-  if (!duration_ms("turn-timeout", absl::GetFlag(FLAGS_turn_timeout), &timeout_ms) ||
-      !duration_ms("answer-timeout", absl::GetFlag(FLAGS_answer_timeout), &answer_timeout_ms)) {
     return 2;
   }
   // A file-size limit must surface as a failed commit (EFBIG), not kill us.
@@ -244,14 +167,8 @@ int main(int argc, char** argv) {
     sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
   }
-  const int64_t heap_limit_mb = absl::GetFlag(FLAGS_heap_limit_mb);
-  if (heap_limit_mb != 0 && (heap_limit_mb < 16 || heap_limit_mb > 65536)) {
-    // Below 16 MiB V8 cannot even set up a new heap's built-ins.
-    fprintf(stderr, "ken %s: --heap-limit-mb must be 0 (V8's default) or from 16 to 65536\n", command.c_str());
-    return 2;
-  }
   ken::V8Config v8_config;
-  v8_config.heap_limit_mb = heap_limit_mb;
+  v8_config.heap_limit_mb = values.heap_limit_mb;
   ken::InitializeV8(v8_config);
 
   if (command == "run") {
@@ -260,8 +177,8 @@ int main(int argc, char** argv) {
     options.node_id = absl::GetFlag(FLAGS_id);
     options.store_path = store;
     options.http_address = absl::GetFlag(FLAGS_http);
-    options.turn_timeout_ms = timeout_ms;
-    options.answer_timeout_ms = answer_timeout_ms;
+    options.turn_timeout_ms = values.turn_timeout_ms;
+    options.answer_timeout_ms = values.answer_timeout_ms;
     options.durability = durability;
     options.accept_divergence = absl::GetFlag(FLAGS_accept_divergence);
     return ken::RunNode(options);
@@ -269,7 +186,7 @@ int main(int argc, char** argv) {
   if (command == "shell") {
     ken::ShellOptions options;
     options.store_path = store;
-    options.turn_timeout_ms = timeout_ms;
+    options.turn_timeout_ms = values.turn_timeout_ms;
     options.history_path = absl::GetFlag(FLAGS_history);
     options.durability = durability;
     options.accept_divergence = absl::GetFlag(FLAGS_accept_divergence);

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -17,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "cluster/config.h"
+#include "cluster/supervisor.h"
 #include "http/http_frontend.h"
 #include "runtime/loop/node_server.h"
 #include "runtime/loop/turn_loop.h"
@@ -49,6 +52,12 @@ int RunNode(const RunOptions& options) {
                           : absl::StrCat("[%Y-%m-%d %H:%M:%S.%e] [", me->id, "] [%l] %v"));
   const std::string store = options.store_path.empty() ? me->store : options.store_path;
   const std::string http_address = options.http_address.empty() ? me->http : options.http_address;
+  // A busy address is found before the store is opened (or created, with
+  // its script run), in the words `ken cluster up` uses.
+  if (absl::Status s = CheckNodeBindable(me->id, me->address, http_address); !s.ok()) {
+    fprintf(stderr, "ken run: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(store).parent_path(), ec);
 
@@ -76,12 +85,15 @@ int RunNode(const RunOptions& options) {
   }
   Node& node = **opened;
 
-  if (!node.program_loaded()) {
+  const bool created = !node.program_loaded();
+  if (created) {
     std::ifstream in(me->script, std::ios::binary);
+    const int open_errno = errno;
     std::stringstream text;
     text << in.rdbuf();
     if (!in) {
-      fprintf(stderr, "ken run: node %s: cannot read script %s\n", me->id.c_str(), me->script.c_str());
+      fprintf(stderr, "ken run: node %s: cannot read script %s (%s)\n", me->id.c_str(), me->script.c_str(),
+              in.is_open() ? "read failed" : strerror(open_errno));
       return 1;
     }
     node.SetProgramLoaded();
@@ -138,8 +150,16 @@ int RunNode(const RunOptions& options) {
   }
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
-  spdlog::info("node {} listening on {}{} (store {}, checkpoint {})", me->id, me->address,
-               http_address.empty() ? "" : ", http " + http_address, store, node.checkpoint_seq());
+  // The one line that says the node is up (stdout; at levels up to warn,
+  // the default: error, critical and off hide it).
+  if (spdlog::should_log(spdlog::level::warn)) {
+    printf("node %s up: gRPC %s%s, store %s, %s\n", me->id.c_str(), me->address.c_str(),
+           http_address.empty() ? "" : absl::StrCat(", http ", http_address).c_str(), store.c_str(),
+           created ? absl::StrCat("new (script ", me->script, " ran as turn 1)").c_str()
+                   : absl::StrCat("restored turn ", node.state().turns(), " (commit ", node.checkpoint_seq(), ")")
+                         .c_str());
+    fflush(stdout);
+  }
 
   while (!g_stop && node.fatal().ok()) loop.Step(200);
   if (!node.fatal().ok()) {

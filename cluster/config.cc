@@ -1,6 +1,11 @@
 #include "cluster/config.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdlib>
 
@@ -99,6 +104,19 @@ absl::Status ParseLimits(const std::string& name, const YAML::Node& map, NodeLim
 }
 
 constexpr uintmax_t kMaxScriptBytes = 64 << 20;
+
+// Why a node's script cannot be read, in the OS's words ("No such file or
+// directory", "Permission denied", "Not a directory"), or "" if it can.
+std::string WhyUnreadableScript(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return strerror(errno);
+  if (!S_ISREG(st.st_mode)) return "not a regular file";  // a directory, a FIFO, a device
+  if (static_cast<uintmax_t>(st.st_size) > kMaxScriptBytes) return "over 64 MiB";
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return strerror(errno);
+  close(fd);
+  return "";
+}
 
 // The line (1-based) of a '---' that starts a second YAML document, or 0:
 // a '---' line after any content (the first document may start with one).
@@ -257,18 +275,7 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
     absl::StatusOr<std::string> script = ScalarField(name, n, "script", true);
     if (!script.ok()) return script.status();
     node.script = Resolve(base_dir, *script);
-    std::error_code ec;
-    const char* why = nullptr;
-    if (!std::filesystem::exists(node.script, ec)) {
-      why = "no such file";
-    } else if (!std::filesystem::is_regular_file(node.script, ec)) {
-      why = "not a regular file";  // a directory, a FIFO, a device
-    } else if (std::filesystem::file_size(node.script, ec) > kMaxScriptBytes) {
-      why = "over 64 MiB";
-    } else if (access(node.script.c_str(), R_OK) != 0) {
-      why = "permission denied";
-    }
-    if (why != nullptr) {
+    if (const std::string why = WhyUnreadableScript(node.script); !why.empty()) {
       return Error(name, n["script"], absl::StrCat("node '", node.id, "': cannot read script ", node.script, " (", why, ")"));
     }
     absl::StatusOr<std::string> store = ScalarField(name, n, "store", false);
@@ -310,7 +317,7 @@ bool ValidDurability(const std::string& mode) { return mode == "snapshot" || mod
 
 absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read cluster config ", path));
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read cluster config ", path, " (", strerror(errno), ")"));
   std::stringstream text;
   text << in.rdbuf();
   std::string absolute = std::filesystem::absolute(path).lexically_normal().string();

@@ -424,8 +424,12 @@ TEST_F(ConfigStrictTest, AddressesDuplicatesDocumentsAndScripts) {
   EXPECT_NE(Error("token: t\nnodes:\n  - id: a\n    address: 127.0.0.1:7001\n    script: /dev/zero\n")
                 .find("(not a regular file)"),
             std::string::npos);
+  // The OS's reason, whatever it is.
   EXPECT_NE(Error("token: t\nnodes:\n  - id: a\n    address: 127.0.0.1:7001\n    script: none.js\n")
-                .find("cannot read script"),
+                .find("cannot read script " + dir_ + "/none.js (No such file or directory)"),
+            std::string::npos);
+  EXPECT_NE(Error("token: t\nnodes:\n  - id: a\n    address: 127.0.0.1:7001\n    script: fifo.js/x.js\n")
+                .find("/fifo.js/x.js (Not a directory)"),
             std::string::npos);
 }
 

@@ -1,12 +1,9 @@
 #include "cluster/supervisor.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,44 +24,26 @@ int64_t NowMs() {
       .count();
 }
 
-void Say(const std::string& line) {
+// spdlog's level names in order; an unknown name counts as info.
+int LevelRank(const std::string& level) {
+  static const char* const kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  for (int i = 0; i < 7; ++i) {
+    if (level == kLevels[i]) return i;
+  }
+  return 2;
+}
+
+constexpr int kInfo = 2, kWarn = 3, kError = 4;
+
+}  // namespace
+
+// The supervisor's own lines follow --log-level as the nodes' do.
+void Supervisor::Say(int level, const std::string& line) const {
+  if (level < LevelRank(options_.log_level)) return;
   std::string text = "[supervisor] " + line + "\n";
   fwrite(text.data(), 1, text.size(), stdout);
   fflush(stdout);
 }
-
-// Whether host:port can be bound now (so a node could listen there).
-absl::Status CheckBindable(const std::string& node, const std::string& what, const std::string& address) {
-  std::string host;
-  int port = 0;
-  if (!ParseHostPort(address, &host, &port)) {
-    return absl::InvalidArgumentError(absl::StrCat("node ", node, ": cannot parse ", what, " address ", address));
-  }
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  struct addrinfo hints = {};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  struct addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || res == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat("node ", node, ": cannot resolve ", what, " address ", address));
-  }
-  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  // As gRPC and the HTTP server do: connections of a node that just stopped
-  // linger in TIME_WAIT and must not make the address look taken.
-  int one = 1;
-  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  int rc = fd >= 0 ? bind(fd, res->ai_addr, res->ai_addrlen) : -1;
-  int err = errno;
-  if (fd >= 0) close(fd);
-  freeaddrinfo(res);
-  if (rc != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("node ", node, ": ", what, " address ", address,
-                                                      " cannot be used: ", strerror(err)));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 std::string SupervisorPidFile(const ClusterConfig& config) {
   return (std::filesystem::path(config.path).parent_path() / "data" / "supervisor.pid").string();
@@ -83,12 +62,21 @@ Supervisor::Supervisor(ClusterConfig config, SupervisorOptions options)
   }
 }
 
+absl::Status CheckNodeBindable(const std::string& node, const std::string& grpc_address,
+                               const std::string& http_address) {
+  for (const auto& [what, address] : {std::pair<const char*, const std::string&>{"gRPC", grpc_address},
+                                      std::pair<const char*, const std::string&>{"http", http_address}}) {
+    if (address.empty()) continue;
+    if (const std::string why = WhyNotBindable(address); !why.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat("node ", node, ": ", what, " address ", address, " ", why));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Supervisor::Preflight() const {
   for (const NodeConfig& n : config_.nodes) {
-    if (absl::Status s = CheckBindable(n.id, "gRPC", n.address); !s.ok()) return s;
-    if (!n.http.empty()) {
-      if (absl::Status s = CheckBindable(n.id, "http", n.http); !s.ok()) return s;
-    }
+    if (absl::Status s = CheckNodeBindable(n.id, n.address, n.http); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -96,7 +84,7 @@ absl::Status Supervisor::Preflight() const {
 void Supervisor::Start(Child& child) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
-    Say(absl::StrCat("cannot start node ", child.id, ": pipe: ", strerror(errno)));
+    Say(kError, absl::StrCat("cannot start node ", child.id, ": pipe: ", strerror(errno)));
     child.restart_at_ms = NowMs() + 1000;
     return;
   }
@@ -122,7 +110,7 @@ void Supervisor::Start(Child& child) {
   close(fds[1]);
   if (pid < 0) {
     close(fds[0]);
-    Say(absl::StrCat("cannot start node ", child.id, ": fork: ", strerror(errno)));
+    Say(kError, absl::StrCat("cannot start node ", child.id, ": fork: ", strerror(errno)));
     child.restart_at_ms = NowMs() + 1000;
     return;
   }
@@ -130,7 +118,7 @@ void Supervisor::Start(Child& child) {
   child.fd = fds[0];
   child.started_ms = NowMs();
   child.restart_at_ms = -1;
-  Say(absl::StrCat("started node ", child.id, " (pid ", pid, child.restarts ? absl::StrCat(", restart #", child.restarts) : "", ")"));
+  Say(kInfo, absl::StrCat("started node ", child.id, " (pid ", pid, child.restarts ? absl::StrCat(", restart #", child.restarts) : "", ")"));
 }
 
 void Supervisor::Drain(Child& child, bool flush_partial) {
@@ -177,14 +165,14 @@ void Supervisor::Reap(int64_t now_ms) {
       std::string how = WIFSIGNALED(status) ? absl::StrCat("killed by signal ", WTERMSIG(status))
                                             : absl::StrCat("exited with code ", WEXITSTATUS(status));
       if (stop_) {
-        Say(absl::StrCat("node ", c.id, " stopped (", how, ")"));
+        Say(kInfo, absl::StrCat("node ", c.id, " stopped (", how, ")"));
         break;
       }
       c.fast_failures = now_ms - c.started_ms > 10000 ? 0 : c.fast_failures + 1;
       int64_t delay = std::min<int64_t>(5000, 100LL << std::min(c.fast_failures, 6));
       ++c.restarts;
       c.restart_at_ms = now_ms + delay;
-      Say(absl::StrCat("node ", c.id, " ", how, "; restart #", c.restarts, " in ", delay, " ms"));
+      Say(kWarn, absl::StrCat("node ", c.id, " ", how, "; restart #", c.restarts, " in ", delay, " ms"));
     }
   }
 }
@@ -195,7 +183,7 @@ void Supervisor::Run() {
   while (true) {
     int64_t now = NowMs();
     if (stop_ && stop_deadline < 0) {
-      Say("stopping every node (SIGTERM)");
+      Say(kInfo, "stopping every node (SIGTERM)");
       for (Child& c : children_) {
         if (c.pid > 0) kill(c.pid, SIGTERM);
         c.restart_at_ms = -1;
@@ -205,7 +193,7 @@ void Supervisor::Run() {
     if (stop_deadline >= 0 && now > stop_deadline) {
       for (Child& c : children_) {
         if (c.pid > 0) {
-          Say(absl::StrCat("node ", c.id, " did not stop in 10 s; SIGKILL"));
+          Say(kWarn, absl::StrCat("node ", c.id, " did not stop in 10 s; SIGKILL"));
           kill(c.pid, SIGKILL);
         }
       }
@@ -228,7 +216,7 @@ void Supervisor::Run() {
     for (Child& c : children_) Drain(c, false);
     Reap(NowMs());
   }
-  Say("all nodes stopped");
+  Say(kInfo, "all nodes stopped");
 }
 
 }  // namespace ken

@@ -24,7 +24,7 @@ namespace ken {
 
 struct SupervisorOptions {
   std::string ken_binary;  // path of the `ken` executable
-  std::string log_level = "info";
+  std::string log_level = "info";  // the nodes' --log-level, and the filter of the supervisor's own lines
 };
 
 class Supervisor {
@@ -56,12 +56,23 @@ class Supervisor {
   void Start(Child& child);
   void Drain(Child& child, bool flush_partial);
   void Reap(int64_t now_ms);
+  // A line of the supervisor's own, "[supervisor] LINE", on stdout if `level`
+  // (spdlog's order: 2 info, 3 warn, 4 error) is at least options_.log_level.
+  void Say(int level, const std::string& line) const;
 
   ClusterConfig config_;
   SupervisorOptions options_;
   std::vector<Child> children_;
   std::atomic<bool> stop_{false};
 };
+
+// Whether node `node` could listen on its gRPC address and, unless empty,
+// its HTTP address now (base/host_port.h, WhyNotBindable): OK, or
+// kFailedPrecondition "node a: gRPC address 127.0.0.1:7001 cannot be used:
+// Address already in use". `ken cluster up` checks every node with it before
+// starting any, `ken run` its own node before opening the store.
+absl::Status CheckNodeBindable(const std::string& node, const std::string& grpc_address,
+                               const std::string& http_address);
 
 // Where `ken cluster` keeps its files for a config: <config dir>/data/.
 std::string SupervisorPidFile(const ClusterConfig& config);

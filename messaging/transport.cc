@@ -6,8 +6,10 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/crash_point.h"
+#include "messaging/repeat_limiter.h"
 #include "spdlog/spdlog.h"
 
 namespace ken {
@@ -22,6 +24,31 @@ bool Authorized(grpc::ServerContext* context, const std::string& token) {
     if (std::string(it->second.data(), it->second.size()) == expected) return true;
   }
   return false;
+}
+
+// gRPC's peer ("ipv4:127.0.0.1:54321") without its port, which changes with
+// every connection.
+std::string PeerHost(const std::string& peer) {
+  const size_t colon = peer.rfind(':');
+  return colon == std::string::npos || peer.find(':') == colon ? peer : peer.substr(0, colon);
+}
+
+// The wrong-token warning, at most once a minute per sender (its claimed id
+// and its host), with the count of rejections it stands for.
+void WarnWrongToken(RepeatLimiter& limiter, const char* one, const char* many, const std::string& from,
+                    grpc::ServerContext* context) {
+  const std::string host = PeerHost(context->peer());
+  const uint64_t n = limiter.Note(absl::StrCat(many, "|", from, "|", host));
+  if (n == 0) return;
+  // `from` is what the unauthenticated caller claims: escaped and cut short.
+  const std::string sender =
+      from.empty() ? host : absl::StrCat("'", absl::CHexEscape(from.substr(0, 64)), "' at ", host);
+  if (n == 1) {
+    spdlog::warn("rejected {} from {}: wrong or missing cluster token (more from it are counted and logged at most "
+                 "once a minute)", one, sender);
+  } else {
+    spdlog::warn("rejected {} {} from {} since the last such line: wrong or missing cluster token", n, many, sender);
+  }
 }
 
 // V8's ValueSerializer output starts with kVersionTag (0xFF) and a version.
@@ -44,7 +71,7 @@ class TransportServer::Service final : public v1::Transport::Service {
 
   grpc::Status Deliver(grpc::ServerContext* context, const v1::Batch* batch, v1::BatchReply* reply) override {
     if (!Authorized(context, token_)) {
-      spdlog::warn("rejected a transmission from {}: wrong or missing cluster token", context->peer());
+      WarnWrongToken(wrong_token_, "a transmission", "transmissions", batch->from(), context);
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong or missing cluster token");
     }
     if (!channels_->IsPeer(batch->from())) {
@@ -109,6 +136,8 @@ class TransportServer::Service final : public v1::Transport::Service {
   Channels* channels_;
   const std::string token_;
   std::function<void()> on_input_;
+  SteadyClock clock_;
+  RepeatLimiter wrong_token_{&clock_};
 };
 
 class TransportServer::AdminService final : public v1::Admin::Service {
@@ -124,7 +153,7 @@ class TransportServer::AdminService final : public v1::Admin::Service {
   }
   grpc::Status Eval(grpc::ServerContext* context, const v1::EvalRequest* request, v1::EvalReply* reply) override {
     if (!Authorized(context, token_)) {
-      spdlog::warn("rejected an admin eval from {}: wrong or missing cluster token", context->peer());
+      WarnWrongToken(wrong_token_, "an admin eval", "admin evals", "", context);
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong or missing cluster token");
     }
     *reply = eval_(request->source());
@@ -135,6 +164,8 @@ class TransportServer::AdminService final : public v1::Admin::Service {
   const std::string token_;
   StatusFn status_;
   EvalFn eval_;
+  SteadyClock clock_;
+  RepeatLimiter wrong_token_{&clock_};
 };
 
 absl::StatusOr<std::unique_ptr<TransportServer>> TransportServer::Start(const TransportOptions& options,

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <random>
 #include <tuple>
@@ -278,6 +279,29 @@ absl::Status FsyncDir(const std::string& path) {
   return absl::OkStatus();
 }
 
+// What a read-only open adds to the store's URI. SQLite reads a WAL-mode
+// file through its -shm index, which it creates beside the file if missing;
+// in a folder it cannot write (read-only media, a read-only mount, a
+// directory without write permission) that fails ("unable to open database
+// file"). There no process can be writing the store, so when no -wal holds
+// commits the file is opened `immutable=1`: SQLite then reads it as it is,
+// without -shm or locks. A -wal with commits is read through an -shm that is
+// already there; without one the store cannot be read in place, and the
+// error says so.
+absl::StatusOr<std::string> ReadOnlyUriSuffix(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  if (access(dir.c_str(), W_OK) == 0) return std::string();
+  const std::string why = strerror(errno);
+  struct stat st;
+  if (stat((path + "-wal").c_str(), &st) != 0 || st.st_size == 0) return std::string("?immutable=1");
+  if (stat((path + "-shm").c_str(), &st) == 0) return std::string();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "store ", path, " cannot be read in place: its folder ", dir, " cannot be written (", why, "), and its -wal (",
+      st.st_size, " bytes) holds commits that SQLite reads only through an -shm file, which is not there and "
+      "cannot be made; copy the store with its -wal to a writable folder and read the copy"));
+}
+
 }  // namespace
 
 CheckpointStore::CheckpointStore(std::string path, sqlite3* db, StoreLock lock)
@@ -393,8 +417,12 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::OpenLocked(
   }
   int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
   std::string uri = "file:" + path;
+  std::string uri_suffix;
   if (mode == Mode::kReadOnly) {
     flags |= SQLITE_OPEN_READONLY;
+    absl::StatusOr<std::string> suffix = ReadOnlyUriSuffix(path);
+    if (!suffix.ok()) return suffix.status();
+    uri_suffix = *suffix;
   } else {
     flags |= SQLITE_OPEN_READWRITE;
   }
@@ -407,6 +435,7 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::OpenLocked(
       escaped += c;
     }
   }
+  escaped += uri_suffix;
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(escaped.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
@@ -429,6 +458,7 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::OpenLocked(
       if (absl::Status s = store->MigrateFromFormat1(); !s.ok()) return s;
     }
   }
+  store->lock_.Keep();  // a refused open removes a lock file it created (store_lock.h)
   return store;
 }
 
@@ -448,9 +478,16 @@ absl::Status CheckpointStore::QuickCheck() {
       "copy with its own -wal (or delete the stale -wal), and start again"));
 }
 
+absl::Status CheckpointStore::Corrupt() const {
+  return absl::DataLossError(
+      absl::StrCat("store ", path_, " is corrupt (SQLite: ", sqlite3_errmsg(db_), "); restore it from a copy"));
+}
+
 absl::Status CheckpointStore::ReadMeta() {
   Stmt stmt(db_, "SELECT key, value FROM ken_meta");
   if (stmt.rc() != SQLITE_OK) {
+    const int code = sqlite3_errcode(db_) & 0xff;
+    if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) return Corrupt();
     return absl::DataLossError(absl::StrCat("store ", path_, " is not a Ken store (",
                                             sqlite3_errmsg(db_), ")"));
   }
@@ -462,9 +499,7 @@ absl::Status CheckpointStore::ReadMeta() {
     if (k == nullptr) continue;
     meta_[reinterpret_cast<const char*>(k)] = v ? reinterpret_cast<const char*>(v) : "";
   }
-  if (rc != SQLITE_DONE) {
-    return absl::DataLossError(absl::StrCat("store ", path_, " is damaged (", sqlite3_errmsg(db_), ")"));
-  }
+  if (rc != SQLITE_DONE) return Corrupt();
   const std::string format = GetMeta("format").value_or("");
   incarnation_ = GetMeta("incarnation").value_or("");
   fallback_handled_through_ = 0;
@@ -482,9 +517,7 @@ absl::Status CheckpointStore::ReadMeta() {
   }
   format_ = format;
   Stmt max(db_, "SELECT COALESCE(MAX(seq), 0) FROM checkpoints");
-  if (max.rc() != SQLITE_OK || sqlite3_step(max.get()) != SQLITE_ROW) {
-    return absl::DataLossError(absl::StrCat("store ", path_, " is damaged (", sqlite3_errmsg(db_), ")"));
-  }
+  if (max.rc() != SQLITE_OK || sqlite3_step(max.get()) != SQLITE_ROW) return Corrupt();
   last_seq_ = sqlite3_column_int64(max.get(), 0);
   return absl::OkStatus();
 }

@@ -132,12 +132,19 @@ class CheckpointStore {
   // Opens an existing store. kReadWrite takes the store lock (see Create)
   // and migrates a format-1 store to format 2 in place, in one transaction
   // (logged at info; on failure the store is left at format 1 and the error
-  // says so); kReadOnly takes no lock and never writes to the file.
-  // Errors: kNotFound if `path` does not exist; kDataLoss if it is not a Ken
-  // store (not SQLite, empty, truncated, wrong schema, unknown format);
-  // kFailedPrecondition for a newer format ("store X has format
-  // 'ken-store-3', newer than this ken understands (ken-store-2): use a
-  // newer ken"); lock errors as Create.
+  // says so); kReadOnly takes no lock and never writes to the file. In a
+  // folder it cannot write (read-only media), kReadOnly opens the file
+  // SQLite-`immutable` when no -wal with commits is beside it (no -shm is
+  // made), else through the -shm already there.
+  // Errors: kNotFound if `path` does not exist; kDataLoss "is not a Ken
+  // store (...)" if it is something else (not SQLite, empty, no ken_meta,
+  // unknown format), "is corrupt (SQLite: ...)" if its SQLite pages are
+  // damaged (truncated, overwritten); kFailedPrecondition for a newer format
+  // ("store X has format 'ken-store-3', newer than this ken understands
+  // (ken-store-2): use a newer ken") and, read-only, for a -wal with commits
+  // and no -shm in a folder that cannot be written ("cannot be read in
+  // place ..."); lock errors as Create. A refused kReadWrite open leaves no
+  // `.lock` it created (store_lock.h).
   // Open does not read checkpoints: LoadNewest reports their validity.
   static absl::StatusOr<std::unique_ptr<CheckpointStore>> Open(
       const std::string& path, Mode mode);
@@ -234,6 +241,9 @@ class CheckpointStore {
   static absl::StatusOr<std::unique_ptr<CheckpointStore>> OpenLocked(const std::string& path,
                                                                      Mode mode, StoreLock lock);
   absl::Status ReadMeta();
+  // kDataLoss "store S is corrupt (SQLite: <its message>); restore it from a
+  // copy", for SQLite's last error on this store.
+  absl::Status Corrupt() const;
   // PRAGMA quick_check; kDataLoss naming what it found.
   absl::Status QuickCheck();
   absl::Status MigrateFromFormat1();

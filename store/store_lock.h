@@ -5,8 +5,13 @@
 // the inode, not the name. SQLite's own locks are fcntl(2) locks, which
 // Linux keeps apart from flock locks. The kernel drops both when the holder
 // exits for any reason (kill -9 included), so a crashed node never blocks
-// its own restart. The lock file itself is left in place: removing it would
-// race with a process that just opened it.
+// its own restart. The lock file of a store that was opened is left in
+// place. One that Acquire created for an open that was then refused (not a
+// Ken store, corrupt, ...) is removed, while still locked, when the lock is
+// released without Keep(): so a refused file gets no `.lock` beside it. That
+// removal is safe against a process that opened the file meanwhile: Acquire
+// checks, once it holds the flock, that the name still leads to the file it
+// locked, and starts again if not.
 #ifndef KEN_STORE_STORE_LOCK_H_
 #define KEN_STORE_STORE_LOCK_H_
 
@@ -41,10 +46,17 @@ class StoreLock {
 
   bool held() const { return fd_ >= 0; }
 
+  // The store was opened: the lock file stays when the lock is released.
+  void Keep() { remove_on_release_ = false; }
+
  private:
-  explicit StoreLock(int fd) : fd_(fd) {}
+  StoreLock(int fd, std::string lock_path, bool created)
+      : fd_(fd), lock_path_(std::move(lock_path)), remove_on_release_(created) {}
+  void Release();
   int fd_ = -1;
   int file_fd_ = -1;
+  std::string lock_path_;
+  bool remove_on_release_ = false;  // Acquire created the lock file and no open kept it
 };
 
 }  // namespace ken

@@ -5,10 +5,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/util/subprocess.h"
@@ -33,6 +37,28 @@ std::string WriteCluster(const std::string& dir, int port_a, int port_b) {
   return config;
 }
 
+// A port held by another program, as a listening socket on 127.0.0.1.
+class BusyPort {
+ public:
+  BusyPort() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(listen(fd_, 1), 0);
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~BusyPort() { close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 TEST(ClusterCliTest, UpStatusKillEvalDown) {
   const std::string dir = MakeTempDir();
   const std::string config = WriteCluster(dir, FreePort(), FreePort());
@@ -50,6 +76,8 @@ TEST(ClusterCliTest, UpStatusKillEvalDown) {
   auto status = RunProgram({kKen, "cluster", "status", config});
   EXPECT_NE(status.output.find("NODE"), std::string::npos) << status.output;
   EXPECT_NE(status.output.find("OUTBOX"), std::string::npos);
+  // Retransmits are not persisted, and the label says so.
+  EXPECT_NE(status.output.find(" RETX_SINCE_START "), std::string::npos) << status.output;
   EXPECT_NE(status.output.find(" up    journal "), std::string::npos) << status.output;  // the default mode
   EXPECT_EQ(std::count(status.output.begin(), status.output.end(), '\n'), 3) << status.output;
 
@@ -64,6 +92,7 @@ TEST(ClusterCliTest, UpStatusKillEvalDown) {
   }
   EXPECT_NE(json.find("\"restarts\": 1"), std::string::npos) << json;
   EXPECT_NE(json.find("\"durability\": \"journal\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"retransmits_since_start\": "), std::string::npos) << json;
   // State survived the kill; a throwing eval is rolled back and reported.
   EXPECT_EQ(RunProgram({kKen, "cluster", "eval", config, "a", "hits"}).output, "2\n");
   auto bad = RunProgram({kKen, "cluster", "eval", config, "a", "hits = 99; throw new Error('no')"});
@@ -90,20 +119,41 @@ TEST(ClusterCliTest, UpStatusKillEvalDown) {
   EXPECT_EQ(RunProgram({kKen, "cluster", "down", config}, "", 60000).exit_code, 0);
 }
 
+// cluster.log follows `up`'s --log-level: at warn, neither the nodes' info
+// lines nor the supervisor's own "started node" are there; its warnings
+// (a node that died) and each node's "up" line are.
+TEST(ClusterCliTest, ClusterLogFollowsTheLogLevel) {
+  const std::string dir = MakeTempDir();
+  const std::string config = WriteCluster(dir, FreePort(), FreePort());
+  auto up = RunProgram({kKen, "cluster", "up", config, "--detach", "--log-level", "warn"}, "", 60000);
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  ASSERT_EQ(RunProgram({kKen, "cluster", "kill", config, "a"}).exit_code, 0);
+  std::string log;
+  for (int i = 0; i < 100; ++i) {
+    log = ::ken::testing::ReadFileOrEmpty(dir + "/data/cluster.log");
+    if (std::count(log.begin(), log.end(), '\n') >= 4 && log.find("[a] node a up: ", log.find("restart #1")) !=
+                                                              std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(RunProgram({kKen, "cluster", "down", config}, "", 60000).exit_code, 0);
+  log = ::ken::testing::ReadFileOrEmpty(dir + "/data/cluster.log");
+  EXPECT_NE(log.find("[a] node a up: "), std::string::npos) << log;
+  EXPECT_NE(log.find("[b] node b up: "), std::string::npos) << log;
+  EXPECT_NE(log.find("[supervisor] node a killed by signal 9; restart #1"), std::string::npos) << log;
+  EXPECT_EQ(log.find("[info]"), std::string::npos) << log;
+  EXPECT_EQ(log.find("[supervisor] started node"), std::string::npos) << log;
+  EXPECT_EQ(log.find("[supervisor] all nodes stopped"), std::string::npos) << log;
+}
+
 TEST(ClusterCliTest, ConfigErrorsBeforeAnythingStarts) {
   const std::string dir = MakeTempDir();
   // A port already in use.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(fd, 1), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string config = WriteCluster(dir, FreePort(), ntohs(addr.sin_port));
+  auto busy = std::make_unique<BusyPort>();
+  const std::string config = WriteCluster(dir, FreePort(), busy->port());
   auto r = RunProgram({kKen, "cluster", "up", config});
-  close(fd);
+  busy.reset();
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("node b: gRPC address 127.0.0.1:"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("in use"), std::string::npos) << r.output;
@@ -113,6 +163,46 @@ TEST(ClusterCliTest, ConfigErrorsBeforeAnythingStarts) {
   r = RunProgram({kKen, "cluster", "up", config});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("cannot read script"), std::string::npos) << r.output;
+}
+
+// `ken run` on a busy port: exactly the one line `cluster up` prints for it
+// (nothing of gRPC's own logging), exit code 1, and no store made.
+TEST(ClusterCliTest, RunOnABusyPortIsOneCleanLine) {
+  const std::string dir = MakeTempDir();
+  BusyPort busy;
+  const std::string config = WriteCluster(dir, FreePort(), busy.port());
+  auto r = RunProgram({kKen, "run", "--cluster", config, "--id", "b"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(r.output, "ken run: node b: gRPC address 127.0.0.1:" + std::to_string(busy.port()) +
+                          " cannot be used: Address already in use\n");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/data/b.ken")) << "the store was made before the port was checked";
+}
+
+// Once up, `ken run` prints one line: node id, addresses, store, and what
+// it restored; at the default log level nothing else while all is well.
+TEST(ClusterCliTest, RunPrintsOneLineWhenUp) {
+  const std::string dir = MakeTempDir();
+  const int port_a = FreePort();
+  const int http = FreePort();
+  const std::string config = WriteCluster(dir, port_a, FreePort());
+  const std::string head = "node a up: gRPC 127.0.0.1:" + std::to_string(port_a) + ", http 127.0.0.1:" +
+                           std::to_string(http) + ", store " + dir + "/data/a.ken, ";
+  const std::vector<std::string> argv = {kKen, "run", "--cluster", config, "--id", "a", "--http",
+                                         "127.0.0.1:" + std::to_string(http)};
+  {
+    Process node(argv);
+    ASSERT_TRUE(node.WaitFor("\n", 30000)) << node.output();
+    EXPECT_EQ(node.output(), head + "new (script " + dir + "/a.js ran as turn 1)\n");
+    node.Kill(SIGTERM);
+    EXPECT_EQ(node.Wait(), 0) << node.output();
+    EXPECT_EQ(std::count(node.output().begin(), node.output().end(), '\n'), 1) << node.output();
+  }
+  Process node(argv);
+  ASSERT_TRUE(node.WaitFor("\n", 30000)) << node.output();
+  EXPECT_EQ(node.output().rfind(head + "restored turn ", 0), 0u) << node.output();
+  EXPECT_NE(node.output().find(" (commit "), std::string::npos) << node.output();
+  node.Kill(SIGTERM);
+  EXPECT_EQ(node.Wait(), 0) << node.output();
 }
 
 }  // namespace

@@ -167,6 +167,28 @@ TEST_F(BadInputTest, RejectsWithReasonAndKeepsDelivering) {
   EXPECT_FALSE(cluster_.Exited("node", &code)) << cluster_.Output("node");
 }
 
+// A sender with the wrong token retries without end: the warning is one
+// line per sender per minute (the count comes with the next line), not one
+// per transmission.
+TEST_F(BadInputTest, WrongTokenIsWarnedOncePerSenderPerMinute) {
+  v1::BatchReply reply;
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(Send(Envelope(1, kHi), &reply, "wrong-token").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  ASSERT_TRUE(WaitForLog("rejected a transmission from 'peer' at ipv4:127.0.0.1: wrong or missing cluster token (more "
+                         "from it are counted and logged at most once a minute)"))
+      << cluster_.Output("node");
+  // A real transmission afterwards, so that every rejection was handled.
+  ASSERT_TRUE(Send(Envelope(1, kHi), &reply).ok());
+  const std::string out = cluster_.Output("node");
+  size_t lines = 0;
+  for (size_t at = out.find("wrong or missing cluster token"); at != std::string::npos;
+       at = out.find("wrong or missing cluster token", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 1u) << out;
+}
+
 // An ack (for this node's own incarnation) for messages the node never sent
 // can only mean that its store went back in time (restored from a copy): it
 // takes a new incarnation, durably, so that every peer refuses its channels

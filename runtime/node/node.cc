@@ -343,7 +343,11 @@ absl::Status Node::Send(const std::string& dst, std::string payload) {
   absl::Status result;
   if (recording_ != nullptr) recording_digest_.AddSend(dst, payload);
   std::string error;
-  if (channels_ == nullptr) {
+  if (options_.read_only) {
+    // ken inspect: its expression's effects are discarded, so nothing it
+    // sends could ever be delivered.
+    result = absl::FailedPreconditionError("ken.send: ken inspect reads the store read-only; nothing is sent");
+  } else if (channels_ == nullptr) {
     result = absl::FailedPreconditionError("ken.send: this node is not part of a cluster (started by ken shell)");
   } else if (batch_ == nullptr) {
     result = absl::FailedPreconditionError("ken.send: called outside a turn");
