@@ -10,6 +10,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "base/host_port.h"
+#include "http/http_connection.h"
+#include "http/request_head.h"
 #include "spdlog/spdlog.h"
 
 namespace ken {
@@ -41,13 +43,40 @@ void WidenListenBacklog(int port) {
 // multipart/form-data bodies into parts, leaving `body` empty. Ken hands
 // every body to the handler as it came, up to max_body_bytes: so before the
 // library reads the body, such a Content-Type is moved to a header of
-// Ken's own and put back afterwards.
+// Ken's own. (The handler is given the fields as sent, HttpConnection's, so
+// the program sees the Content-Type and never the renamed one.)
 constexpr char kStashedContentType[] = "x-ken-stashed-content-type";
 
 bool LibraryParsesBody(const std::string& content_type) {
   std::string lower = content_type;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return lower.rfind("application/x-www-form-urlencoded", 0) == 0 || lower.rfind("multipart/form-data", 0) == 0;
+}
+
+// Answers 400 to a request that is malformed (`why`), logs it, and closes
+// the connection after the response: what follows in it cannot be trusted
+// to start a request.
+void RefuseMalformed(HttpConnection& connection, httplib::Response& res, const std::string& why) {
+  std::string ip;
+  int port = 0;
+  connection.get_remote_ip_and_port(ip, port);
+  spdlog::warn("http: 400 Bad Request to {}:{}: {}; the request is not run and the connection is closed", ip, port,
+               why);
+  res.status = 400;
+  res.set_content(absl::StrCat("Bad Request: ", why, "\n"), "text/plain; charset=utf-8");
+  connection.CloseAfterResponse();
+}
+
+// Why the library answered 400 by itself (its parser gives no reason).
+std::string LibraryRefusal(const HttpConnection& connection) {
+  const std::string& head = connection.head();
+  std::string request_line = head.substr(0, head.find('\n'));
+  if (!request_line.empty() && request_line.back() == '\r') request_line.pop_back();
+  if (!connection.head_complete()) {
+    return absl::StrCat("malformed request line or header (request line '", QuoteForLog(request_line), "')");
+  }
+  return absl::StrCat("the body of '", QuoteForLog(request_line), "' could not be read (malformed chunks, or ",
+                      "the client stopped sending), or its method is not served");
 }
 
 }  // namespace
@@ -60,7 +89,7 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
     return absl::InvalidArgumentError(absl::StrCat("cannot parse http address ", options.address));
   }
   std::unique_ptr<HttpFrontend> frontend(new HttpFrontend());
-  frontend->server_ = std::make_unique<httplib::Server>();
+  frontend->server_ = std::make_unique<HttpServer>();
   httplib::Server& server = *frontend->server_;
   const int threads = options.threads;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
@@ -70,11 +99,26 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
   // Responses are small and written in pieces: without TCP_NODELAY, Nagle's
   // algorithm and the client's delayed ACK add ~40 ms to each one.
   server.set_tcp_nodelay(true);
-  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    // Before the body is read: refuse a head the library took too leniently.
+    HttpConnection* connection = HttpConnection::Current();
+    if (connection == nullptr) {  // not served by HttpServer: cannot be checked
+      res.status = 500;
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    RequestHead head;
+    std::string why = connection->head_overflowed()
+                          ? absl::StrCat("the request head is over ", HttpConnection::kMaxHeadBytes, " bytes")
+                          : CheckRequestHead(connection->head(), &head);
+    if (!why.empty()) {
+      RefuseMalformed(*connection, res, why);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    connection->fields() = std::move(head.fields);
     // The request object is the library's own, not const: renaming a header
     // here is how the library is told not to parse the body.
     auto& headers = const_cast<httplib::Request&>(req).headers;
-    headers.erase(kStashedContentType);  // a client's own is not trusted
+    headers.erase(kStashedContentType);
     auto it = headers.find("Content-Type");
     if (it != headers.end() && LibraryParsesBody(it->second)) {
       std::string value = it->second;
@@ -83,10 +127,31 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
+  // A 400 the library made itself (a malformed request line, an unreadable
+  // body...): give it a reason, log it, close the connection after it.
+  server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+    HttpConnection* connection = HttpConnection::Current();
+    if (connection == nullptr || res.status != 400 || connection->answered_by_node() ||
+        connection->close_after_response()) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    RefuseMalformed(*connection, res, LibraryRefusal(*connection));
+    // The library sends this response without adding a length.
+    res.set_header("Content-Length", std::to_string(res.body.size()));
+    return httplib::Server::HandlerResponse::Unhandled;
+  }));
+  server.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
+    HttpConnection* connection = HttpConnection::Current();
+    if (connection != nullptr && connection->close_after_response()) {
+      res.headers.erase("Keep-Alive");
+      res.set_header("Connection", "close");
+    }
+  });
   // Every method and path goes to the node. (A pre-routing handler runs
   // before cpp-httplib reads the body, so these are ordinary handlers.)
   const size_t max_body = options.max_body_bytes;
   auto handler = [handle, max_body](const httplib::Request& req, httplib::Response& res) {
+    HttpConnection* connection = HttpConnection::Current();  // set: the pre-routing handler checked
     // A chunked body has no Content-Length for the library to check.
     if (req.body.size() > max_body) {
       res.status = 413;
@@ -100,18 +165,17 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
     r.set_path(req.path);
     size_t q = req.target.find('?');
     r.set_query(q == std::string::npos ? "" : req.target.substr(q + 1));
-    for (const auto& [name, value] : req.headers) {
+    // The fields as the client sent them (the library's own percent-decode
+    // values, drop empty ones and add REMOTE_ADDR and the like).
+    for (const auto& [name, value] : connection->fields()) {
       std::string lower = name;
       for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (lower == "remote_addr" || lower == "remote_port" || lower == "local_addr" || lower == "local_port") {
-        continue;  // added by cpp-httplib, not sent by the client
-      }
-      if (lower == kStashedContentType) lower = "content-type";
       v1::HttpHeader* h = r.add_headers();
       h->set_name(lower);
       h->set_value(value);
     }
     r.set_body(req.body);
+    connection->MarkAnsweredByNode();
     v1::HttpResponse answer = handle(std::move(r));
     res.status = answer.status();
     std::string content_type = "text/plain; charset=utf-8";

@@ -1,9 +1,17 @@
 // The HTTP front end of a node (cpp-httplib, Debian's libcpp-httplib). It
-// parses requests (keep-alive, many concurrent connections, 400 for
-// malformed requests, 413 over the body limit) on its own thread pool and
-// hands each one, as a v1::HttpRequest (proto/turn.proto), to `handle`,
-// which runs it as a turn and returns the response once the turn's commit
-// is durable (output commit); the connection's thread waits meanwhile.
+// parses requests (keep-alive, many concurrent connections, 413 over the
+// body limit) on its own thread pool and hands each one, as a
+// v1::HttpRequest (proto/turn.proto), to `handle`, which runs it as a turn
+// and returns the response once the turn's commit is durable (output
+// commit); the connection's thread waits meanwhile.
+//
+// A malformed request (request line, a header line: request_head.h, a
+// Content-Length that is not a number, an unreadable body) is answered 400
+// with the reason in the body and a warning in the log, is never run, and
+// its connection is closed after the response. The handler's headers are
+// the fields as sent (values not decoded, empty ones kept). A client that
+// has shut down its sending side still gets its response
+// (http_connection.h).
 #ifndef KEN_HTTP_HTTP_FRONTEND_H_
 #define KEN_HTTP_HTTP_FRONTEND_H_
 

@@ -1,7 +1,7 @@
 // The HTTP binding: each request is one turn that calls the global
 // `handleRequest(request, response)` or the function given to
 // ken.http.onRequest(fn) (which wins if both exist).
-//   request:  { method, uri, path, query, headers, body }  (body: string)
+//   request:  { method, uri, path, query, params, headers, body }  (body: string)
 //   response: { statusCode: 200, headers: {}, body: '' }
 // A body that is not a string is sent as JSON (content-type set if absent).
 // The node sends the response only after the turn's commit is durable.
@@ -40,7 +40,7 @@ const {
   // returns the response object the handler fills in. A handler that
   // returns a promise (an async function) is answered when the promise
   // settles, possibly in a later turn: it is tracked as reply `replyId`
-  // (replies.js); a rejection is answered like a throw.
+  // (replies.js); a rejection answers 500 but does not roll the turn back.
   internals.httpDispatch = (request, replyId) => {
     const fn = state.handler !== null ? state.handler : global.handleRequest;
     if (typeof fn !== 'function') {

@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@ using ::ken::testing::TestCluster;
 
 constexpr char kCounter[] = R"js(
 var counter = 0;
+var marks = 0;
 var handleRequest = function (request, response) {
   if (request.uri === "/counter") {
     response.statusCode = 200;
@@ -50,12 +52,83 @@ var handleRequest = function (request, response) {
     response.body = request.body.length + " " + request.headers["content-type"];
   } else if (request.path === "/async") {
     Promise.resolve(41).then(function (v) { response.body = "async " + (v + 1); });
+  } else if (request.path === "/params") {
+    response.body = { params: request.params, nullPrototype: Object.getPrototypeOf(request.params) === null,
+                      query: request.query };
+  } else if (request.path === "/headers") {
+    response.body = request.headers;
+  } else if (request.path === "/null") {
+    response.body = null;
+  } else if (request.path === "/crlf") {
+    counter += 1000;
+    response.headers["x-bad"] = "a\r\nInjected: yes";
+  } else if (request.path === "/reject") {
+    return (async function () { marks += 1; await null; throw new Error("promise rejected"); })();
+  } else if (request.path === "/reject-later") {
+    marks += 10;
+    return new Promise(function (resolve, reject) {
+      setTimeout(function () { marks += 100; reject(new Error("rejected later")); }, 10);
+    });
+  } else if (request.path === "/marks") {
+    response.body = "marks " + marks;
   } else {
     response.statusCode = 404;
     response.body = "no such page";
   }
 };
 )js";
+
+// What a raw TCP exchange got: the bytes read, and whether the server
+// closed the connection (end of input) within the time allowed.
+struct RawAnswer {
+  std::string data;
+  bool closed = false;
+};
+
+// Sends `request` as is on a new connection to `port`, half-closes the
+// connection after it if `half_close`, and reads until the server closes or
+// `timeout_ms` pass.
+RawAnswer RawExchange(int port, const std::string& request, bool half_close, int timeout_ms = 5000) {
+  RawAnswer answer;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return answer;
+  }
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return answer;
+  }
+  if (half_close) shutdown(fd, SHUT_WR);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) {
+      answer.closed = true;
+      break;
+    }
+    answer.data.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return answer;
+}
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// The error id of a Ken 500 body ("... (error id 1a2b3c4d)").
+std::string ErrorId(const std::string& body) {
+  size_t at = body.find("error id ");
+  return at == std::string::npos ? "" : body.substr(at + 9, 8);
+}
 
 class HttpTest : public ::testing::Test {
  protected:
@@ -213,6 +286,137 @@ TEST_F(HttpTest, RequestAndResponseShape) {
   close(fd);
   EXPECT_EQ(std::string(buf).substr(0, 12), "HTTP/1.1 400") << buf;
   EXPECT_EQ(Counter(), 0);
+}
+
+// A client that shuts down its sending side after the request (nc -N)
+// still gets the response of the turn that ran for it: before, the library
+// took the connection for dead and the committed turn went unanswered.
+TEST_F(HttpTest, HalfClosedClientGetsItsResponse) {
+  StartNode();
+  RawAnswer get = RawExchange(http_port_, "GET /counter HTTP/1.1\r\nHost: x\r\n\r\n", true);
+  EXPECT_EQ(get.data.substr(0, 12), "HTTP/1.1 200") << get.data;
+  EXPECT_TRUE(Contains(get.data, "Counter: 0")) << get.data;
+  EXPECT_TRUE(get.closed);
+  // A body with neither Content-Length nor chunks ends where the client
+  // half-closes.
+  RawAnswer post = RawExchange(http_port_, "POST /len HTTP/1.1\r\nHost: x\r\n\r\nfive!", true);
+  EXPECT_EQ(post.data.substr(0, 12), "HTTP/1.1 200") << post.data;
+  EXPECT_TRUE(Contains(post.data, "\r\n\r\n5 undefined")) << post.data;
+  EXPECT_TRUE(post.closed);
+  EXPECT_EQ(Counter(), 1);
+}
+
+// Malformed heads the library used to take leniently (a line without a
+// colon was dropped, Content-Length -1 read as 2^64-1) get 400 with the
+// reason, are never run, are logged, and their connection is closed: the
+// request pipelined after them gets no answer.
+TEST_F(HttpTest, MalformedHeadsGet400AndCloseTheConnection) {
+  StartNode();
+  struct Case {
+    std::string head, reason;
+  };
+  const std::vector<Case> cases = {
+      {"POST /counter HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\nabc",
+       "Content-Length '-1' is not a number of bytes"},
+      {"GET /counter HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n", "a header line has no colon: 'NoColonHere'"},
+      {"GET /counter HTTP/1.1\r\nHost: x\nX: y\r\n\r\n", "a header line is not ended by CRLF"},
+      {"GET /counter HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", "obsolete line folding"},
+      {"GET /counter HTTP/1.1\r\nHost : x\r\n\r\n", "header name 'Host ' is not a token"},
+      {"POST /counter HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+       "Content-Length fields that disagree"},
+      {"GARBAGE\r\nHost: x\r\n\r\n", "malformed request line or header (request line 'GARBAGE')"},
+  };
+  const std::string next = "GET /counter HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.head);
+    RawAnswer answer = RawExchange(http_port_, c.head + next, false);
+    EXPECT_EQ(answer.data.substr(0, 12), "HTTP/1.1 400") << answer.data;
+    EXPECT_TRUE(Contains(answer.data, "Connection: close")) << answer.data;
+    EXPECT_TRUE(Contains(answer.data, "\r\n\r\nBad Request: ")) << answer.data;
+    EXPECT_TRUE(Contains(answer.data, c.reason)) << answer.data;
+    EXPECT_FALSE(Contains(answer.data, "Counter:")) << "the request after a 400 was served: " << answer.data;
+    EXPECT_TRUE(answer.closed) << "the connection stayed open after a 400";
+    EXPECT_TRUE(cluster_.WaitForOutput("web", "http: 400 Bad Request to 127.0.0.1:", 5));
+    EXPECT_TRUE(cluster_.WaitForOutput("web", c.reason, 5)) << cluster_.Output("web");
+  }
+  EXPECT_EQ(Counter(), 0);  // none of them ran
+}
+
+// Header values reach the handler as sent: not percent-decoded, an empty
+// one kept.
+TEST_F(HttpTest, HeaderValuesArriveAsSent) {
+  StartNode();
+  RawAnswer answer =
+      RawExchange(http_port_, "GET /headers HTTP/1.1\r\nHost: x\r\nX-Enc:  %41b \r\nX-Empty:\r\nConnection: close\r\n\r\n",
+                  false);
+  EXPECT_EQ(answer.data.substr(0, 12), "HTTP/1.1 200") << answer.data;
+  EXPECT_TRUE(Contains(answer.data, R"("x-enc":"%41b","x-empty":"")")) << answer.data;
+}
+
+// A header value with CR/LF set by the handler is never sent: 500 with an
+// error id, the error in the log, the turn rolled back.
+TEST_F(HttpTest, HandlerHeaderWithCrLfIs500AndLogged) {
+  StartNode();
+  RawAnswer answer = RawExchange(http_port_, "GET /crlf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false);
+  EXPECT_EQ(answer.data.substr(0, 12), "HTTP/1.1 500") << answer.data;
+  EXPECT_FALSE(Contains(answer.data, "Injected")) << answer.data;
+  const std::string id = ErrorId(answer.data);
+  ASSERT_EQ(id.size(), 8u) << answer.data;
+  EXPECT_TRUE(cluster_.WaitForOutput(
+      "web", "http error " + id + ": Uncaught TypeError: response header 'x-bad' has a CR, LF or NUL in its value", 5))
+      << cluster_.Output("web");
+  EXPECT_EQ(Counter(), 0);  // the +1000 was rolled back
+}
+
+// request.params: the query decoded as a form (+ is a space, percent
+// escapes, a malformed one kept), a repeated name as an array, a null
+// prototype; request.query stays the raw text.
+TEST_F(HttpTest, RequestParamsDecodeTheQuery) {
+  StartNode();
+  // Sent raw: the library's client would rewrite the target ('+' as %2B).
+  RawAnswer params = RawExchange(
+      http_port_, "GET /params?tag=a&tag=b&q=x+y%21&bad=100%&e&toString=%E2%82%AC HTTP/1.1\r\nHost: x\r\n\r\n", true);
+  EXPECT_TRUE(Contains(params.data,
+                       R"({"params":{"tag":["a","b"],"q":"x y!","bad":"100%","e":"","toString":"€"},)"
+                       R"("nullPrototype":true,"query":"tag=a&tag=b&q=x+y%21&bad=100%&e&toString=%E2%82%AC"})"))
+      << params.data;
+  httplib::Client c("127.0.0.1", http_port_);
+  auto none = c.Get("/params");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->body, R"({"params":{},"nullPrototype":true,"query":""})");
+}
+
+// response.body = null sends an empty body (docs/api.md), not "null".
+TEST_F(HttpTest, NullBodyIsEmpty) {
+  StartNode();
+  httplib::Client c("127.0.0.1", http_port_);
+  auto r = c.Get("/null");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "");
+  EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain; charset=utf-8");
+}
+
+// A handler whose promise rejects answers 500 with an error id and a log
+// line with the error and its stack; a rejection is not an abort: the turn
+// commits (in the same turn or a later one).
+TEST_F(HttpTest, RejectedPromiseIs500AndCommits) {
+  StartNode();
+  httplib::Client c("127.0.0.1", http_port_);
+  for (const std::string path : {"/reject", "/reject-later"}) {
+    SCOPED_TRACE(path);
+    auto r = c.Get(path.c_str());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 500);
+    const std::string id = ErrorId(r->body);
+    ASSERT_EQ(id.size(), 8u) << r->body;
+    const std::string message = path == "/reject" ? "promise rejected" : "rejected later";
+    EXPECT_TRUE(cluster_.WaitForOutput("web", "http error " + id + ": Uncaught Error: " + message + "\n    at ", 5))
+        << cluster_.Output("web");
+  }
+  auto marks = c.Get("/marks");
+  ASSERT_TRUE(marks);
+  EXPECT_EQ(marks->body, "marks 111");
 }
 
 // http_max_body_bytes (top level or per node) bounds every body, also

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/form_urlencoded.h"
 #include "js_api/natives.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -99,6 +100,36 @@ absl::StatusOr<std::string> RunDelivery(const TurnScope& scope, const v1::Envelo
   return std::string();
 }
 
+// request.params: the decoded query (base/form_urlencoded.h) as a
+// null-prototype object of own data properties; a name given once maps to
+// its value, a repeated one to an array of its values in order. Bytes that
+// are not UTF-8 become U+FFFD.
+v8::Local<v8::Object> QueryParams(const TurnScope& scope, const std::string& query) {
+  v8::Isolate* isolate = scope.isolate;
+  std::vector<std::pair<std::string, std::vector<v8::Local<v8::Value>>>> grouped;
+  for (auto& [name, value] : ParseFormUrlencoded(query)) {
+    auto it = std::find_if(grouped.begin(), grouped.end(), [&](const auto& g) { return g.first == name; });
+    if (it == grouped.end()) it = grouped.insert(grouped.end(), {name, {}});
+    it->second.push_back(V8String(isolate, value));
+  }
+  v8::Local<v8::Object> params = v8::Object::New(isolate, v8::Null(isolate), nullptr, nullptr, 0);
+  for (auto& [name, values] : grouped) {
+    v8::Local<v8::Value> v = values.size() == 1 ? values[0]
+                                                : v8::Local<v8::Value>(v8::Array::New(isolate, values.data(), values.size()));
+    params->CreateDataProperty(scope.context, V8String(isolate, name), v).Check();
+  }
+  return params;
+}
+
+// "Uncaught " and the formatted rejection of a handler's promise. Formatting
+// runs the program's code; if that throws, a placeholder.
+std::string RejectionText(const TurnScope& scope, v8::Local<v8::Value> reason) {
+  v8::TryCatch try_catch(scope.isolate);
+  std::string text = Inspect(scope, reason, true);
+  if (try_catch.HasCaught() && !scope.isolate->IsExecutionTerminating()) text = "[a value that could not be formatted]";
+  return "Uncaught " + text;
+}
+
 absl::StatusOr<std::string> RunHttp(const TurnScope& scope, const v1::HttpRequest& request, uint64_t reply_id) {
   v8::Isolate* isolate = scope.isolate;
   v8::Local<v8::Context> context = scope.context;
@@ -123,8 +154,8 @@ absl::StatusOr<std::string> RunHttp(const TurnScope& scope, const v1::HttpReques
   for (const auto& [name, value] : joined) ok = ok && put(headers, name, V8String(isolate, value));
   ok = ok && put(req, "method", V8String(isolate, request.method())) &&
        put(req, "uri", V8String(isolate, request.uri())) && put(req, "path", V8String(isolate, request.path())) &&
-       put(req, "query", V8String(isolate, request.query())) && put(req, "headers", headers) &&
-       put(req, "body", V8String(isolate, request.body()));
+       put(req, "query", V8String(isolate, request.query())) && put(req, "params", QueryParams(scope, request.query())) &&
+       put(req, "headers", headers) && put(req, "body", V8String(isolate, request.body()));
   if (!ok) return absl::AbortedError("threw");
   v8::Local<v8::Value> id = reply_id != 0 ? ReplyIdValue(scope, reply_id) : v8::Local<v8::Value>(v8::Undefined(isolate));
   v8::Local<v8::Value> args[] = {req, id};
@@ -139,9 +170,12 @@ absl::StatusOr<std::string> RunHttp(const TurnScope& scope, const v1::HttpReques
       return Serialize(output);
     }
     if (entry->IsObject() && !Field(scope, entry.As<v8::Object>(), "ok")->BooleanValue(isolate)) {
-      // The handler's promise rejected: as if it had thrown.
-      isolate->ThrowException(Field(scope, entry.As<v8::Object>(), "value"));
-      return absl::AbortedError("threw");
+      // The handler's promise rejected. A rejection is not an abort: the
+      // turn commits (as when a later turn rejects it), and the client
+      // gets 500 (HttpResponseFor).
+      output.set_rejected(RejectionText(scope, Field(scope, entry.As<v8::Object>(), "value")));
+      if (isolate->IsExecutionTerminating()) return absl::AbortedError("terminated");
+      return Serialize(output);
     }
   } else {
     // Promise reactions of the handler run before the response is read.
@@ -501,6 +535,7 @@ v1::HttpResponse HttpResponseFor(const TurnResult& result) {
   if (result.ok()) {
     v1::TurnOutput output = DecodeOutput(result);
     if (output.has_http()) return output.http();
+    if (output.kind_case() == v1::TurnOutput::kRejected) return ErrorResponse(500, output.rejected());
     return ErrorResponse(500, "malformed response");
   }
   if (result.status == TurnStatus::kCommitFailed || result.status == TurnStatus::kTimedOut ||

@@ -63,8 +63,9 @@ TurnInput ForgetRepliesTurn(std::vector<uint64_t> ids);
 v1::TurnOutput DecodeOutput(const TurnResult& result);
 
 // The response to send for an HTTP turn. A turn that threw or left what
-// cannot be committed gets 500 with a short error id (the details go to the
-// log with that id); one that timed out or reached the heap limit, or whose
+// cannot be committed, or whose handler's promise rejected (that turn
+// committed: TurnOutput.rejected), gets 500 with a short error id (the
+// details go to the log with that id); one that timed out or reached the heap limit, or whose
 // commit failed (disk full), 503. `result` must not be pending.
 v1::HttpResponse HttpResponseFor(const TurnResult& result);
 // The same for a reply a later turn settled.
