@@ -48,7 +48,14 @@ std::string WhyNotBindable(const std::string& address) {
   }
   int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
+  // With the options the real listeners take (cpp-httplib and gRPC set
+  // SO_REUSEPORT): sockets a killed node left behind on the port (accepted
+  // connections still closing) must not count as busy, or a node restarted
+  // after kill -9 would refuse its own port.
   if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+#ifdef SO_REUSEPORT
+  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+#endif
   int rc = fd >= 0 ? bind(fd, res->ai_addr, res->ai_addrlen) : -1;
   int err = errno;
   if (fd >= 0) close(fd);

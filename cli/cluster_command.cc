@@ -154,7 +154,8 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
       printf("%s\n  {\"id\": %s, \"up\": %s, \"pid\": %lld, \"restarts\": %u, \"turns\": %llu, \"checkpoint\": %lld, "
-             "\"outbox\": %llu, \"retransmits_since_start\": %llu, \"dead_letters\": %llu, \"heap_bytes\": %llu, "
+             "\"outbox\": %llu, \"retransmits_since_start\": %llu, \"dead_letters\": %llu, "
+             "\"unhandled_rejections_since_start\": %llu, \"heap_bytes\": %llu, "
              "\"store_bytes\": %llu, \"durability\": %s, \"snapshot_checkpoint\": %lld, \"incarnation\": %s, "
              "\"error\": %s",
              i ? "," : "", JsonString(r.id).c_str(), r.up ? "true" : "false",
@@ -163,6 +164,7 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
              static_cast<unsigned long long>(r.reply.unacked_total()),
              static_cast<unsigned long long>(retransmits(r.reply)),
              static_cast<unsigned long long>(r.reply.dead_letters()),
+             static_cast<unsigned long long>(r.reply.unhandled_rejections()),
              static_cast<unsigned long long>(r.reply.heap_used_bytes()),
              static_cast<unsigned long long>(r.reply.store_bytes()), JsonString(r.reply.durability()).c_str(),
              static_cast<long long>(r.reply.snapshot_checkpoint()), JsonString(r.reply.incarnation()).c_str(),

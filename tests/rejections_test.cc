@@ -5,6 +5,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/util/cluster.h"
+#include "tests/util/subprocess.h"
 
 namespace ken {
 namespace {
@@ -41,6 +42,8 @@ TEST(RejectionsTest, NodesLogAndCountUnhandledRejectionsAndCommit) {
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(status->unhandled_rejections(), 2u);
   EXPECT_EQ(status->dead_letters(), 0u);
+  auto json = ::ken::testing::RunProgram({"cli/ken", "cluster", "status", cluster.config_path(), "--json"});
+  EXPECT_NE(json.output.find("\"unhandled_rejections_since_start\": 2"), std::string::npos) << json.output;
 }
 
 }  // namespace

@@ -412,6 +412,7 @@ TEST(ShellTest, CtrlCAtThePromptDiscardsTheLineAndTwiceExits) {
   shell.Type("typeof f + '!'\r");
   EXPECT_TRUE(shell.ReadUntil("'undefined!'")) << shell.output();
   EXPECT_EQ(shell.output().find("To exit"), std::string::npos) << shell.output();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // back at the prompt
   shell.Type("\x03");
   EXPECT_TRUE(shell.ReadUntil("(To exit, press Ctrl-C again or Ctrl-D or type .exit)")) << shell.output();
   shell.Type("\x03");
