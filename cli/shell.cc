@@ -215,7 +215,7 @@ void FireDueTimers(TurnLoop& loop, std::vector<std::string>* uncaught) {
 // One input: a script named `name`; prints its value (or the error) once
 // the turn is committed.
 void RunInput(TurnLoop& loop, const std::string& source, const std::string& name,
-              std::vector<std::string>* uncaught) {
+              std::vector<std::string>* uncaught, bool* said_why_slow) {
   TurnResult result = RunTurnNow(loop, ShellRecord(source, name));
   Print(result.ok() ? result.output : result.error);
   if (!result.ok() && absl::StrContains(result.error, "await is only valid in async functions")) {
@@ -226,10 +226,9 @@ void RunInput(TurnLoop& loop, const std::string& source, const std::string& name
   PrintUncaught(uncaught);
   // Snapshot mode writes the whole heap at every commit: with a large heap
   // every input takes that long. Said once per session.
-  static bool said_why_slow = false;
   PersistentIsolate& isolate = loop.node().isolate();
-  if (!said_why_slow && loop.node().durability() == "snapshot" && isolate.last_snapshot_ms() > 500) {
-    said_why_slow = true;
+  if (!*said_why_slow && loop.node().durability() == "snapshot" && isolate.last_snapshot_ms() > 500) {
+    *said_why_slow = true;
     Print(absl::StrCat("(the last commit took ", isolate.last_snapshot_ms(), " ms: in snapshot mode every commit writes ",
                        "the whole heap, ", isolate.last_snapshot_heap_bytes() >> 20, " MB now; journal mode commits ",
                        "only the input: ken shell --store ", loop.node().store().path(), " --durability journal)"));
@@ -305,6 +304,7 @@ int RunShell(const ShellOptions& options) {
   TurnLoopOptions loop_options;
   loop_options.linger_ms = 0;  // one person types: no batches to wait for
   std::vector<std::string> uncaught;
+  bool said_why_slow = false;  // the slow-commit hint is said once per session
   loop_options.on_unhandled_rejection = [&uncaught](const std::string&, const std::string& text) {
     uncaught.push_back(text);
   };
@@ -344,7 +344,7 @@ int RunShell(const ShellOptions& options) {
         std::stringstream text;
         text << in.rdbuf();
         reader.Remember(line);
-        RunInput(loop, text.str(), file, &uncaught);
+        RunInput(loop, text.str(), file, &uncaught, &said_why_slow);
         continue;
       }
       if (command.size() > 1 && command[0] == '.' && std::isalpha(static_cast<unsigned char>(command[1])) &&
@@ -370,7 +370,7 @@ int RunShell(const ShellOptions& options) {
     pending.clear();
     // Named like Node's REPL: REPL<n>, one number per input (from the
     // store's next turn, so names stay distinct across restarts).
-    RunInput(loop, source, absl::StrCat("REPL", input_number++), &uncaught);
+    RunInput(loop, source, absl::StrCat("REPL", input_number++), &uncaught, &said_why_slow);
   }
   if (!pending.empty()) Print("(unfinished input discarded)");
   return 0;

@@ -724,35 +724,29 @@ function formatArrayBuffer(ctx, value) {
   return output;
 }
 
-function formatSet(ctx, value, recurseTimes) {
-  const length = SetPrototypeGetSize(value);
+// A Set's or Map's entries, at most maxArrayLength of them: `each(add)`
+// walks the collection (captured SetPrototypeForEach/MapPrototypeForEach)
+// and calls add(text) per entry; text() formats it only if it is shown.
+function formatCollection(ctx, length, each) {
   const maxLength = MathMin(MathMax(0, ctx.maxArrayLength), length);
   const output = NullProtoArray();
   ctx.indentationLvl += 2;
   let i = 0;
-  SetPrototypeForEach(value, (v) => {
-    if (i++ < maxLength) ArrayPrototypePush(output, formatValue(ctx, v, recurseTimes));
+  each((text) => {
+    if (i++ < maxLength) ArrayPrototypePush(output, text());
   });
   if (length - maxLength > 0) ArrayPrototypePush(output, remainingText(length - maxLength));
   ctx.indentationLvl -= 2;
   return output;
 }
 
-function formatMap(ctx, value, recurseTimes) {
-  const length = MapPrototypeGetSize(value);
-  const maxLength = MathMin(MathMax(0, ctx.maxArrayLength), length);
-  const output = NullProtoArray();
-  ctx.indentationLvl += 2;
-  let i = 0;
-  MapPrototypeForEach(value, (v, k) => {
-    if (i++ < maxLength) {
-      ArrayPrototypePush(output, `${formatValue(ctx, k, recurseTimes)} => ${formatValue(ctx, v, recurseTimes)}`);
-    }
-  });
-  if (length - maxLength > 0) ArrayPrototypePush(output, remainingText(length - maxLength));
-  ctx.indentationLvl -= 2;
-  return output;
-}
+const formatSet = (ctx, value, recurseTimes) => formatCollection(ctx, SetPrototypeGetSize(value), (add) => {
+  SetPrototypeForEach(value, (v) => add(() => formatValue(ctx, v, recurseTimes)));
+});
+
+const formatMap = (ctx, value, recurseTimes) => formatCollection(ctx, MapPrototypeGetSize(value), (add) => {
+  MapPrototypeForEach(value, (v, k) => add(() => `${formatValue(ctx, k, recurseTimes)} => ${formatValue(ctx, v, recurseTimes)}`));
+});
 
 // A Map or Set iterator: what it has left, as V8 previews it.
 function formatIterator(ctx, value, recurseTimes, braces) {
