@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 
 #include <cctype>
+#include <chrono>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -201,6 +203,14 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
   }
   WidenListenBacklog(port);
   frontend->thread_ = std::thread([&server] { server.listen_after_bind(); });
+  // cpp-httplib's stop() does nothing until the listening loop has started
+  // (it checks is_running()), so a Stop() right after Start() would leave
+  // the thread listening and the join waiting forever: return only once the
+  // loop runs. It starts within microseconds; the bound is a safeguard.
+  for (int i = 0; i < 10000 && !server.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!server.is_running()) spdlog::warn("the HTTP listening thread has not started after 10 s");
   return frontend;
 }
 

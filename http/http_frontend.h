@@ -41,7 +41,8 @@ class HttpFrontend {
   // Binds options.address and serves on background threads; every parsed
   // request goes to `handle` (called on the connection's thread, which
   // blocks until it returns). Errors: kUnavailable if the address cannot be
-  // bound, kInvalidArgument if it cannot be parsed.
+  // bound, kInvalidArgument if it cannot be parsed. Returns once the
+  // listening loop runs, so Stop() may follow at once.
   static absl::StatusOr<std::unique_ptr<HttpFrontend>> Start(
       const HttpOptions& options, std::function<v1::HttpResponse(v1::HttpRequest)> handle);
   ~HttpFrontend();  // stops listening and joins
