@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/crash_point.h"
+#include "messaging/inbound.h"
 #include "messaging/repeat_limiter.h"
 #include "spdlog/spdlog.h"
 
@@ -51,10 +52,7 @@ void WarnWrongToken(RepeatLimiter& limiter, const char* one, const char* many, c
   }
 }
 
-// V8's ValueSerializer output starts with kVersionTag (0xFF) and a version.
-bool LooksSerialized(const std::string& payload) {
-  return payload.size() >= 2 && static_cast<uint8_t>(payload[0]) == 0xFF && static_cast<uint8_t>(payload[1]) <= 15;
-}
+void AfterReceive() { CrashPoint("after_receive"); }
 
 }  // namespace
 
@@ -79,55 +77,7 @@ class TransportServer::Service final : public v1::Transport::Service {
                    batch->from());
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "sender is not a node of this cluster");
     }
-    uint32_t accepted = 0, rejected = 0, deferred = 0;
-    bool sender_went_back = false;
-    std::string refusal;
-    if (!channels_->CheckBatch(*batch, &refusal)) {
-      spdlog::warn("refused a transmission from '{}': {}", batch->from(), refusal);
-      reply->set_rejected(batch->envelopes_size());
-      reply->set_incarnation(channels_->incarnation());
-      reply->set_refused(refusal);
-      return grpc::Status::OK;
-    }
-    for (const v1::Envelope& e : batch->envelopes()) {
-      std::string reason;
-      Channels::Verdict verdict = Channels::Verdict::kRejected;
-      if (e.src() != batch->from()) {
-        reason = absl::StrCat("envelope claims src '", e.src(), "' inside a transmission from '", batch->from(), "'");
-      } else if (!LooksSerialized(e.payload())) {
-        reason = absl::StrCat("envelope ", e.src(), "->", e.dst(), " #", e.seq(),
-                              " has a payload that is not a V8-serialized value (", e.payload().size(), " bytes)");
-      } else {
-        verdict = channels_->Receive(e, &reason, &sender_went_back);
-      }
-      if (verdict == Channels::Verdict::kRejected) {
-        ++rejected;
-        spdlog::warn("rejected {}", reason);
-      } else if (verdict == Channels::Verdict::kDeferred) {
-        ++deferred;
-      } else {
-        ++accepted;
-        if (verdict == Channels::Verdict::kQueued) CrashPoint("after_receive");
-      }
-    }
-    for (const v1::Ack& ack : batch->acks()) {
-      std::string reason;
-      if (ack.dst() != batch->from()) {
-        spdlog::warn("rejected an ack for channel {}->{} sent by '{}'", ack.src(), ack.dst(), batch->from());
-      } else if (!channels_->OnAck(ack, &reason)) {
-        spdlog::warn("rejected {}", reason);
-      }
-    }
-    if (deferred > 0) {
-      spdlog::debug("deferred {} envelopes from '{}': receive buffer full (max_buffered_messages)", deferred,
-                    batch->from());
-    }
-    reply->set_accepted(accepted);
-    reply->set_rejected(rejected);
-    reply->set_deferred(deferred);
-    reply->set_incarnation(channels_->incarnation());
-    reply->set_refused(channels_->RefusalFor(batch->from()));
-    reply->set_sender_went_back(sender_went_back);
+    *reply = ReceiveBatch(*channels_, *batch, AfterReceive);
     on_input_();
     return grpc::Status::OK;
   }

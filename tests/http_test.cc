@@ -353,6 +353,24 @@ TEST_F(HttpTest, HeaderValuesArriveAsSent) {
   EXPECT_TRUE(Contains(answer.data, R"("x-enc":"%41b","x-empty":"")")) << answer.data;
 }
 
+// Bytes that are not UTF-8 (a Latin-1 header value, a raw byte in the
+// query) reach the handler as U+FFFD, and the turn that saw them is
+// recorded so that the node restarts from it after kill -9 (the journal's
+// records once held them in proto3 `string` fields, which refuse to decode
+// invalid UTF-8: the store could not be opened again).
+TEST_F(HttpTest, NonUtf8BytesInARequestSurviveARestart) {
+  StartNode();
+  RawAnswer answer = RawExchange(
+      http_port_, "GET /headers?q=\xff HTTP/1.1\r\nHost: x\r\nX-Latin: caf\xe9\r\nConnection: close\r\n\r\n", false);
+  EXPECT_EQ(answer.data.substr(0, 12), "HTTP/1.1 200") << answer.data;
+  EXPECT_TRUE(Contains(answer.data, "\"x-latin\":\"caf\xEF\xBF\xBD\"")) << answer.data;
+  const int before = Counter();
+  ASSERT_GE(before, 0);
+  cluster_.Kill("web", SIGKILL);
+  StartNode();
+  EXPECT_EQ(Counter(), before + 1) << cluster_.Output("web");
+}
+
 // A header value with CR/LF set by the handler is never sent: 500 with an
 // error id, the error in the log, the turn rolled back.
 TEST_F(HttpTest, HandlerHeaderWithCrLfIs500AndLogged) {

@@ -107,7 +107,9 @@ absl::StatusOr<std::string> RunDelivery(const TurnScope& scope, const v1::Envelo
 v8::Local<v8::Object> QueryParams(const TurnScope& scope, const std::string& query) {
   v8::Isolate* isolate = scope.isolate;
   std::vector<std::pair<std::string, std::vector<v8::Local<v8::Value>>>> grouped;
-  for (auto& [name, value] : ParseFormUrlencoded(query)) {
+  for (const auto& field : ParseFormUrlencoded(query)) {
+    const std::string& name = field.first;  // (a structured binding cannot be captured in C++17)
+    const std::string& value = field.second;
     auto it = std::find_if(grouped.begin(), grouped.end(), [&](const auto& g) { return g.first == name; });
     if (it == grouped.end()) it = grouped.insert(grouped.end(), {name, {}});
     it->second.push_back(V8String(isolate, value));

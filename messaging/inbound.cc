@@ -1,0 +1,67 @@
+#include "messaging/inbound.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace ken {
+
+bool LooksSerialized(const std::string& payload) {
+  return payload.size() >= 2 && static_cast<uint8_t>(payload[0]) == 0xFF && static_cast<uint8_t>(payload[1]) <= 15;
+}
+
+v1::BatchReply ReceiveBatch(Channels& channels, const v1::Batch& batch, void (*crash_point)()) {
+  v1::BatchReply reply;
+  reply.set_incarnation(channels.incarnation());
+  std::string refusal;
+  if (!channels.CheckBatch(batch, &refusal)) {
+    spdlog::warn("refused a transmission from '{}': {}", batch.from(), refusal);
+    reply.set_rejected(batch.envelopes_size());
+    reply.set_refused(refusal);
+    return reply;
+  }
+  uint32_t accepted = 0, rejected = 0, deferred = 0;
+  bool sender_went_back = false;
+  for (const v1::Envelope& e : batch.envelopes()) {
+    std::string reason;
+    Channels::Verdict verdict = Channels::Verdict::kRejected;
+    if (e.src() != batch.from()) {
+      reason = absl::StrCat("envelope claims src '", e.src(), "' inside a transmission from '", batch.from(), "'");
+    } else if (!LooksSerialized(e.payload())) {
+      reason = absl::StrCat("envelope ", e.src(), "->", e.dst(), " #", e.seq(),
+                            " has a payload that is not a V8-serialized value (", e.payload().size(), " bytes)");
+    } else {
+      verdict = channels.Receive(e, &reason, &sender_went_back);
+    }
+    if (verdict == Channels::Verdict::kRejected) {
+      ++rejected;
+      spdlog::warn("rejected {}", reason);
+    } else if (verdict == Channels::Verdict::kDeferred) {
+      ++deferred;
+    } else {
+      ++accepted;
+      if (verdict == Channels::Verdict::kQueued && crash_point != nullptr) crash_point();
+    }
+  }
+  for (const v1::Ack& ack : batch.acks()) {
+    std::string reason;
+    if (ack.dst() != batch.from()) {
+      spdlog::warn("rejected an ack for channel {}->{} sent by '{}'", ack.src(), ack.dst(), batch.from());
+    } else if (!channels.OnAck(ack, &reason)) {
+      spdlog::warn("rejected {}", reason);
+    }
+  }
+  if (deferred > 0) {
+    spdlog::debug("deferred {} envelopes from '{}': receive buffer full (max_buffered_messages)", deferred,
+                  batch.from());
+  }
+  reply.set_accepted(accepted);
+  reply.set_rejected(rejected);
+  reply.set_deferred(deferred);
+  reply.set_refused(channels.RefusalFor(batch.from()));
+  reply.set_sender_went_back(sender_went_back);
+  return reply;
+}
+
+}  // namespace ken
