@@ -17,7 +17,7 @@ Channels::Channels(std::string self, std::string incarnation, std::vector<std::s
       peers_(std::move(peers)),
       clock_(clock),
       options_(options) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   for (const std::string& p : peers_) {
     out_[p];
     in_[p];
@@ -25,7 +25,7 @@ Channels::Channels(std::string self, std::string incarnation, std::vector<std::s
 }
 
 std::string Channels::incarnation() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   return incarnation_;
 }
 
@@ -34,7 +34,7 @@ bool Channels::IsPeer(const std::string& id) const {
 }
 
 void Channels::Restore(const v1::NodeState& state, const std::vector<v1::Envelope>* outbox) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   int64_t now = clock_->NowMs();
   for (const v1::OutChannelState& o : state.out()) {
     auto it = out_.find(o.peer());
@@ -95,14 +95,14 @@ void Channels::Restore(const v1::NodeState& state, const std::vector<v1::Envelop
 }
 
 std::map<std::string, uint64_t> Channels::AckedThrough() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   std::map<std::string, uint64_t> acked;
   for (const auto& [peer, out] : out_) acked[peer] = out.acked_through;
   return acked;
 }
 
 void Channels::Snapshot(const ChannelBatch* batch, v1::NodeState* state, bool with_outbox) const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   state->clear_out();
   state->clear_in();
   for (const auto& [peer, out] : out_) {
@@ -189,7 +189,7 @@ std::optional<uint64_t> Channels::Stage(ChannelBatch& batch, const std::string& 
   for (const auto& [d, counts] : batch.staged_) staged_total += counts.second;
   uint64_t seq;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     const Out& out = out_.at(dst);
     if (!out.error.empty()) {
       *error = absl::StrCat("ken.send: channel ", self_, "->", dst, " is broken: ", out.error);
@@ -238,7 +238,7 @@ void Channels::MarkDelivered(ChannelBatch& batch, const std::string& src, uint64
 }
 
 void Channels::CommitBatch(const ChannelBatch& batch) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   int64_t now = clock_->NowMs();
   for (const auto& [dst, next] : batch.next_seq_) out_[dst].next_seq = std::max(out_[dst].next_seq, next);
   for (const ChannelBatch::Send& s : batch.sends_) {
@@ -264,12 +264,12 @@ void Channels::CommitBatch(const ChannelBatch& batch) {
 }
 
 void Channels::AbortBatch(const ChannelBatch& batch) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   for (auto& [src, in] : in_) in.taken_through = in.delivered_through;
 }
 
 std::vector<v1::Envelope> Channels::TakeDeliverable(size_t max) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   std::vector<v1::Envelope> out;
   bool progress = true;
   // Round-robin over sources so one busy channel cannot starve the others.
@@ -289,7 +289,7 @@ std::vector<v1::Envelope> Channels::TakeDeliverable(size_t max) {
 }
 
 size_t Channels::DeliverableCount() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   size_t n = 0;
   for (const auto& [src, in] : in_) {
     if (!in.error.empty()) continue;
@@ -320,7 +320,7 @@ void Channels::WentBackLocked(const std::string& reason) {
 }
 
 bool Channels::CheckBatch(const v1::Batch& batch, std::string* reason) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   if (!IsPeer(batch.from())) return true;  // the transport refuses it
   In& in = in_[batch.from()];
   Out& out = out_[batch.from()];
@@ -356,7 +356,7 @@ Channels::Verdict Channels::Receive(const v1::Envelope& e, std::string* reason, 
                            " bytes, over max_message_bytes (", options_.max_message_bytes, ")");
     return Verdict::kRejected;
   }
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   In& in = in_[e.src()];
   if (!e.dst_incarnation().empty() && e.dst_incarnation() != incarnation_) {
     BreakLocked(e.src(), absl::StrCat("node '", e.src(), "' sends messages addressed to store incarnation ",
@@ -424,7 +424,7 @@ bool Channels::OnAck(const v1::Ack& ack, std::string* reason) {
     *reason = absl::StrCat("ack for channel ", ack.src(), "->", ack.dst(), " reached node '", self_, "'");
     return false;
   }
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   if (ack.src_incarnation() != incarnation_) {
     *reason = absl::StrCat("ack from '", ack.dst(), "' is for store incarnation ", ack.src_incarnation(),
                            " of '", self_, "', but this store is incarnation ", incarnation_);
@@ -469,7 +469,7 @@ bool Channels::OnAck(const v1::Ack& ack, std::string* reason) {
 }
 
 std::string Channels::RefusalFor(const std::string& peer) const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   auto it = in_.find(peer);
   if (it != in_.end() && !it->second.error.empty()) return it->second.error;
   auto o = out_.find(peer);
@@ -477,7 +477,7 @@ std::string Channels::RefusalFor(const std::string& peer) const {
 }
 
 void Channels::OnReply(const std::string& peer, const v1::BatchReply& reply, const std::string& sent_incarnation) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   // Only a transmission that carried the current incarnation told the peer.
   if (sent_incarnation == incarnation_) out_[peer].notice_due = false;
   if (reply.sender_went_back()) {
@@ -499,17 +499,17 @@ void Channels::OnReply(const std::string& peer, const v1::BatchReply& reply, con
 }
 
 std::string Channels::ReincarnationRequest() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   return reincarnation_request_;
 }
 
 void Channels::WentBack(const std::string& reason) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   WentBackLocked(reason);
 }
 
 void Channels::Reincarnated(const std::string& incarnation) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   incarnation_ = incarnation;
   reincarnation_request_.clear();
   reincarnated_ = true;
@@ -527,7 +527,7 @@ v1::Batch Channels::TakeDue(const std::string& peer, int* retransmitted, bool* n
   if (notice != nullptr) *notice = false;
   v1::Batch batch;
   batch.set_from(self_);
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   batch.set_incarnation(incarnation_);
   int64_t now = clock_->NowMs();
   auto oit = out_.find(peer);
@@ -577,7 +577,7 @@ v1::Batch Channels::TakeDue(const std::string& peer, int* retransmitted, bool* n
 }
 
 void Channels::OnSendFailed(const std::string& peer) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   auto iit = in_.find(peer);
   if (iit != in_.end() && iit->second.delivered_through > 0) iit->second.ack_due = true;
   auto oit = out_.find(peer);
@@ -585,7 +585,7 @@ void Channels::OnSendFailed(const std::string& peer) {
 }
 
 void Channels::OnSendOk(const std::string& peer) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   auto oit = out_.find(peer);
   if (oit == out_.end() || !oit->second.failing) return;
   // Reconnected: everything unacked goes again now rather than on backoff.
@@ -595,7 +595,7 @@ void Channels::OnSendOk(const std::string& peer) {
 }
 
 int64_t Channels::NextDueMs(const std::string& peer) const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   int64_t next = INT64_MAX;
   auto iit = in_.find(peer);
   if (iit != in_.end() && iit->second.ack_due && iit->second.error.empty()) return clock_->NowMs();
@@ -608,7 +608,7 @@ int64_t Channels::NextDueMs(const std::string& peer) const {
 }
 
 std::vector<v1::ChannelStatus> Channels::Status() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   std::vector<v1::ChannelStatus> result;
   for (const std::string& peer : peers_) {
     v1::ChannelStatus s;
@@ -632,7 +632,7 @@ std::vector<v1::ChannelStatus> Channels::Status() const {
 }
 
 size_t Channels::UnackedTotal() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   size_t n = 0;
   for (const auto& [peer, out] : out_) n += out.unacked.size();
   return n;

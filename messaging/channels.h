@@ -60,8 +60,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "proto/ken.pb.h"
 #include "proto/state.pb.h"
 
@@ -268,7 +268,7 @@ class Channels {
   const std::vector<std::string> peers_;
   const Clock* clock_;
   const ChannelOptions options_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::map<std::string, Out> out_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, In> in_ ABSL_GUARDED_BY(mu_);
 };
