@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -78,7 +80,17 @@ void OverTcp(const std::string& bytes) {
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(Port()));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) abort();
+  // Closed with RST (linger 0), so that hundreds of thousands of runs do not
+  // leave as many TIME-WAIT sockets and exhaust the ephemeral ports.
+  linger no_wait{1, 0};
+  setsockopt(s, SOL_SOCKET, SO_LINGER, &no_wait, sizeof(no_wait));
+  int tries = 0;
+  while (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    // Out of ephemeral ports for a moment: wait. Anything else (refused:
+    // the front end stopped listening) is a finding.
+    if (errno != EADDRNOTAVAIL || ++tries > 200) abort();
+    usleep(10000);
+  }
   timeval timeout{5, 0};
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
