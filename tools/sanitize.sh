@@ -4,8 +4,9 @@
 #   1. ASan + UBSan (one build, --config=asan-ubsan) over every test but the
 #      long multi-process ones (chaos, pingpong, test262; --all adds them);
 #   2. TSan (--config=tsan) over the threaded parts that run without V8:
-#      channels, transport, store, journal, HTTP front end, config (--all
-#      adds the supervisor and wire checks, through the ken binary);
+#      channels, transport, store, journal, HTTP front end, config,
+#      supervisor, and through a TSan-built ken binary `ken cluster` and the
+#      wire checks;
 #   3. every libFuzzer target for KEN_FUZZ_SECONDS (default 60) each.
 # Prints "sanitizers: N passed, N failed" (test cases, from gtest's XML) and
 # one line per fuzz target; exit 1 if anything failed.
@@ -36,9 +37,8 @@ rm -rf "$logs"
 bazel test --config=asan-ubsan $asan_targets || rc=1
 count "$logs" "asan+ubsan"
 
-tsan_targets='//base/... //messaging/... //store/... //http/... //cluster/... //fuzz/...'
-# Through the ken binary (a full TSan build of the runtime: --all only).
-[ $all -eq 1 ] && tsan_targets="$tsan_targets //tests:cluster_cli_test //tests:transport_bad_input_test"
+tsan_targets='//base/... //messaging/... //store/... //http/... //cluster/... //fuzz/...
+              //tests:cluster_cli_test //tests:transport_bad_input_test'
 
 logs="$(bazel info --config=tsan bazel-testlogs 2>/dev/null)"
 rm -rf "$logs"
