@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -36,8 +37,9 @@ std::string ReadAll(const std::string& path) {
 }
 
 TEST(SupervisorTest, PrefixesRestartsAndStops) {
-  char tmpl[] = "/tmp/ken-supervisor-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
+  const char* tmp = getenv("TEST_TMPDIR");  // Bazel's, removed after the test
+  std::string tmpl = std::string(tmp ? tmp : "/tmp") + "/ken-supervisor-XXXXXX";
+  const std::string dir = mkdtemp(tmpl.data());
   const std::string fake = dir + "/fake-ken";
   std::ofstream(fake) << kFakeKen;
   chmod(fake.c_str(), 0755);

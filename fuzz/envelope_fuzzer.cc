@@ -4,7 +4,8 @@
 // ReceiveBatch as the transport's Deliver runs it), replies to its own
 // transmissions (a v1::BatchReply from fuzzed bytes, through OnReply), and
 // the node's own turns, sends, deliveries, retransmissions, restarts and
-// reincarnations in between, so that hostile bytes meet every channel state.
+// reincarnations in between, so that hostile bytes meet every channel state;
+// restarts may also restore a NodeState decoded from fuzzed bytes.
 // Checks: no crash or sanitizer report; the checkpoint state round-trips.
 #include <cstdint>
 #include <cstdlib>
@@ -83,12 +84,16 @@ void Run(FuzzInput& in) {
         clock.Advance(in.U16());
         break;
       case 6: {  // a restart from the checkpoint state (what a commit stores)
-        v1::NodeState state;
-        channels->Snapshot(nullptr, &state, /*with_outbox=*/true);
-        std::string bytes = state.SerializeAsString();
+        const uint8_t how = in.Byte();
         v1::NodeState reread;
-        if (!reread.ParseFromString(bytes)) abort();  // a state Ken wrote must read back
-        channels = std::make_unique<Channels>("b", incarnation, kPeers, &clock, SmallOptions(), 7 + in.Byte());
+        if (how & 0x80) {  // from a state of fuzzed bytes (as if its CRC had verified)
+          if (!reread.ParseFromString(in.Chunk())) break;
+        } else {
+          v1::NodeState state;
+          channels->Snapshot(nullptr, &state, /*with_outbox=*/true);
+          if (!reread.ParseFromString(state.SerializeAsString())) abort();  // a state Ken wrote must read back
+        }
+        channels = std::make_unique<Channels>("b", incarnation, kPeers, &clock, SmallOptions(), 7 + how);
         channels->Restore(reread);
         break;
       }

@@ -74,23 +74,38 @@ int Port() {
   return port;
 }
 
-void OverTcp(const std::string& bytes) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(Port()));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  // Closed with RST (linger 0), so that hundreds of thousands of runs do not
-  // leave as many TIME-WAIT sockets and exhaust the ephemeral ports.
-  linger no_wait{1, 0};
-  setsockopt(s, SOL_SOCKET, SO_LINGER, &no_wait, sizeof(no_wait));
-  int tries = 0;
-  while (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    // Out of ephemeral ports for a moment: wait. Anything else (refused:
-    // the front end stopped listening) is a finding.
-    if (errno != EADDRNOTAVAIL || ++tries > 200) abort();
-    usleep(10000);
+// A connected socket to the front end. Each connection comes from the next
+// source address of 127.0.0.0/8 (the server listens on 127.0.0.1): the
+// server closes most connections first, and each such close keeps its
+// (source address, port) pair in TIME-WAIT for a minute, so at thousands of
+// runs a second one source address would run out of ports.
+int Connect() {
+  static uint32_t next = 0;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(Port()));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int tries = 0; tries < 1000; ++tries) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    // Closed with RST (linger 0): no TIME-WAIT on the client's side.
+    linger no_wait{1, 0};
+    setsockopt(s, SOL_SOCKET, SO_LINGER, &no_wait, sizeof(no_wait));
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    from.sin_addr.s_addr = htonl(0x7F000000u | (1 + (next++ % 0xFFFFFEu)));  // 127.0.0.1 ... 127.255.255.254
+    if (bind(s, reinterpret_cast<sockaddr*>(&from), sizeof(from)) == 0 &&
+        connect(s, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0) {
+      return s;
+    }
+    const int error = errno;
+    close(s);
+    if (error == ECONNREFUSED) abort();  // the front end stopped listening: a finding
   }
+  abort();  // no source address could connect: the front end no longer accepts
+}
+
+void OverTcp(const std::string& bytes) {
+  const int s = Connect();
   timeval timeout{5, 0};
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));

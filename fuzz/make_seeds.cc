@@ -120,17 +120,22 @@ void StoreSeeds() {
   }
   // Mode 0: the whole file (checkpointed: the WAL folded in by the close).
   Write("store", "whole_file", std::string(1, '\0') + ReadFile(path));
-  // Mode 1: a fresh store, then column damage: a heap that no longer
-  // matches its CRC, a state of garbage with a matching... (the fuzzer finds
-  // the rest), an outbox row with another payload.
+  // Mode 1: a fresh store (checkpoints 1-3), then column damage (statement
+  // byte, row byte: 0-2 = checkpoint 1-3, value). The newest heap no longer
+  // matches its CRC (the load falls back to checkpoint 2), an outbox row
+  // gets another payload (its row CRC fails).
   std::string p(1, '\x01');
-  p += '\x00'; p += '\x03'; AppendChunk(&p, "damaged heap");
-  p += '\x09'; p += '\x02'; AppendChunk(&p, "other payload");
+  p += '\x00'; p += '\x02'; AppendChunk(&p, "damaged heap");
+  p += '\x09'; p += '\x01'; AppendChunk(&p, "other payload");
   Write("store", "damaged_columns", p);
+  // The newest state replaced with a matching CRC (statement 14): garbage
+  // that is no NodeState, and another NodeState restored into Channels.
   std::string q(1, '\x03');
-  q += '\x42'; q += '\x03'; AppendChunk(&q, "not a proto \xFF\xFF");
-  q += '\x88'; q += '\x00'; AppendChunk(&q, std::string("\x00\x00\x00\x07", 4));
-  Write("store", "damaged_state", q);
+  q += '\x0e'; q += '\x02'; AppendChunk(&q, "not a proto \xFF\xFF");
+  Write("store", "state_garbage", q);
+  std::string r(1, '\x03');
+  r += '\x0e'; r += '\x02'; AppendChunk(&r, SampleStateBytes(9));
+  Write("store", "state_replaced", r);
   std::filesystem::remove_all(dir);
 }
 

@@ -53,6 +53,11 @@ void MakeStore(const std::string& path) {
   }
 }
 
+uint32_t Crc(const std::string& bytes) {
+  return static_cast<uint32_t>(
+      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+}
+
 // Overwrites one column of one row, chosen by the input, with its bytes.
 void Damage(const std::string& path, FuzzInput& in) {
   sqlite3* db = nullptr;
@@ -72,14 +77,18 @@ void Damage(const std::string& path, FuzzInput& in) {
       "UPDATE outbox SET stamp = ?1 WHERE seq = ?2",
       "UPDATE outbox SET dst = ?1 WHERE seq = ?2",
       "DELETE FROM checkpoints WHERE seq = ?2 OR ?1 = ''",
+      // With a matching checksum, so that the bytes get past the CRC check
+      // to the decoders behind it (NodeState, Channels::Restore).
+      "UPDATE checkpoints SET state = ?1, state_crc32 = ?3 WHERE seq = ?2",
+      "UPDATE checkpoints SET heap = ?1, heap_crc32 = ?3 WHERE seq = ?2",
   };
   constexpr int kCount = sizeof(kUpdates) / sizeof(kUpdates[0]);
   for (int n = 0; n < 8 && !in.empty(); ++n) {
-    const uint8_t which = in.Byte();
-    const int row = in.Byte() % 4 + 1;
+    const uint8_t which = in.Byte();  // bits 0-5: the statement; 6-7: how the value is bound
+    const int row = in.Byte() % 4 + 1;  // checkpoints 1-3 exist (outbox rows 2 and 3); 4 does not
     const std::string value = in.Chunk();
     sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, kUpdates[which % kCount], -1, &stmt, nullptr) != SQLITE_OK) abort();
+    if (sqlite3_prepare_v2(db, kUpdates[(which & 0x3F) % kCount], -1, &stmt, nullptr) != SQLITE_OK) abort();
     if (which & 0x80) {  // an integer column gets an integer, a text one a number
       int64_t v = 0;
       for (char ch : value.substr(0, 8)) v = (v << 8) | static_cast<uint8_t>(ch);
@@ -90,15 +99,11 @@ void Damage(const std::string& path, FuzzInput& in) {
       sqlite3_bind_blob(stmt, 1, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
     }
     sqlite3_bind_int(stmt, 2, row);
+    sqlite3_bind_int64(stmt, 3, Crc(value));  // (SQLITE_RANGE where there is no ?3)
     sqlite3_step(stmt);  // constraint failures are fine: the row stays as it was
     sqlite3_finalize(stmt);
   }
   sqlite3_close(db);
-}
-
-uint32_t Crc(const std::string& bytes) {
-  return static_cast<uint32_t>(
-      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
 }
 
 void Load(const std::string& path, CheckpointStore::Mode mode) {
@@ -108,18 +113,20 @@ void Load(const std::string& path, CheckpointStore::Mode mode) {
   (void)(*store)->Outbox();
   absl::StatusOr<Checkpoint> newest = (*store)->LoadNewest();
   if (!newest.ok()) return;
-  // What a node hands V8 is what LoadNewest returned: it must be a heap
-  // whose checksum verified. Re-read the stored checksum to check.
+  // What a node hands V8 is what LoadNewest returned: its heap and state
+  // must match the checksums stored with them (computed here with zlib,
+  // apart from the store's code), whatever the damage.
   {
     sqlite3* db = nullptr;
     if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
       sqlite3_stmt* stmt = nullptr;
-      if (sqlite3_prepare_v2(db, "SELECT heap_crc32 FROM checkpoints WHERE seq = ?", -1, &stmt, nullptr) ==
+      if (sqlite3_prepare_v2(db, "SELECT heap_crc32, state_crc32 FROM checkpoints WHERE seq = ?", -1, &stmt, nullptr) ==
           SQLITE_OK) {
         sqlite3_bind_int64(stmt, 1, newest->seq);
         if (sqlite3_step(stmt) == SQLITE_ROW &&
-            static_cast<uint32_t>(sqlite3_column_int64(stmt, 0)) != Crc(newest->heap)) {
-          abort();  // a heap whose CRC did not verify would reach V8
+            (static_cast<uint32_t>(sqlite3_column_int64(stmt, 0)) != Crc(newest->heap) ||
+             static_cast<uint32_t>(sqlite3_column_int64(stmt, 1)) != Crc(newest->state))) {
+          abort();  // a heap or state whose CRC did not verify would reach V8
         }
       }
       sqlite3_finalize(stmt);

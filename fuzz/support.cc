@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <vector>
 
 #include "proto/state.pb.h"
 #include "spdlog/spdlog.h"
@@ -14,6 +16,15 @@ std::string ScratchDir(const std::string& name) {
       std::filesystem::exists("/dev/shm") ? std::string("/dev/shm") : std::filesystem::temp_directory_path().string();
   const std::string dir = base + "/ken-" + name + "-fuzz-" + std::to_string(getpid());
   std::filesystem::create_directories(dir);
+  static std::vector<std::string>* made = [] {
+    auto* v = new std::vector<std::string>;
+    atexit([] {
+      std::error_code ec;
+      for (const std::string& d : *made) std::filesystem::remove_all(d, ec);
+    });
+    return v;
+  }();
+  made->push_back(dir);
   return dir;
 }
 

@@ -11,7 +11,7 @@ namespace ken::fuzz {
 // A folder for this process's files, made on first use: in /dev/shm when
 // there is one (file-backed targets run thousands of times a second; fsync
 // on tmpfs costs nothing), else in the temp directory. `name` tells targets
-// apart.
+// apart. Removed when the process exits normally.
 std::string ScratchDir(const std::string& name);
 
 // Turns spdlog off (every refusal is logged: millions of lines). Idempotent.

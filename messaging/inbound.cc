@@ -11,16 +11,18 @@ bool LooksSerialized(const std::string& payload) {
   return payload.size() >= 2 && static_cast<uint8_t>(payload[0]) == 0xFF && static_cast<uint8_t>(payload[1]) <= 15;
 }
 
-v1::BatchReply ReceiveBatch(Channels& channels, const v1::Batch& batch, void (*crash_point)()) {
+v1::BatchReply ReceiveBatch(Channels& channels, const v1::Batch& batch, void (*crash_point)(), bool* applied) {
   v1::BatchReply reply;
-  reply.set_incarnation(channels.incarnation());
   std::string refusal;
+  if (applied != nullptr) *applied = false;
   if (!channels.CheckBatch(batch, &refusal)) {
     spdlog::warn("refused a transmission from '{}': {}", batch.from(), refusal);
     reply.set_rejected(batch.envelopes_size());
+    reply.set_incarnation(channels.incarnation());
     reply.set_refused(refusal);
     return reply;
   }
+  if (applied != nullptr) *applied = true;
   uint32_t accepted = 0, rejected = 0, deferred = 0;
   bool sender_went_back = false;
   for (const v1::Envelope& e : batch.envelopes()) {
@@ -59,6 +61,7 @@ v1::BatchReply ReceiveBatch(Channels& channels, const v1::Batch& batch, void (*c
   reply.set_accepted(accepted);
   reply.set_rejected(rejected);
   reply.set_deferred(deferred);
+  reply.set_incarnation(channels.incarnation());  // after the envelopes: they may have changed it
   reply.set_refused(channels.RefusalFor(batch.from()));
   reply.set_sender_went_back(sender_went_back);
   return reply;

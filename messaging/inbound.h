@@ -22,8 +22,11 @@ bool LooksSerialized(const std::string& payload);
 // sender. Every refusal is logged (warn) and counted in the reply; nothing
 // in `batch` can make it fail or throw. Any thread (Channels locks).
 // `crash_point` (optional) runs after each envelope queued for delivery
-// (the chaos tests' "after_receive").
-v1::BatchReply ReceiveBatch(Channels& channels, const v1::Batch& batch, void (*crash_point)() = nullptr);
+// (the chaos tests' "after_receive"). `*applied` (optional) is set to false
+// when the whole transmission was refused (broken channels with the
+// sender: nothing in it was looked at), true otherwise.
+v1::BatchReply ReceiveBatch(Channels& channels, const v1::Batch& batch, void (*crash_point)() = nullptr,
+                            bool* applied = nullptr);
 
 }  // namespace ken
 

@@ -77,8 +77,9 @@ class TransportServer::Service final : public v1::Transport::Service {
                    batch->from());
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "sender is not a node of this cluster");
     }
-    *reply = ReceiveBatch(*channels_, *batch, AfterReceive);
-    on_input_();
+    bool applied = false;
+    *reply = ReceiveBatch(*channels_, *batch, AfterReceive, &applied);
+    if (applied) on_input_();
     return grpc::Status::OK;
   }
 

@@ -29,6 +29,9 @@ labels=()
 for t in "${targets[@]}"; do labels+=("//fuzz:${t}_fuzzer"); done
 bazel build --config=fuzz "${labels[@]}" || exit 1
 bin="$(bazel info --config=fuzz bazel-bin 2>/dev/null)"
+for t in "${targets[@]}"; do
+  [ -x "$bin/fuzz/${t}_fuzzer" ] || { echo "fuzz: the build made no $bin/fuzz/${t}_fuzzer" >&2; exit 1; }
+done
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 run_one() {

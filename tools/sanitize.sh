@@ -3,12 +3,12 @@
 # after the main suite; README, "Sanitizers and fuzzing"):
 #   1. ASan + UBSan (one build, --config=asan-ubsan) over every test but the
 #      long multi-process ones (chaos, pingpong, test262; --all adds them);
-#   2. TSan (--config=tsan) over the threaded parts that run without V8:
-#      channels, transport, store, journal, HTTP front end, config,
-#      supervisor, and through a TSan-built ken binary `ken cluster` and the
-#      wire checks;
+#   2. TSan (--config=tsan) over the threaded parts: channels, transport,
+#      store, journal, HTTP front end, config and supervisor in tests without
+#      V8, and `ken cluster` and the wire checks through a TSan-built ken
+#      (whose V8 threads TSan cannot follow: tools/sanitizers/tsan.supp);
 #   3. every libFuzzer target for KEN_FUZZ_SECONDS (default 60) each.
-# Prints "sanitizers: N passed, N failed" (test cases, from gtest's XML) and
+# Prints "sanitizers: N passed, N failed" (test cases: tools/count_cases.sh) and
 # one line per fuzz target; exit 1 if anything failed.
 #   tools/sanitize.sh [--all]
 set -uo pipefail
@@ -17,34 +17,36 @@ cd "$root"
 all=0
 [ "${1:-}" = "--all" ] && all=1
 rc=0
-count() {  # count <testlogs dir> <label>: adds to passed/failed
-  local p f
-  read -r p f < <(bash tools/count_cases.sh "$1")
-  echo "sanitizers: $2: $p passed, $f failed"
+# stage <config> <label> <target pattern...>: tests the targets under the
+# config and counts the cases of exactly those targets.
+stage() {
+  local config="$1" label="$2"; shift 2
+  local tests logs p f
+  if ! tests=$(bazel query "tests($*)" 2>/dev/null) || [ -z "$tests" ]; then
+    echo "sanitizers: $label: cannot list the tests of: $*" >&2
+    rc=1; failed=$((failed + 1)); return
+  fi
+  logs="$(bazel info --config="$config" bazel-testlogs 2>/dev/null)"
+  case "$logs" in
+    */bazel-out/*-"$config"/testlogs) ;;
+    *) echo "sanitizers: $label: unexpected testlogs folder '$logs'" >&2; rc=1; failed=$((failed + 1)); return;;
+  esac
+  # shellcheck disable=SC2086
+  bazel test --config="$config" $tests || rc=1
+  # shellcheck disable=SC2086
+  read -r p f < <(bash tools/count_cases.sh "$logs" $tests)
+  echo "sanitizers: $label: $p passed, $f failed"
   passed=$((passed + p)); failed=$((failed + f))
 }
 passed=0; failed=0
 
 long='//tests/chaos/... + //tests/test262/... + //tests:pingpong_test + //tests:pingpong_test_snapshot'
 if [ $all -eq 1 ]; then
-  asan_targets=$(bazel query 'tests(//...)' 2>/dev/null)
+  stage asan-ubsan "asan+ubsan" '//...'
 else
-  asan_targets=$(bazel query "tests(//...) except ($long)" 2>/dev/null)
+  stage asan-ubsan "asan+ubsan" "//... except ($long)"
 fi
-logs="$(bazel info --config=asan-ubsan bazel-testlogs 2>/dev/null)"
-rm -rf "$logs"
-# shellcheck disable=SC2086
-bazel test --config=asan-ubsan $asan_targets || rc=1
-count "$logs" "asan+ubsan"
-
-tsan_targets='//base/... //messaging/... //store/... //http/... //cluster/... //fuzz/...
-              //tests:cluster_cli_test //tests:transport_bad_input_test'
-
-logs="$(bazel info --config=tsan bazel-testlogs 2>/dev/null)"
-rm -rf "$logs"
-# shellcheck disable=SC2086
-bazel test --config=tsan $tsan_targets || rc=1
-count "$logs" "tsan"
+stage tsan tsan '//base/... + //messaging/... + //store/... + //http/... + //cluster/... + //fuzz/... + //tests:cluster_cli_test + //tests:transport_bad_input_test'
 
 if ! bash tools/fuzz.sh "${KEN_FUZZ_SECONDS:-60}"; then
   rc=1; failed=$((failed + 1))
