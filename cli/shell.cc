@@ -80,9 +80,12 @@ class LineReader {
     current_ = this;
     bool typed = false;
     Outcome outcome = Outcome::kEnd;
+    // Ctrl-Cs go to the pipe from before the prompt is shown: one typed
+    // right after it appears is never taken for an interrupt of a turn that
+    // already ended (and so lost). Earlier ones belonged to the last input.
+    *waiting = true;
     DrainInterrupts();
     rl_callback_handler_install(prompt, &LineReader::OnLine);
-    *waiting = true;
     while (!got_line_ && !eof_) {
       int64_t wait = idle.wait_ms();
       struct pollfd p[2] = {{STDIN_FILENO, POLLIN, 0}, {interrupts_, POLLIN, 0}};

@@ -332,9 +332,10 @@ class PtyShell {
     }
     close(master_);
   }
-  bool ReadUntil(const std::string& needle, int seconds = 20) {
+  // Reads until `needle` occurs at or after byte `from` of the output.
+  bool ReadUntil(const std::string& needle, int seconds = 20, size_t from = 0) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-    while (out_.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    while (out_.find(needle, from) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
       struct pollfd p = {master_, POLLIN, 0};
       if (poll(&p, 1, 100) <= 0) continue;
       char buf[1024];
@@ -342,7 +343,14 @@ class PtyShell {
       if (n <= 0) break;
       out_.append(buf, static_cast<size_t>(n));
     }
-    return out_.find(needle) != std::string::npos;
+    return out_.find(needle, from) != std::string::npos;
+  }
+  // Types `keys` and waits for a fresh prompt "> " after them (the shell
+  // has handled them: under load a Ctrl-C may take a while to be handled).
+  bool TypeAndAwaitPrompt(const std::string& keys) {
+    const size_t mark = out_.size();
+    Type(keys);
+    return ReadUntil("> ", 20, mark);
   }
   void Type(const std::string& keys) { ASSERT_EQ(write(master_, keys.data(), keys.size()), (ssize_t)keys.size()); }
   int Exit() {
@@ -401,18 +409,16 @@ TEST(ShellTest, CtrlCAtThePromptDiscardsTheLineAndTwiceExits) {
   ASSERT_TRUE(shell.ReadUntil("> ")) << shell.output();
   shell.Type("var half = 1");
   ASSERT_TRUE(shell.ReadUntil("var half = 1")) << shell.output();
-  shell.Type("\x03");  // the terminal sends SIGINT
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(shell.TypeAndAwaitPrompt("\x03")) << shell.output();  // the terminal sends SIGINT
   shell.Type("typeof half\r");
   EXPECT_TRUE(shell.ReadUntil("'undefined'")) << shell.output();
   shell.Type("function f() {\r");
   ASSERT_TRUE(shell.ReadUntil("... ")) << shell.output();
-  shell.Type("\x03");
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(shell.TypeAndAwaitPrompt("\x03")) << shell.output();
   shell.Type("typeof f + '!'\r");
-  EXPECT_TRUE(shell.ReadUntil("'undefined!'")) << shell.output();
+  ASSERT_TRUE(shell.ReadUntil("'undefined!'")) << shell.output();
   EXPECT_EQ(shell.output().find("To exit"), std::string::npos) << shell.output();
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // back at the prompt
+  ASSERT_TRUE(shell.ReadUntil("> ", 20, shell.output().find("'undefined!'"))) << shell.output();  // back at the prompt
   shell.Type("\x03");
   EXPECT_TRUE(shell.ReadUntil("(To exit, press Ctrl-C again or Ctrl-D or type .exit)")) << shell.output();
   shell.Type("\x03");
