@@ -8,8 +8,9 @@
 #      V8, and `ken cluster` and the wire checks through a TSan-built ken
 #      (whose V8 threads TSan cannot follow: tools/sanitizers/tsan.supp);
 #   3. every libFuzzer target for KEN_FUZZ_SECONDS (default 60) each.
-# Prints "sanitizers: N passed, N failed" (test cases: tools/count_cases.sh) and
-# one line per fuzz target; exit 1 if anything failed.
+# Prints "sanitizers: N passed, N failed" (test cases: tools/count_cases.sh,
+# plus one failure per sanitizer report file, from a test or any process it
+# started) and one line per fuzz target; exit 1 if anything failed.
 #   tools/sanitize.sh [--all]
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,11 +32,27 @@ stage() {
     */bazel-out/*-"$config"/testlogs) ;;
     *) echo "sanitizers: $label: unexpected testlogs folder '$logs'" >&2; rc=1; failed=$((failed + 1)); return;;
   esac
+  # Every report goes to a file, whichever process makes it: a node that a
+  # test started and that stops at a report (exit 66 under TSan) is only a
+  # restart to the supervisor, and its stderr is in a log the test deletes.
+  reports="$(mktemp -d /tmp/ken-sanitizer-reports.XXXXXX)"
   # shellcheck disable=SC2086
-  bazel test --config="$config" $tests || rc=1
+  bazel test --config="$config" --sandbox_writable_path="$reports" \
+    --test_env=ASAN_OPTIONS="log_path=$reports/asan" --test_env=UBSAN_OPTIONS="log_path=$reports/ubsan" \
+    --test_env=TSAN_OPTIONS="log_path=$reports/tsan" $tests || rc=1
   # shellcheck disable=SC2086
   read -r p f < <(bash tools/count_cases.sh "$logs" $tests)
   echo "sanitizers: $label: $p passed, $f failed"
+  local files=("$reports"/*)
+  if [ -e "${files[0]}" ]; then
+    echo "sanitizers: $label: ${#files[@]} report(s) from tests or the processes they started:" >&2
+    for r in "${files[@]:0:5}"; do
+      echo "--- $(basename "$r")" >&2
+      head -n 80 "$r" | cut -c1-400 >&2
+    done
+    rc=1; failed=$((failed + ${#files[@]}))
+  fi
+  rm -rf "$reports"
   passed=$((passed + p)); failed=$((failed + f))
 }
 passed=0; failed=0
