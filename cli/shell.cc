@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <iostream>
@@ -217,9 +218,10 @@ void FireDueTimers(TurnLoop& loop, std::vector<std::string>* uncaught) {
 
 // One input: a script named `name`; prints its value (or the error) once
 // the turn is committed.
-void RunInput(TurnLoop& loop, const std::string& source, const std::string& name,
+// `main_module`: the absolute file its `require` resolves from.
+void RunInput(TurnLoop& loop, const std::string& source, const std::string& name, const std::string& main_module,
               std::vector<std::string>* uncaught, bool* said_why_slow) {
-  TurnResult result = RunTurnNow(loop, ShellRecord(source, name));
+  TurnResult result = RunTurnNow(loop, ShellRecord(source, name, main_module));
   Print(result.ok() ? result.output : result.error);
   if (!result.ok() && absl::StrContains(result.error, "await is only valid in async functions")) {
     Print("Hint: the shell has no top-level await: each input runs as one turn, a classic script. Wrap it in an\n"
@@ -347,7 +349,9 @@ int RunShell(const ShellOptions& options) {
         std::stringstream text;
         text << in.rdbuf();
         reader.Remember(line);
-        RunInput(loop, text.str(), file, &uncaught, &said_why_slow);
+        std::error_code ec;
+        const std::string absolute = std::filesystem::absolute(file, ec).lexically_normal().string();
+        RunInput(loop, text.str(), file, ec ? "" : absolute, &uncaught, &said_why_slow);
         continue;
       }
       if (command.size() > 1 && command[0] == '.' && std::isalpha(static_cast<unsigned char>(command[1])) &&
@@ -373,7 +377,10 @@ int RunShell(const ShellOptions& options) {
     pending.clear();
     // Named like Node's REPL: REPL<n>, one number per input (from the
     // store's next turn, so names stay distinct across restarts).
-    RunInput(loop, source, absl::StrCat("REPL", input_number++), &uncaught, &said_why_slow);
+    std::error_code ec;
+    const std::filesystem::path cwd = std::filesystem::current_path(ec);
+    RunInput(loop, source, absl::StrCat("REPL", input_number++), ec ? "" : (cwd / "[repl]").string(), &uncaught,
+             &said_why_slow);
   }
   if (!pending.empty()) Print("(unfinished input discarded)");
   return 0;

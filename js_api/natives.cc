@@ -198,6 +198,70 @@ void ConstructorName(const v8::FunctionCallbackInfo<v8::Value>& info) {
 }
 KEN_NATIVE(9, "constructorName", ConstructorName);
 
+// natives.readModuleFile(path): the file's text, null if there is no such
+// regular file, false if this turn may not read modules (NativeHost).
+void ReadModuleFile(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  if (!info[0]->IsString()) {
+    isolate->ThrowException(v8::Exception::TypeError(V8String(isolate, "readModuleFile: the path must be a string")));
+    return;
+  }
+  absl::StatusOr<NativeHost::ModuleFile> file = HostOf(isolate)->ReadModuleFile(StdString(isolate, info[0]));
+  if (!file.ok()) {
+    ThrowError(isolate, std::string(file.status().message()));
+    return;
+  }
+  switch (file->result) {
+    case NativeHost::ModuleFile::kFound: info.GetReturnValue().Set(V8String(isolate, file->text)); break;
+    case NativeHost::ModuleFile::kAbsent: info.GetReturnValue().SetNull(); break;
+    case NativeHost::ModuleFile::kRefused: info.GetReturnValue().Set(false); break;
+  }
+}
+KEN_NATIVE(10, "readModuleFile", ReadModuleFile);
+
+// natives.compileModule(source, filename): `source` compiled as the body of
+// function (exports, require, module, __filename, __dirname), with
+// `filename` as its script name (stack traces and syntax errors give the
+// file's own lines and columns). A syntax error is thrown.
+void CompileModule(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  if (!info[0]->IsString() || !info[1]->IsString()) {
+    isolate->ThrowException(
+        v8::Exception::TypeError(V8String(isolate, "compileModule: the source and file name must be strings")));
+    return;
+  }
+  v8::Local<v8::String> params[] = {
+      v8::String::NewFromUtf8Literal(isolate, "exports"), v8::String::NewFromUtf8Literal(isolate, "require"),
+      v8::String::NewFromUtf8Literal(isolate, "module"), v8::String::NewFromUtf8Literal(isolate, "__filename"),
+      v8::String::NewFromUtf8Literal(isolate, "__dirname")};
+  v8::ScriptOrigin origin(isolate, info[1]);
+  v8::ScriptCompiler::Source source(info[0].As<v8::String>(), origin);
+  v8::Local<v8::Function> fn;
+  std::string syntax_error;
+  {
+    v8::TryCatch try_catch(isolate);
+    if (v8::ScriptCompiler::CompileFunction(context, &source, 5, params, 0, nullptr).ToLocal(&fn)) {
+      info.GetReturnValue().Set(fn);
+      return;
+    }
+    if (!try_catch.HasCaught() || try_catch.Message().IsEmpty() || isolate->IsExecutionTerminating()) {
+      if (try_catch.HasCaught()) try_catch.ReThrow();
+      return;
+    }
+    // A syntax error: its message with the file, line and column (V8 keeps
+    // them only in the v8::Message, which JS cannot read).
+    v8::Local<v8::Message> message = try_catch.Message();
+    syntax_error = StdString(isolate, message->Get());
+    const std::string prefix = "SyntaxError: ";
+    if (syntax_error.compare(0, prefix.size(), prefix) == 0) syntax_error = syntax_error.substr(prefix.size());
+    absl::StrAppend(&syntax_error, " (", StdString(isolate, info[1]), ":", message->GetLineNumber(context).FromMaybe(0),
+                    ":", message->GetStartColumn(context).FromMaybe(-1) + 1, ")");
+  }
+  isolate->ThrowException(v8::Exception::SyntaxError(V8String(isolate, syntax_error)));
+}
+KEN_NATIVE(11, "compileModule", CompileModule);
+
 void SetFunction(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> target,
                  const char* name, v8::FunctionCallback callback) {
   v8::Local<v8::FunctionTemplate> t = v8::FunctionTemplate::New(
@@ -321,6 +385,8 @@ const std::vector<Upgrade>& Upgrades() {
       // which holds its functions); HTTP request.params and rejected handler
       // promises (http.js); unhandled rejections reported (replies.js).
       {4, nullptr, {"ken:inspect.js", "ken:console.js", "ken:http.js"}},
+      // Version 5: the global `require` (modules.js).
+      {5, nullptr, {"ken:modules.js"}},
   };
   return *upgrades;
 }

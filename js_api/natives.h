@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 #include "v8.h"
 
@@ -32,7 +33,21 @@ class NativeHost {
   // ken.me ("" outside a cluster) and ken.peers.
   virtual std::string NodeId() = 0;
   virtual std::vector<std::string> Peers() = 0;
+  // require (js_api/modules.js): the text of the regular file at `path`
+  // (absolute), read only in a turn that loads a program (the host refuses
+  // in every other turn, and a journal replay answers what the first run was
+  // answered). Errors (an I/O error, a file over kMaxModuleFileBytes) become
+  // the JS exception. Default: every read refused.
+  struct ModuleFile {
+    enum Result { kFound, kAbsent, kRefused };
+    Result result = kRefused;
+    std::string text;  // kFound: the file's bytes (UTF-8 expected)
+  };
+  virtual absl::StatusOr<ModuleFile> ReadModuleFile(const std::string& path) { return ModuleFile(); }
 };
+
+// The largest module file require reads (bytes).
+inline constexpr size_t kMaxModuleFileBytes = 64 << 20;
 
 inline constexpr uint32_t kNativeHostSlot = 0;
 
@@ -44,8 +59,9 @@ inline constexpr uint32_t kNativeHostSlot = 0;
 // a host monotonic clock, replies completed by later turns (replies.js);
 // 4: values printed as Node's util.inspect prints them (inspect.js, with
 // the natives brand, proxyDetails, previewEntries, constructorName),
-// request.params and rejected handler promises answered 500 (http.js).
-inline constexpr int kBuiltinsVersion = 4;
+// request.params and rejected handler promises answered 500 (http.js);
+// 5: CommonJS modules, the global `require` (modules.js).
+inline constexpr int kBuiltinsVersion = 5;
 
 // The built-ins version of the heap whose `internals` these are.
 int BuiltinsVersion(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals);
@@ -111,7 +127,8 @@ const intptr_t* ExternalReferences();
 // Builds the `natives` object (null prototype) handed to the built-in
 // scripts, one function per NativeTable() entry: write(stream, text),
 // promiseState(promise) -> [0 pending | 1 fulfilled | 2 rejected, result],
-// send(dst, value), me(), peers(), hostNowMs(). Only while creating a new
+// send(dst, value), me(), peers(), hostNowMs(), ..., readModuleFile(path),
+// compileModule(source, filename). Only while creating a new
 // heap (or upgrading its built-ins): after that the functions live in the
 // heap, captured by the built-in scripts' closures.
 v8::Local<v8::Object> MakeNatives(v8::Isolate* isolate, v8::Local<v8::Context> context);

@@ -603,6 +603,11 @@ absl::Status PersistentIsolate::Send(const std::string& dst, std::string payload
   return options_.send(dst, std::move(payload));
 }
 
+absl::StatusOr<NativeHost::ModuleFile> PersistentIsolate::ReadModuleFile(const std::string& path) {
+  if (!options_.read_module) return ModuleFile();
+  return options_.read_module(path);
+}
+
 v8::MaybeLocal<v8::Value> EvalScript(const TurnScope& scope, const std::string& source,
                                      const std::string& name) {
   v8::ScriptOrigin origin(scope.isolate, V8String(scope.isolate, name));

@@ -50,6 +50,9 @@ struct IsolateOptions {
   // ken.send: stages a ValueSerializer payload for `dst` in the current turn.
   // An error status becomes the JS exception. Unset: ken.send throws.
   std::function<absl::Status(const std::string& dst, std::string payload)> send;
+  // require's file reads (NativeHost::ReadModuleFile), on the turn thread.
+  // Unset: every read refused.
+  std::function<absl::StatusOr<NativeHost::ModuleFile>(const std::string& path)> read_module;
   // Journal mode's live isolate: a plain V8 isolate (v8::Isolate::New from
   // the blob), which runs with TurboFan but cannot be snapshotted. Its heap
   // is the blob plus whatever `on_restore` replays onto it.
@@ -215,6 +218,7 @@ class PersistentIsolate : public NativeHost {
   // output was written when the turn first ran). Turn thread only.
   void set_console_muted(bool muted) { console_muted_ = muted; }
   absl::Status Send(const std::string& dst, std::string payload) override;
+  absl::StatusOr<ModuleFile> ReadModuleFile(const std::string& path) override;
   std::string NodeId() override { return options_.node_id; }
   std::vector<std::string> Peers() override { return options_.peers; }
 

@@ -14,6 +14,7 @@
 #include "base/crash_point.h"
 #include "runtime/isolate/turn_clock.h"
 #include "runtime/isolate/v8_init.h"
+#include "runtime/node/module_files.h"
 #include "runtime/turn/dispatcher.h"
 #include "spdlog/spdlog.h"
 
@@ -240,6 +241,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::OpenOnce(const NodeOptions& given) {
   options.isolate.send = [self](const std::string& dst, std::string payload) {
     return self->Send(dst, std::move(payload));
   };
+  options.isolate.read_module = [self](const std::string& path) { return self->ReadModule(path); };
   node->isolate_options_ = options.isolate;
   node->builtins_version_ = builtins_version;
   const bool journaled = node->durability_->journaled();
@@ -358,6 +360,14 @@ absl::Status Node::Send(const std::string& dst, std::string payload) {
   // outbox caps and the peers of this moment are not in the heap).
   if (recording_ != nullptr) recording_->sends.emplace_back().set_error(std::string(result.message()));
   return result;
+}
+
+absl::StatusOr<NativeHost::ModuleFile> Node::ReadModule(const std::string& path) {
+  if (replayer_ != nullptr && replayer_->active()) return replayer_->ReadModule(path);
+  absl::StatusOr<NativeHost::ModuleFile> read =
+      loads_modules_ && !options_.read_only ? ReadModuleFileFromDisk(path) : NativeHost::ModuleFile();
+  if (recording_ != nullptr) recording_->module_reads.push_back(RecordModuleRead(path, read));
+  return read;
 }
 
 TurnResult Node::RunRecorded(const PersistentIsolate::TurnBody& body, int64_t clock_ms, Recording* recording) {
@@ -529,7 +539,9 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
         failed[i] = true;
         continue;
       }
+      loads_modules_ = InputLoadsModules(inputs[i].record);
       out->results[i] = RunRecorded(inputs[i].body, run_clock_[i], &run_recording_[i]);
+      loads_modules_ = false;
       if (out->results[i].ok()) {
         any_ok = true;
         continue;
@@ -608,6 +620,7 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
         t->mutable_input()->set_clock_ms(clock);
         t->set_fallback(fallback);
         for (const v1::SendOutcome& o : rec.sends) *t->add_sends() = o;
+        for (const v1::ModuleRead& m : rec.module_reads) *t->add_module_reads() = m;
         t->set_digest(rec.digest);
       };
       for (size_t i : idx) {
@@ -889,6 +902,10 @@ TurnResult Node::Evaluate(const PersistentIsolate::TurnBody& body) {
   io.send = [scratch_replayer](const std::string& dst, std::string payload) -> absl::Status {
     if (scratch_replayer->active()) return scratch_replayer->Send(dst, payload);
     return absl::FailedPreconditionError("ken.send: a read-only evaluation cannot send");
+  };
+  io.read_module = [scratch_replayer](const std::string& path) -> absl::StatusOr<NativeHost::ModuleFile> {
+    if (scratch_replayer->active()) return scratch_replayer->ReadModule(path);
+    return NativeHost::ModuleFile();  // refused: not a program load
   };
   std::vector<std::shared_ptr<const v1::JournalCommit>> tail = tail_;
   io.on_restore = [scratch_replayer, tail](PersistentIsolate& host) -> absl::Status {

@@ -231,6 +231,10 @@ class Node {
  private:
   Node() = default;
   absl::Status Send(const std::string& dst, std::string payload);
+  // require's file reads (module_files.h): from disk in a turn that loads a
+  // program, refused otherwise; recorded in journal mode, answered from the
+  // record during a replay.
+  absl::StatusOr<NativeHost::ModuleFile> ReadModule(const std::string& path);
   // Opening a heap whose built-ins are older than this Ken's upgrades them
   // in one committed turn (js_api/natives.h, UpgradeBuiltins).
   void UpgradeBuiltinsIfOlder();
@@ -247,6 +251,7 @@ class Node {
   // records what each ken.send answered and the digest of its outputs.
   struct Recording {
     std::vector<v1::SendOutcome> sends;
+    std::vector<v1::ModuleRead> module_reads;
     uint32_t digest = 0;
   };
   TurnResult RunRecorded(const PersistentIsolate::TurnBody& body, int64_t clock_ms, Recording* recording);
@@ -339,6 +344,7 @@ class Node {
   std::vector<bool> run_fallback_failed_;
   std::vector<Recording> run_recording_;     // of each input's last run (journal mode)
   Recording* recording_ = nullptr;           // of the turn being run, if recorded
+  bool loads_modules_ = false;               // the turn being run may read module files
   OutputDigest recording_digest_;
   // Journal mode.
   NodeOptions options_;                      // as opened (for conversions and scratch isolates)

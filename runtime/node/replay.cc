@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "runtime/node/module_files.h"
 #include "runtime/turn/dispatcher.h"
 #include "spdlog/spdlog.h"
 
@@ -48,6 +49,19 @@ absl::Status Replayer::Send(const std::string& dst, const std::string& payload) 
   return absl::OkStatus();
 }
 
+absl::StatusOr<NativeHost::ModuleFile> Replayer::ReadModule(const std::string& path) {
+  if (turn_ == nullptr || next_read_ >= turn_->module_reads_size()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("require: this replayed turn reads ", path, ", which it did not read when it first ran"));
+  }
+  const v1::ModuleRead& read = turn_->module_reads(next_read_++);
+  if (read.path() != path) {
+    return absl::FailedPreconditionError(absl::StrCat("require: this replayed turn reads ", path, " where it read ",
+                                                      read.path(), " when it first ran"));
+  }
+  return RecordedModuleRead(read);
+}
+
 absl::Status Replayer::Diverged(const v1::JournalCommit& commit, int index, const std::string& what, bool failed) {
   const v1::JournalTurn& t = commit.turns(index);
   const std::string text = absl::StrCat(
@@ -79,6 +93,7 @@ absl::Status Replayer::Replay(PersistentIsolate& isolate, const v1::JournalCommi
     if (!body) return Diverged(commit, i, "the input has no fallback to replay", true);
     turn_ = &t;
     next_send_ = 0;
+    next_read_ = 0;
     extra_send_ = false;
     digest_ = OutputDigest();
     TurnResult r = isolate.RunTurn(body, TurnMode::kKeep, t.input().clock_ms(), options_.timeout_ms);

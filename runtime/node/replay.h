@@ -58,6 +58,12 @@ class Replayer {
   // answered (an error: the text it threw), and digests the send.
   absl::Status Send(const std::string& dst, const std::string& payload);
 
+  // A require file read during a replayed turn: what the first run was
+  // answered (JournalTurn.module_reads), never the disk. A read the first
+  // run did not make, or of another path, is an error thrown into the turn
+  // (which then fails: a determinism violation).
+  absl::StatusOr<NativeHost::ModuleFile> ReadModule(const std::string& path);
+
   // Replays every turn of `commit` in `isolate` (TurnMode::kKeep). Errors:
   // kDataLoss for a determinism violation (naming the node, the commit, the
   // turn and its input kind; a turn that fails now although it finished, a
@@ -75,6 +81,7 @@ class Replayer {
   ReplayOptions options_;
   const v1::JournalTurn* turn_ = nullptr;  // being replayed
   int next_send_ = 0;
+  int next_read_ = 0;
   bool extra_send_ = false;  // more sends than recorded
   OutputDigest digest_;
   int64_t replayed_ = 0;

@@ -32,6 +32,7 @@ Snapshotter::Snapshotter(CheckpointStore* store, Journal* journal, const Checkpo
   io.before_restore = nullptr;
   io.console = [](int, std::string_view) {};  // console output is never replayed
   io.send = [this](const std::string& dst, std::string payload) { return replayer_.Send(dst, payload); };
+  io.read_module = [this](const std::string& path) { return replayer_.ReadModule(path); };
   isolate_ = PersistentIsolate::FromSharedBlob(std::move(heap), std::move(io));
   meta_.engine = base.engine;
   meta_.natives = base.natives;

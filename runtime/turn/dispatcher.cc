@@ -1,6 +1,7 @@
 #include "runtime/turn/dispatcher.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <random>
 #include <utility>
 #include <vector>
@@ -28,6 +29,16 @@ v8::MaybeLocal<v8::Value> CallHook(const TurnScope& scope, const char* name, int
 bool HasHook(const TurnScope& scope, const char* name) {
   v8::Local<v8::Value> fn;
   return scope.internals->Get(scope.context, V8String(scope.isolate, name)).ToLocal(&fn) && fn->IsFunction();
+}
+
+// Makes `filename` (absolute) what the global `require` resolves from
+// (js_api/modules.js). False with the exception pending if the hook threw;
+// nothing for a relative name (records from before require) or a heap
+// without modules (not upgraded yet).
+bool SetMainModule(const TurnScope& scope, const std::string& filename) {
+  if (filename.empty() || filename[0] != '/' || !HasHook(scope, "setMainModule")) return true;
+  v8::Local<v8::Value> args[] = {V8String(scope.isolate, filename)};
+  return !CallHook(scope, "setMainModule", 1, args).IsEmpty();
 }
 
 v8::Local<v8::Value> ReplyIdValue(const TurnScope& scope, uint64_t id) {
@@ -344,6 +355,7 @@ TurnInput MakeTurn(v1::TurnInput record) {
     case v1::TurnInput::kShell:
       input.body = [line = record.shell()](const TurnScope& scope) -> absl::StatusOr<std::string> {
         v8::Local<v8::Value> value;
+        if (!SetMainModule(scope, line.main_module())) return absl::AbortedError("threw");
         if (!EvalScript(scope, line.source(), line.name()).ToLocal(&value)) return absl::AbortedError("threw");
         return Inspect(scope, value, true);
       };
@@ -356,6 +368,7 @@ TurnInput MakeTurn(v1::TurnInput record) {
     case v1::TurnInput::kProgram:
       input.body = [program = record.program()](const TurnScope& scope) -> absl::StatusOr<std::string> {
         v8::Local<v8::Value> value;
+        if (!SetMainModule(scope, program.path())) return absl::AbortedError("threw");
         if (!EvalScript(scope, program.source(), program.path()).ToLocal(&value)) return absl::AbortedError("threw");
         return std::string();
       };
@@ -441,16 +454,19 @@ v1::TurnInput EvalRecord(const std::string& source, uint64_t reply_id) {
   return r;
 }
 
-v1::TurnInput ShellRecord(const std::string& source, const std::string& name) {
+v1::TurnInput ShellRecord(const std::string& source, const std::string& name, const std::string& main_module) {
   v1::TurnInput r;
   r.mutable_shell()->set_source(source);
   r.mutable_shell()->set_name(name);
+  r.mutable_shell()->set_main_module(main_module);
   return r;
 }
 
 v1::TurnInput ProgramRecord(const std::string& path, const std::string& source) {
   v1::TurnInput r;
-  r.mutable_program()->set_path(path);
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+  r.mutable_program()->set_path(ec ? path : absolute.lexically_normal().string());
   r.mutable_program()->set_source(source);
   return r;
 }

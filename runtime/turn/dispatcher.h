@@ -36,7 +36,10 @@ v1::TurnInput DeliveryRecord(const v1::Envelope& envelope);
 v1::TurnInput TimerRecord(int64_t id, int64_t due_ms);
 v1::TurnInput HttpRecord(v1::HttpRequest request, uint64_t reply_id);
 v1::TurnInput EvalRecord(const std::string& source, uint64_t reply_id);
-v1::TurnInput ShellRecord(const std::string& source, const std::string& name);
+// `main_module`: what the input's `require` resolves from (the absolute
+// file of a .load, "<working folder>/[repl]" for a typed line; "": none).
+v1::TurnInput ShellRecord(const std::string& source, const std::string& name, const std::string& main_module = "");
+// `path` is made absolute (against the working folder).
 v1::TurnInput ProgramRecord(const std::string& path, const std::string& source);
 
 // The body run after each batch, on the batch's final heap and in its

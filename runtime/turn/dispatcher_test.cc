@@ -4,6 +4,7 @@
 #include "runtime/turn/dispatcher.h"
 #include "runtime/node/node.h"
 
+#include <filesystem>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -42,7 +43,10 @@ TEST(DispatcherTest, RecordsRoundTripAndDescribeThemselves) {
   EXPECT_EQ(Describe(RoundTrip(TimerRecord(4, 1700000000000))), "timer #4 due at 1700000000000");
   EXPECT_EQ(Describe(RoundTrip(ShellRecord("1", "REPL1"))), "shell input");
   EXPECT_EQ(Describe(RoundTrip(EvalRecord("1", 0))), "admin eval");
-  EXPECT_EQ(Describe(RoundTrip(ProgramRecord("app.js", "1"))), "script app.js");
+  EXPECT_EQ(Describe(RoundTrip(ProgramRecord("/srv/app.js", "1"))), "script /srv/app.js");
+  // A relative path is made absolute (require resolves from its folder).
+  EXPECT_EQ(RoundTrip(ProgramRecord("app/./x.js", "1")).program().path(),
+            (std::filesystem::current_path() / "app/x.js").string());
   // Dead-letter policy by kind: messages and timers are kept, the rest answer their caller.
   EXPECT_TRUE(MakeTurn(DeliveryRecord(MessageFrom("b", 1, "x"))).dead_letter);
   EXPECT_TRUE(MakeTurn(TimerRecord(1, 1)).dead_letter);
