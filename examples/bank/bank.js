@@ -3,6 +3,7 @@
 // to the destination node; the driver is told when it is done. Every message
 // carries a per-channel sequence number (chanSeq) so the receiver can check
 // FIFO order at the application level.
+var fifo = require('../shared/fifo');
 var ACCOUNTS = 10;
 var INITIAL = 1000;
 var accounts = {};
@@ -16,11 +17,7 @@ var fifoViolations = []; // out-of-order messages (must stay empty)
 var lastSeqFrom = {};
 var nextSeqTo = {};
 
-function send(dest, msg) {
-  nextSeqTo[dest] = (nextSeqTo[dest] || 0) + 1;
-  msg.chanSeq = nextSeqTo[dest];
-  ken.send(dest, msg);
-}
+var send = fifo.sender(nextSeqTo);  // examples/shared/fifo.js
 
 function nodeOf(account) { return account.split('/')[0]; }
 
@@ -31,9 +28,7 @@ function total() {
 }
 
 ken.receive(function (msg, from) {
-  var expected = (lastSeqFrom[from] || 0) + 1;
-  if (msg.chanSeq !== expected) fifoViolations.push({ from: from, got: msg.chanSeq, expected: expected });
-  lastSeqFrom[from] = msg.chanSeq;
+  fifo.checkOrder(lastSeqFrom, fifoViolations, msg, from);
 
   if (msg.type === 'transfer') {
     if (msg.id in debits || msg.id in rejected) { duplicates.push(msg.id); return; }

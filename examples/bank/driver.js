@@ -2,6 +2,7 @@
 // the bank nodes (every peer whose id starts with "bank"), issuing a new one
 // whenever one is done, until `limit` transfers were issued. Set `limit`
 // (e.g. `ken cluster eval cluster.yaml driver 'limit = issued'`) to stop.
+var fifo = require('../shared/fifo');
 var banks = ken.peers.filter(function (p) { return p.indexOf('bank') === 0; });
 var window = 16;
 var limit = Infinity;
@@ -20,11 +21,7 @@ function random(n) {
   return seed % n;
 }
 
-function send(dest, msg) {
-  nextSeqTo[dest] = (nextSeqTo[dest] || 0) + 1;
-  msg.chanSeq = nextSeqTo[dest];
-  ken.send(dest, msg);
-}
+var send = fifo.sender(nextSeqTo);  // examples/shared/fifo.js
 
 function issue() {
   issued++;
@@ -37,9 +34,7 @@ function issue() {
 }
 
 ken.receive(function (msg, from) {
-  var expected = (lastSeqFrom[from] || 0) + 1;
-  if (msg.chanSeq !== expected) fifoViolations.push({ from: from, got: msg.chanSeq, expected: expected });
-  lastSeqFrom[from] = msg.chanSeq;
+  fifo.checkOrder(lastSeqFrom, fifoViolations, msg, from);
   if (msg.type !== 'done') return;
   if (msg.id in done) { duplicates.push(msg.id); return; }
   done[msg.id] = msg.ok;

@@ -1,6 +1,7 @@
 // The chain driver: keeps `window` tokens travelling through the relays,
 // each for `hops` hops, starting a new one whenever one finishes, until
 // `limit` tokens were started.
+var fifo = require('../shared/fifo');
 var relays = ken.peers.filter(function (p) { return p.indexOf('relay') === 0; });
 var window = 8;
 var hops = 40;
@@ -13,11 +14,7 @@ var fifoViolations = [];
 var lastSeqFrom = {};
 var nextSeqTo = {};
 
-function send(dest, msg) {
-  nextSeqTo[dest] = (nextSeqTo[dest] || 0) + 1;
-  msg.chanSeq = nextSeqTo[dest];
-  ken.send(dest, msg);
-}
+var send = fifo.sender(nextSeqTo);  // examples/shared/fifo.js
 
 function start() {
   issued++;
@@ -25,9 +22,7 @@ function start() {
 }
 
 ken.receive(function (msg, from) {
-  var expected = (lastSeqFrom[from] || 0) + 1;
-  if (msg.chanSeq !== expected) fifoViolations.push({ from: from, got: msg.chanSeq, expected: expected });
-  lastSeqFrom[from] = msg.chanSeq;
+  fifo.checkOrder(lastSeqFrom, fifoViolations, msg, from);
   if (msg.type !== 'finished') return;
   if (msg.id in finished) { duplicates.push(msg.id); return; }
   finished[msg.id] = msg.hop;

@@ -1,17 +1,14 @@
 // A relay: forwards each token to the next relay until it has made `hops`
 // hops, then reports it finished to the driver. Every (token, hop) must be
 // seen exactly once somewhere in the cluster, and each channel in order.
+var fifo = require('../shared/fifo');
 var seen = {};           // "token@hop" -> node it came from
 var duplicates = [];
 var fifoViolations = [];
 var lastSeqFrom = {};
 var nextSeqTo = {};
 
-function send(dest, msg) {
-  nextSeqTo[dest] = (nextSeqTo[dest] || 0) + 1;
-  msg.chanSeq = nextSeqTo[dest];
-  ken.send(dest, msg);
-}
+var send = fifo.sender(nextSeqTo);  // examples/shared/fifo.js
 
 function nextRelay(id, hop) {
   var relays = ken.peers.filter(function (p) { return p.indexOf('relay') === 0; });
@@ -21,9 +18,7 @@ function nextRelay(id, hop) {
 }
 
 ken.receive(function (msg, from) {
-  var expected = (lastSeqFrom[from] || 0) + 1;
-  if (msg.chanSeq !== expected) fifoViolations.push({ from: from, got: msg.chanSeq, expected: expected });
-  lastSeqFrom[from] = msg.chanSeq;
+  fifo.checkOrder(lastSeqFrom, fifoViolations, msg, from);
   if (msg.type !== 'token') return;
   var key = msg.id + '@' + msg.hop;
   if (key in seen) { duplicates.push(key); return; }

@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -63,7 +64,6 @@ struct Cluster {
   std::vector<std::string> ids;                 // driver last
 };
 
-std::string Read(const std::string& path) { return ::ken::testing::ReadFileOrEmpty(path); }
 
 Cluster Write(const Workload& w, const std::string& examples) {
   Cluster c;
@@ -71,8 +71,10 @@ Cluster Write(const Workload& w, const std::string& examples) {
   c.config = c.dir + "/cluster.yaml";
   c.ids = w.node_ids;
   c.ids.push_back("driver");
-  std::ofstream(c.dir + "/node.js") << Read(examples + "/" + w.folder + "/" + w.node_script);
-  std::ofstream(c.dir + "/driver.js") << Read(examples + "/" + w.folder + "/driver.js");
+  // The example's folder and the module its scripts require (shared/).
+  for (const std::string& folder : {w.folder, std::string("shared")}) {
+    std::filesystem::copy(examples + "/" + folder, c.dir + "/" + folder, std::filesystem::copy_options::recursive);
+  }
   std::ofstream config(c.config);
   config << "token: " << c.token << "\n";
   std::string durability = absl::GetFlag(FLAGS_durability);
@@ -82,7 +84,7 @@ Cluster Write(const Workload& w, const std::string& examples) {
   for (const std::string& id : c.ids) {
     c.address[id] = absl::StrCat("127.0.0.1:", ::ken::testing::FreePort());
     config << "  - id: " << id << "\n    address: " << c.address[id] << "\n    script: "
-           << (id == "driver" ? "driver.js" : "node.js") << "\n";
+           << w.folder << "/" << (id == "driver" ? "driver.js" : w.node_script) << "\n";
   }
   return c;
 }
