@@ -12,6 +12,7 @@ struct ShellOptions {
   std::string store_path;
   int64_t turn_timeout_ms = 5000;
   std::string history_path;  // empty: <store>.history
+  std::string load_path;     // --load: the first input of a new session (a file, as .load)
   std::string durability;    // --durability: "snapshot", "journal" or empty (the store's own)
   bool accept_divergence = false;
 };
@@ -38,6 +39,7 @@ struct RunOptions {
   std::string node_id;
   std::string store_path;  // empty: the config's store for the node
   std::string http_address;  // empty: the config's http for the node (none if absent)
+  std::string script_path;   // --script: the program of a new store instead of the config's
   int64_t turn_timeout_ms = 5000;
   // HTTP requests and admin evals not started within this long are answered
   // "not run" and never run (see HttpOptions::answer_timeout_ms).

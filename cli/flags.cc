@@ -19,6 +19,8 @@ ABSL_FLAG(int64_t, heap_limit_mb, 0, "abort a turn that grows the heap past this
 ABSL_FLAG(std::string, log_level, "warn", "trace, debug, info, warn, error, critical or off");
 ABSL_FLAG(std::string, eval, "", "inspect: expression to evaluate (also -e)");
 ABSL_FLAG(std::string, history, "", "shell: history file (default <store>.history)");
+ABSL_FLAG(std::string, load, "", "shell: run FILE as the first input of a new session (as .load FILE)");
+ABSL_FLAG(std::string, script, "", "run: the program of a node whose store is new (instead of the config's script)");
 ABSL_FLAG(std::string, cluster, "", "run: the cluster config (YAML)");
 ABSL_FLAG(std::string, id, "", "run: this node's id in the cluster config");
 ABSL_FLAG(std::string, http, "", "run: serve HTTP on host:port (overrides the config's http)");

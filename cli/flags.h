@@ -19,6 +19,8 @@ ABSL_DECLARE_FLAG(int64_t, heap_limit_mb);
 ABSL_DECLARE_FLAG(std::string, log_level);
 ABSL_DECLARE_FLAG(std::string, eval);
 ABSL_DECLARE_FLAG(std::string, history);
+ABSL_DECLARE_FLAG(std::string, load);
+ABSL_DECLARE_FLAG(std::string, script);
 ABSL_DECLARE_FLAG(std::string, cluster);
 ABSL_DECLARE_FLAG(std::string, id);
 ABSL_DECLARE_FLAG(std::string, http);

@@ -24,15 +24,18 @@ namespace {
 constexpr char kUsage[] = R"USAGE(ken: a persistent JavaScript runtime (V8) whose heap survives kill -9
 
 Usage:
-  ken shell --store PATH [--durability MODE] [--turn-timeout 5s] [--heap-limit-mb N]
+  ken shell --store PATH [--load FILE] [--durability MODE] [--turn-timeout 5s] [--heap-limit-mb N]
       A REPL whose whole heap is committed to PATH after every input. Creates
       PATH when it does not exist ("Initialized session (journal mode)"),
       restores it otherwise ("Restored session (MODE mode)"). Reads plain lines when stdin is not a
-      terminal. .help lists shell commands.
+      terminal. .help lists shell commands. --load FILE runs FILE (which may
+      require modules) as the first input of a new session.
   ken run --cluster CLUSTER.yaml --id NODE [--store PATH] [--http HOST:PORT] [--durability MODE]
+          [--script FILE]
       One node of a cluster. The first start creates the store (default
-      data/<id>.ken beside the config) and runs the node's script as the
-      first turn; later starts restore the newest checkpoint. ken.send /
+      data/<id>.ken beside the config) and runs the node's script (or
+      --script FILE) as the first turn, with the modules it requires; later
+      starts restore the newest checkpoint. ken.send /
       ken.receive messages are delivered exactly once across crashes. With
       an http address it serves HTTP/1.1: each request is a turn handled by
       handleRequest(request, response), answered after its commit.
@@ -177,6 +180,7 @@ int main(int argc, char** argv) {
     options.node_id = absl::GetFlag(FLAGS_id);
     options.store_path = store;
     options.http_address = absl::GetFlag(FLAGS_http);
+    options.script_path = absl::GetFlag(FLAGS_script);
     options.turn_timeout_ms = values.turn_timeout_ms;
     options.answer_timeout_ms = values.answer_timeout_ms;
     options.durability = durability;
@@ -188,6 +192,7 @@ int main(int argc, char** argv) {
     options.store_path = store;
     options.turn_timeout_ms = values.turn_timeout_ms;
     options.history_path = absl::GetFlag(FLAGS_history);
+    options.load_path = absl::GetFlag(FLAGS_load);
     options.durability = durability;
     options.accept_divergence = absl::GetFlag(FLAGS_accept_divergence);
     return ken::RunShell(options);

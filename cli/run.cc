@@ -86,27 +86,32 @@ int RunNode(const RunOptions& options) {
   Node& node = **opened;
 
   const bool created = !node.program_loaded();
+  const std::string script = options.script_path.empty() ? me->script : options.script_path;
+  if (!created && !options.script_path.empty()) {
+    fprintf(stderr, "ken run: node %s: --script %s not run: the store already holds its program (it ran when the "
+            "store was new)\n", me->id.c_str(), options.script_path.c_str());
+  }
   if (created) {
-    std::ifstream in(me->script, std::ios::binary);
+    std::ifstream in(script, std::ios::binary);
     const int open_errno = errno;
     std::stringstream text;
     text << in.rdbuf();
     if (!in) {
-      fprintf(stderr, "ken run: node %s: cannot read script %s (%s)\n", me->id.c_str(), me->script.c_str(),
+      fprintf(stderr, "ken run: node %s: cannot read script %s (%s)\n", me->id.c_str(), script.c_str(),
               in.is_open() ? "read failed" : strerror(open_errno));
       return 1;
     }
     node.SetProgramLoaded();
-    BatchResult r = node.RunBatch({MakeTurn(ProgramRecord(me->script, text.str()))});
+    BatchResult r = node.RunBatch({MakeTurn(ProgramRecord(script, text.str()))});
     if (!r.results[0].ok()) {
-      fprintf(stderr, "ken run: node %s: script %s failed: %s\n", me->id.c_str(), me->script.c_str(),
+      fprintf(stderr, "ken run: node %s: script %s failed: %s\n", me->id.c_str(), script.c_str(),
               r.results[0].error.c_str());
       fprintf(stderr, "ken run: the store holds no program yet; fix the script and start the node again\n");
       return 1;
     }
-    spdlog::info("ran script {} as the first turn", me->script);
+    spdlog::info("ran script {} as the first turn", script);
     for (const std::string& text : r.results[0].unhandled_rejections) {
-      spdlog::warn("unhandled promise rejection in script {} (the turn committed): {}", me->script, text);
+      spdlog::warn("unhandled promise rejection in script {} (the turn committed): {}", script, text);
     }
   }
 
@@ -155,7 +160,7 @@ int RunNode(const RunOptions& options) {
   if (spdlog::should_log(spdlog::level::warn)) {
     printf("node %s up: gRPC %s%s, store %s, %s\n", me->id.c_str(), me->address.c_str(),
            http_address.empty() ? "" : absl::StrCat(", http ", http_address).c_str(), store.c_str(),
-           created ? absl::StrCat("new (script ", me->script, " ran as turn 1)").c_str()
+           created ? absl::StrCat("new (script ", script, " ran as turn 1)").c_str()
                    : absl::StrCat("restored turn ", node.state().turns(), " (commit ", node.checkpoint_seq(), ")")
                          .c_str());
     fflush(stdout);

@@ -246,6 +246,23 @@ void RunInput(TurnLoop& loop, const std::string& source, const std::string& name
 
 }  // namespace
 
+// `.load FILE` and `--load FILE`: the file's text as one input, its
+// `require` resolving from the file's folder. `what` names the command in
+// the error if it cannot be read.
+static void LoadFile(TurnLoop& loop, const std::string& file, const char* what, std::vector<std::string>* uncaught,
+              bool* said_why_slow) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    Print(absl::StrCat(what, ": cannot read ", file, ": ", strerror(errno)));
+    return;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  std::error_code ec;
+  const std::string absolute = std::filesystem::absolute(file, ec).lexically_normal().string();
+  RunInput(loop, text.str(), file, ec ? "" : absolute, uncaught, said_why_slow);
+}
+
 int RunShell(const ShellOptions& options) {
   NodeOptions node_options;
   node_options.store_path = options.store_path;
@@ -314,6 +331,14 @@ int RunShell(const ShellOptions& options) {
     uncaught.push_back(text);
   };
   TurnLoop loop(node, loop_options);
+  if (!options.load_path.empty()) {
+    if (node.created()) {
+      LoadFile(loop, options.load_path, "--load", &uncaught, &said_why_slow);
+    } else {
+      Print(absl::StrCat("--load ", options.load_path, ": not run, the session is restored (it ran when the store "
+                         "was new); .load FILE runs a file again"));
+    }
+  }
   int64_t input_number = node.next_turn();
   std::string pending;
   std::string line;
@@ -340,18 +365,8 @@ int RunShell(const ShellOptions& options) {
         continue;
       }
       if (absl::StartsWith(command, ".load ")) {
-        std::string file(absl::StripAsciiWhitespace(command.substr(6)));
-        std::ifstream in(file, std::ios::binary);
-        if (!in) {
-          Print(absl::StrCat(".load: cannot read ", file, ": ", strerror(errno)));
-          continue;
-        }
-        std::stringstream text;
-        text << in.rdbuf();
         reader.Remember(line);
-        std::error_code ec;
-        const std::string absolute = std::filesystem::absolute(file, ec).lexically_normal().string();
-        RunInput(loop, text.str(), file, ec ? "" : absolute, &uncaught, &said_why_slow);
+        LoadFile(loop, std::string(absl::StripAsciiWhitespace(command.substr(6))), ".load", &uncaught, &said_why_slow);
         continue;
       }
       if (command.size() > 1 && command[0] == '.' && std::isalpha(static_cast<unsigned char>(command[1])) &&

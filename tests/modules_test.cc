@@ -5,6 +5,9 @@
 // again (the fixture is deleted before the store is reopened); a later turn
 // resolves only against what was loaded; and the errors Ken adds (Node
 // built-ins and globals, syntax errors with file and line) name the problem.
+#include <signal.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,7 +20,9 @@ namespace ken {
 namespace {
 
 using ::ken::testing::DurabilityUnderTest;
+using ::ken::testing::FreePort;
 using ::ken::testing::MakeTempDir;
+using ::ken::testing::Process;
 using ::ken::testing::ReadFileOrEmpty;
 using ::ken::testing::RunProgram;
 
@@ -141,6 +146,56 @@ TEST(ModulesTest, AThrowingModuleBodyLeavesNothingOfTheLoad) {
                                        "Object.keys(require.cache).length\n");
   EXPECT_NE(out.find("module body threw"), std::string::npos) << out;
   EXPECT_NE(out.find("'undefined'\n0\n"), std::string::npos) << out;
+}
+
+TEST(ModulesTest, ShellLoadFlagRunsTheFileInANewSessionOnly) {
+  const std::string dir = CopyFixture();
+  const std::string store = MakeTempDir() + "/m.ken";
+  auto first = RunProgram({kKen, "shell", "--store", store, "--load", dir + "/main.js"}, "results.length\n");
+  EXPECT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("Initialized session"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("\n43\n"), std::string::npos) << first.output;
+  auto again = RunProgram({kKen, "shell", "--store", store, "--load", dir + "/main.js"}, "results.length\n");
+  EXPECT_NE(again.output.find("not run, the session is restored"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("\n43\n"), std::string::npos) << again.output;
+}
+
+// A node whose program is split into modules and packages: --script gives
+// it for the new store; after kill -9 the node comes back with the modules
+// in its heap, the files gone.
+TEST(ModulesTest, ANodeKeepsItsModulesAcrossKill9) {
+  const std::string dir = CopyFixture();
+  std::ofstream(dir + "/node.js") << "var fifo = require('./lib/fn');\nvar pkg = require('exports-pkg/sub/a');\n"
+                                     "var calls = 0;\nfunction use() { calls++; return fifo(calls) + ':' + "
+                                     "pkg.name; }\n";
+  const std::string work = MakeTempDir();
+  const std::string config = work + "/cluster.yaml";
+  std::ofstream(config) << "token: t\ndurability: " << DurabilityUnderTest() << "\nnodes:\n  - id: a\n"
+                        << "    address: 127.0.0.1:" << FreePort() << "\n    script: old.js\n";
+  std::ofstream(work + "/old.js") << "var old = true;\n";
+  auto eval = [&](const std::string& expr) {
+    std::string out;
+    for (int i = 0; i < 100; ++i) {
+      auto r = RunProgram({kKen, "cluster", "eval", config, "a", expr});
+      out = Trim(r.output);
+      if (out.find("no node answers") == std::string::npos) break;
+      usleep(100000);
+    }
+    return out;
+  };
+  {
+    Process node({kKen, "run", "--cluster", config, "--id", "a", "--script", dir + "/node.js"});
+    ASSERT_TRUE(node.WaitFor("node a up")) << node.output();
+    EXPECT_EQ(eval("use()"), "\"4:exports-pkg/subdir/a\"");
+    EXPECT_EQ(eval("typeof old"), "\"undefined\"");  // --script ran instead of the config's
+    node.Kill(SIGKILL);
+  }
+  std::filesystem::remove_all(dir);
+  Process node({kKen, "run", "--cluster", config, "--id", "a"});
+  ASSERT_TRUE(node.WaitFor("node a up")) << node.output();
+  EXPECT_EQ(eval("use()"), "\"6:exports-pkg/subdir/a\"");
+  EXPECT_NE(eval("try { require('./lib/short') } catch (e) { e.code }").find("KEN_MODULE_NOT_LOADED"),
+            std::string::npos);
 }
 
 }  // namespace
