@@ -51,3 +51,17 @@ fi
 # Bazel's new_local_repository wants a stable layout: include/ and lib/.
 ln -sfn root/usr/include "$root/third_party/libnode/include"
 ln -sfn root/usr/lib/x86_64-linux-gnu "$root/third_party/libnode/lib"
+
+# The npm packages tests/npm_test.cc runs in Ken nodes, pinned by
+# tests/npm/package-lock.json, from the npm registry with the machine's npm
+# (outside Bazel's sandbox); installed again only when the lockfile changed.
+npm_dir="$root/tests/npm"
+if ! command -v npm >/dev/null; then
+  echo "setup: npm is missing: tests/npm_test needs Node.js's npm to install its packages" >&2
+  exit 1
+fi
+if ! cmp -s "$npm_dir/package-lock.json" "$npm_dir/node_modules/.ken-installed-lock"; then
+  echo "setup: installing the npm packages of tests/npm (npm ci)" >&2
+  (cd "$npm_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$npm_dir/package-lock.json" "$npm_dir/node_modules/.ken-installed-lock"
+fi

@@ -1,0 +1,100 @@
+// Real npm packages in Ken nodes (tests/npm: lodash, dayjs with a plugin,
+// ms, semver, zod, pinned by package-lock.json and installed by
+// tools/setup.sh with npm ci): a node's program requires them, uses the
+// objects they make, is killed with SIGKILL and, with node_modules
+// deleted, uses the same objects again. The results are the ones Node.js gives
+// (checked against the machine's node when it has one). dotenv, which needs
+// Node.js's fs, fails with an error naming the package and the module.
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "tests/util/subprocess.h"
+
+namespace ken {
+namespace {
+
+using ::ken::testing::DurabilityUnderTest;
+using ::ken::testing::FreePort;
+using ::ken::testing::MakeTempDir;
+using ::ken::testing::Process;
+using ::ken::testing::RunProgram;
+
+const std::string kKen = "cli/ken";
+
+// What app.js's useAll() gives under Node.js 20 (`node tests/npm/app.js`).
+const std::string kExpected =
+    R"({"lodash":[[[1,2],[3,4],[5]],{"3":["one","two"],"5":["three"]},144,144,1],)"
+    R"("dayjs":["2026-12-02 22:00",true],"ms":[172800000,"2m","1 hour"],)"
+    R"("semver":[true,false,true,"3.0.0"],"zod":[true,2]})";
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// tests/npm copied out of the (read-only) runfiles; "" if its packages
+// are not installed.
+std::string CopyPackages() {
+  if (!std::filesystem::exists("tests/npm/node_modules/zod/package.json")) return "";
+  const std::string dir = MakeTempDir() + "/app";
+  std::filesystem::copy("tests/npm", dir, std::filesystem::copy_options::recursive);
+  return dir;
+}
+
+TEST(NpmTest, PackagesWorkInANodeAndAfterKill9) {
+  const std::string dir = CopyPackages();
+  ASSERT_FALSE(dir.empty()) << "tests/npm/node_modules is missing: run tools/setup.sh (npm ci)";
+  for (const char* node : {"/usr/bin/node", "/usr/local/bin/node"}) {
+    if (access(node, X_OK) != 0) continue;
+    EXPECT_EQ(Trim(RunProgram({node, dir + "/app.js"}).output), kExpected) << node;
+    break;
+  }
+  const std::string work = MakeTempDir();
+  const std::string config = work + "/cluster.yaml";
+  std::ofstream(config) << "token: t\ndurability: " << DurabilityUnderTest() << "\nnodes:\n  - id: a\n"
+                        << "    address: 127.0.0.1:" << FreePort() << "\n    script: " << dir << "/app.js\n";
+  auto eval = [&](const std::string& expr) {
+    std::string out;
+    for (int i = 0; i < 100; ++i) {
+      out = Trim(RunProgram({kKen, "cluster", "eval", config, "a", expr}).output);
+      if (out.find("no node answers") == std::string::npos) break;
+      usleep(100000);
+    }
+    return out;
+  };
+  {
+    Process node({kKen, "run", "--cluster", config, "--id", "a"});
+    ASSERT_TRUE(node.WaitFor("node a up")) << node.output();
+    EXPECT_EQ(eval("JSON.parse(firstUse)"), kExpected);
+    EXPECT_EQ(eval("useAll()"), kExpected);
+    node.Kill(SIGKILL);
+  }
+  // (The config's script must stay readable; the packages need not.)
+  std::filesystem::remove_all(dir + "/node_modules");
+  Process node({kKen, "run", "--cluster", config, "--id", "a"});
+  ASSERT_TRUE(node.WaitFor("node a up")) << node.output();
+  // The schema, date, range and memoized function made before the kill.
+  EXPECT_EQ(eval("useAll()"), kExpected);
+  EXPECT_EQ(eval("require('zod').z.string().email().safeParse('ada@example.com').success"), "true");
+}
+
+TEST(NpmTest, APackageThatNeedsNodeBuiltinsFailsNamingThem) {
+  const std::string dir = CopyPackages();
+  ASSERT_FALSE(dir.empty()) << "tests/npm/node_modules is missing: run tools/setup.sh (npm ci)";
+  const std::string store = MakeTempDir() + "/s.ken";
+  auto r = RunProgram({kKen, "shell", "--store", store, "--load", dir + "/errors.js"}, "dotenvError\n");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("MODULE_NOT_FOUND: Cannot find module 'fs': it is a Node.js built-in module, which Ken "
+                          "does not provide (required by " + dir + "/node_modules/dotenv/lib/main.js, in package "
+                          "'dotenv')"),
+            std::string::npos)
+      << r.output;
+}
+
+}  // namespace
+}  // namespace ken
