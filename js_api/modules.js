@@ -132,8 +132,19 @@ const {
     return text;
   };
   const found = (path, text) => ({ __proto__: null, filename: path, text });
+  // A candidate already loaded is taken from require.cache first: in a
+  // later turn (no file reads) `require('./x')` finds ./x.js if it was
+  // loaded, from whichever folder it was first required.
+  const cachedOf = (candidates) => {
+    for (let i = 0; i < candidates.length; i++) {
+      if (state.cache[candidates[i]] !== undefined) return found(candidates[i], null);
+    }
+    return null;
+  };
   const loadAsFile = (lookup, path) => {
     const exts = ['', '.js', '.json', '.node'];
+    const cached = cachedOf([path, `${path}.js`, `${path}.json`]);
+    if (cached !== null) return cached;
     for (let i = 0; i < exts.length; i++) {
       const text = read(lookup, path + exts[i]);
       if (text !== null) return found(path + exts[i], text);
@@ -142,6 +153,8 @@ const {
   };
   const loadIndex = (lookup, dir) => {
     const names = ['index.js', 'index.json', 'index.node'];
+    const cached = cachedOf([`${dir}/index.js`, `${dir}/index.json`]);
+    if (cached !== null) return cached;
     for (let i = 0; i < names.length; i++) {
       const text = read(lookup, `${dir}/${names[i]}`);
       if (text !== null) return found(`${dir}/${names[i]}`, text);
@@ -320,8 +333,7 @@ const {
     if (request[0] === '/' || StringPrototypeStartsWith(request, './') || StringPrototypeStartsWith(request, '../') ||
         request === '.' || request === '..') {
       const path = join(parent.path, request);
-      const cached = state.cache[path];
-      r = cached !== undefined ? found(path, null) : loadAsFile(lookup, path) || loadAsDirectory(lookup, path);
+      r = loadAsFile(lookup, path) || loadAsDirectory(lookup, path);
     } else {
       r = loadNodeModules(lookup, request, parent.path);
     }

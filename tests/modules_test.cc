@@ -81,6 +81,9 @@ TEST(ModulesTest, ModulesPersistAndAreNeverReadAgain) {
   EXPECT_EQ(Inspect(store, "require('./lib/fn')(5) + ':' + require('./lib/util').name"), "\"12:lib/util\"");
   EXPECT_EQ(Inspect(store, "require('outer').inner"), "\"outer/node_modules/inner\"");
   EXPECT_EQ(Inspect(store, "require('./cycle/b').aDone"), "true");
+  // A loaded file is found by another request too (require.cache first):
+  // the program required './dir-with-main', never this path.
+  EXPECT_EQ(Inspect(store, "require('./dir-with-main/src/entry').name"), "\"dir-with-main/src/entry\"");
   // A later turn resolves only against what was loaded: a module never
   // loaded is an error, not a file read.
   const std::string never = Inspect(store, "try { require('./lib/never') } catch (e) { e.code + ': ' + e.message }");
