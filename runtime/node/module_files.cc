@@ -26,6 +26,10 @@ absl::StatusOr<NativeHost::ModuleFile> ReadModuleFileFromDisk(const std::string&
   if (path.empty() || path[0] != '/') {
     return absl::InvalidArgumentError(absl::StrCat("require: '", path, "' is not an absolute path"));
   }
+  if (path.find('\0') != std::string::npos) {  // no file has such a name (open() would stop at the NUL)
+    file.result = NativeHost::ModuleFile::kAbsent;
+    return file;
+  }
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == ENAMETOOLONG) {

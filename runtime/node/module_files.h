@@ -20,7 +20,8 @@ namespace ken {
 bool InputLoadsModules(const v1::TurnInput& input);
 
 // The regular file at `path`: kFound with its bytes; kAbsent if nothing is
-// there or it is not a regular file (a folder, a socket). Errors: kInvalidArgument for a
+// there, it is not a regular file (a folder, a socket) or the path holds a
+// NUL. Errors: kInvalidArgument for a
 // relative path or a file over kMaxModuleFileBytes, kUnavailable when it
 // cannot be read (permissions, I/O), each naming the file.
 absl::StatusOr<NativeHost::ModuleFile> ReadModuleFileFromDisk(const std::string& path);
