@@ -70,6 +70,9 @@ const {
   const NODE_GLOBALS = { __proto__: null, process: true, Buffer: true, global: true, setImmediate: true,
     clearImmediate: true, __non_webpack_require__: true };
   const CONDITIONS = { __proto__: null, ken: true, worker: true, browser: true, require: true, default: true };
+  // Folder -> "module" or "commonjs": the "type" of the package.json that
+  // governs the files in it (nodejs.org/api/packages.html, "type").
+  if (state.packageScopes === undefined) state.packageScopes = new Map();
 
   // --- POSIX paths ---
   const normalize = (path) => {
@@ -117,15 +120,20 @@ const {
   };
 
   // --- one resolution: every file it looks at, for the error message ---
-  const makeLookup = (request, parent) => ({ __proto__: null, request, parent, searched: NullProtoArray() });
+  // `imported`: an ES module import (esm.js), named so in errors.
+  const makeLookup = (request, parent, imported) => ({
+    __proto__: null, request, parent, imported: imported === true, searched: NullProtoArray(),
+  });
   // The text of `path`, or null if it is not a regular file.
   const read = (lookup, path) => {
     const text = readFile(path);
     if (text === false) {
+      const by = lookup.imported ? `imported from ${lookup.parent.filename}` : requiredBy(lookup.parent);
       throw moduleError(
-          `Cannot load module '${lookup.request}' (${requiredBy(lookup.parent)}): it was not loaded when the ` +
+          `Cannot load module '${lookup.request}' (${by}): it was not loaded when the ` +
           'program loaded, and modules are read only then (the node\'s script, a shell input or .load), ' +
-          'never by a later turn (a message, timer, HTTP request or eval); require it at the top of the program',
+          'never by a later turn (a message, timer, HTTP request or eval); ' +
+          `${lookup.imported ? 'import' : 'require'} it at the top of the program`,
           'KEN_MODULE_NOT_LOADED');
     }
     if (text === null) ArrayPrototypePush(lookup.searched, path);
@@ -188,7 +196,7 @@ const {
   const notExported = (pkgDir, subpath) => moduleError(
       `Package subpath '${subpath}' is not defined by "exports" in ${pkgDir}/package.json`,
       'ERR_PACKAGE_PATH_NOT_EXPORTED');
-  const resolveTarget = (pkgDir, target, patternMatch) => {
+  const resolveTarget = (pkgDir, target, patternMatch, conditions) => {
     if (typeof target === 'string') {
       if (!StringPrototypeStartsWith(target, './')) {
         throw moduleError(`Invalid "exports" target '${target}' in ${pkgDir}/package.json`,
@@ -206,7 +214,7 @@ const {
       let last = undefined;
       for (let i = 0; i < target.length; i++) {
         try {
-          const r = resolveTarget(pkgDir, target[i], patternMatch);
+          const r = resolveTarget(pkgDir, target[i], patternMatch, conditions);
           if (r === undefined) continue;
           return r;
         } catch (e) {
@@ -220,15 +228,15 @@ const {
     if (target !== null && typeof target === 'object') {
       const keys = ObjectKeys(target);
       for (let i = 0; i < keys.length; i++) {
-        if (!CONDITIONS[keys[i]]) continue;
-        const r = resolveTarget(pkgDir, target[keys[i]], patternMatch);
+        if (!conditions[keys[i]]) continue;
+        const r = resolveTarget(pkgDir, target[keys[i]], patternMatch, conditions);
         if (r !== undefined) return r;
       }
       return undefined;
     }
     return null;  // null: explicitly not exported
   };
-  const resolveExports = (pkgDir, subpath, exports) => {
+  const resolveExports = (pkgDir, subpath, exports, conditions) => {
     let map = exports;
     if (typeof exports === 'string' || ArrayIsArray(exports) ||
         (exports !== null && typeof exports === 'object' && !StringPrototypeStartsWith(ObjectKeys(exports)[0] || '', '.'))) {
@@ -258,7 +266,7 @@ const {
       }
       if (bestKey === '') throw notExported(pkgDir, subpath);
     }
-    const r = resolveTarget(pkgDir, target, patternMatch);
+    const r = resolveTarget(pkgDir, target, patternMatch, conditions);
     if (r === null || r === undefined) throw notExported(pkgDir, subpath);
     return r;
   };
@@ -295,7 +303,7 @@ const {
         if (pkgText !== null) {
           const pkg = parsePackageJson(`${pkgDir}/package.json`, pkgText);
           if (pkg !== null && typeof pkg === 'object' && pkg.exports !== undefined && pkg.exports !== null) {
-            const path = resolveExports(pkgDir, split.subpath, pkg.exports);
+            const path = resolveExports(pkgDir, split.subpath, pkg.exports, CONDITIONS);
             const text = read(lookup, path);
             if (text === null) {
               throw moduleError(`Cannot find module '${path}', the "exports" target of '${request}' in ` +
@@ -349,6 +357,44 @@ const {
     return r;
   };
 
+  // The "type" governing `filename` ("module" or "commonjs"): that of the
+  // nearest package.json up the tree, not looking past a node_modules
+  // folder (as Node's package scope lookup).
+  const packageType = (lookup, filename) => {
+    const seen = NullProtoArray();
+    let dir = dirname(filename);
+    let type = 'commonjs';
+    for (;;) {
+      const known = MapPrototypeGet(state.packageScopes, dir);
+      if (known !== undefined) {
+        type = known;
+        break;
+      }
+      ArrayPrototypePush(seen, dir);
+      if (StringPrototypeEndsWith(dir, '/node_modules')) break;
+      const text = read(lookup, `${dir}/package.json`);
+      if (text !== null) {
+        const pkg = parsePackageJson(`${dir}/package.json`, text);
+        if (pkg !== null && typeof pkg === 'object' && pkg.type === 'module') type = 'module';
+        break;
+      }
+      if (dir === '/') break;
+      dir = dirname(dir);
+    }
+    for (let i = 0; i < seen.length; i++) MapPrototypeSet(state.packageScopes, seen[i], type);
+    return type;
+  };
+  // How a file loads: "module" (.mjs, or .js under "type": "module"),
+  // "commonjs" (.cjs, .js otherwise, any other name), "json", "addon".
+  const formatOf = (lookup, filename) => {
+    if (StringPrototypeEndsWith(filename, '.mjs')) return 'module';
+    if (StringPrototypeEndsWith(filename, '.cjs')) return 'commonjs';
+    if (StringPrototypeEndsWith(filename, '.json')) return 'json';
+    if (StringPrototypeEndsWith(filename, '.node')) return 'addon';
+    if (StringPrototypeEndsWith(filename, '.js')) return packageType(lookup, filename);
+    return 'commonjs';
+  };
+
   const makeModule = (filename, parent) => ({
     id: filename, path: dirname(filename), exports: {}, filename, loaded: false, children: [],
     parent: parent === null ? undefined : parent,
@@ -372,8 +418,9 @@ const {
       } else if (StringPrototypeEndsWith(r.filename, '.node')) {
         throw moduleError(`Cannot load ${r.filename}: a native addon, which Ken cannot run ` +
                           `(${requiredBy(parent)})`, 'ERR_DLOPEN_FAILED');
-      } else if (StringPrototypeEndsWith(r.filename, '.mjs')) {
-        throw moduleError(`Cannot require ${r.filename}: an ES module (${requiredBy(parent)})`, 'ERR_REQUIRE_ESM');
+      } else if (formatOf(makeLookup(r.filename, parent), r.filename) === 'module') {
+        throw moduleError(`Cannot require ${r.filename}: an ES module (${requiredBy(parent)}); load it with ` +
+                          'import, or import() from CommonJS', 'ERR_REQUIRE_ESM');
       } else {
         let text = r.text;
         if (StringPrototypeStartsWith(text, '#!')) text = `//${StringPrototypeSlice(text, 2)}`;
@@ -437,9 +484,19 @@ const {
 
   // The host, before a program load or shell input: `filename` is its file
   // (absolute), or "<folder>/[repl]" for a typed shell input.
+  // Returns true if that file is an ES module (js_api/esm.js runs it).
   internals.setMainModule = (filename) => {
-    if (state.main !== null && state.main.filename === filename) return;
-    state.main = makeModule(filename, null);
-    state.main.loaded = true;
+    if (state.main === null || state.main.filename !== filename) {
+      state.main = makeModule(filename, null);
+      state.main.loaded = true;
+    }
+    if (StringPrototypeEndsWith(filename, '/[repl]')) return false;
+    return formatOf(makeLookup(filename, state.main), filename) === 'module';
+  };
+
+  // For the ES module loader (esm.js, which runs next).
+  internals.moduleLoader = {
+    __proto__: null, state, NODE_BUILTINS, join, dirname, moduleError, packageOf, makeLookup, read,
+    parsePackageJson, resolveExports, splitPackage, nodeModulesPaths, makeModule, load, formatOf,
   };
 }

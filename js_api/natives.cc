@@ -1,5 +1,6 @@
 #include "js_api/natives.h"
 
+#include <dlfcn.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "js_api/esm.h"
 #include "js_api/js_sources.h"
 
 namespace ken {
@@ -27,11 +29,22 @@ std::vector<NativeEntry>& Registry() {
 
 struct Registrar {
   Registrar(int index, const char* name, v8::FunctionCallback callback) {
-    Registry().push_back({index, name, callback});
+    Registry().push_back({index, name, callback, reinterpret_cast<intptr_t>(callback)});
+  }
+  // A V8 function by its exported (mangled) symbol; a placeholder address
+  // (never called: V8 only compares it) if libnode does not export it.
+  Registrar(int index, const char* name, const char* symbol, bool* found) {
+    void* address = dlsym(RTLD_DEFAULT, symbol);
+    *found = address != nullptr;
+    Registry().push_back({index, name, nullptr,
+                          address != nullptr ? reinterpret_cast<intptr_t>(address) : reinterpret_cast<intptr_t>(symbol)});
   }
 };
 
 #define KEN_NATIVE(index, name, callback) const Registrar kRegister##callback(index, name, &callback)
+
+bool getter_found = false;
+bool setter_found = false;
 
 NativeHost* HostOf(v8::Isolate* isolate) {
   return static_cast<NativeHost*>(isolate->GetData(kNativeHostSlot));
@@ -238,29 +251,31 @@ void CompileModule(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::ScriptOrigin origin(isolate, info[1]);
   v8::ScriptCompiler::Source source(info[0].As<v8::String>(), origin);
   v8::Local<v8::Function> fn;
-  std::string syntax_error;
-  {
-    v8::TryCatch try_catch(isolate);
-    if (v8::ScriptCompiler::CompileFunction(context, &source, 5, params, 0, nullptr).ToLocal(&fn)) {
-      info.GetReturnValue().Set(fn);
-      return;
-    }
-    if (!try_catch.HasCaught() || try_catch.Message().IsEmpty() || isolate->IsExecutionTerminating()) {
-      if (try_catch.HasCaught()) try_catch.ReThrow();
-      return;
-    }
-    // A syntax error: its message with the file, line and column (V8 keeps
-    // them only in the v8::Message, which JS cannot read).
-    v8::Local<v8::Message> message = try_catch.Message();
-    syntax_error = StdString(isolate, message->Get());
-    const std::string prefix = "SyntaxError: ";
-    if (syntax_error.compare(0, prefix.size(), prefix) == 0) syntax_error = syntax_error.substr(prefix.size());
-    absl::StrAppend(&syntax_error, " (", StdString(isolate, info[1]), ":", message->GetLineNumber(context).FromMaybe(0),
-                    ":", message->GetStartColumn(context).FromMaybe(-1) + 1, ")");
+  v8::TryCatch try_catch(isolate);
+  if (v8::ScriptCompiler::CompileFunction(context, &source, 5, params, 0, nullptr).ToLocal(&fn)) {
+    info.GetReturnValue().Set(fn);
+    return;
   }
-  isolate->ThrowException(v8::Exception::SyntaxError(V8String(isolate, syntax_error)));
+  RethrowWithLocation(isolate, context, try_catch, StdString(isolate, info[1]));
 }
 KEN_NATIVE(11, "compileModule", CompileModule);
+
+// ES modules (js_api/esm.h, esm.js).
+KEN_NATIVE(12, "esmCompile", EsmCompile);
+KEN_NATIVE(13, "esmLink", EsmLink);
+KEN_NATIVE(14, "esmInstantiate", EsmInstantiate);
+KEN_NATIVE(15, "esmEvaluate", EsmEvaluate);
+KEN_NATIVE(16, "esmNamespace", EsmNamespace);
+// V8's own functions missing from its table (natives.h).
+const Registrar kRegisterNamespaceGetter(
+    17, "v8:ModuleNamespaceEntryGetter",
+    "_ZN2v88internal9Accessors26ModuleNamespaceEntryGetterENS_5LocalINS_4NameEEERKNS_20PropertyCallbackInfoINS_5ValueEEE",
+    &getter_found);
+const Registrar kRegisterNamespaceSetter(
+    18, "v8:ModuleNamespaceEntrySetter",
+    "_ZN2v88internal9Accessors26ModuleNamespaceEntrySetterENS_5LocalINS_4NameEEENS2_INS_5ValueEEERKNS_20Property"
+    "CallbackInfoINS_7BooleanEEE",
+    &setter_found);
 
 void SetFunction(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> target,
                  const char* name, v8::FunctionCallback callback) {
@@ -300,11 +315,13 @@ const std::vector<NativeEntry>& NativeTable() {
   return *table;
 }
 
+bool ModuleNamespaceAccessorsFound() { return getter_found && setter_found; }
+
 const intptr_t* ExternalReferences() {
   static const intptr_t* refs = [] {
     const std::vector<NativeEntry>& table = NativeTable();
     auto* r = new intptr_t[table.size() + 1];
-    for (size_t i = 0; i < table.size(); ++i) r[i] = reinterpret_cast<intptr_t>(table[i].callback);
+    for (size_t i = 0; i < table.size(); ++i) r[i] = table[i].address;
     r[table.size()] = 0;
     return r;
   }();
@@ -334,7 +351,9 @@ absl::Status CheckNativeTable(const std::string& fingerprint) {
 
 v8::Local<v8::Object> MakeNatives(v8::Isolate* isolate, v8::Local<v8::Context> context) {
   v8::Local<v8::Object> natives = v8::Object::New(isolate, v8::Null(isolate), nullptr, nullptr, 0);
-  for (const NativeEntry& e : NativeTable()) SetFunction(isolate, context, natives, e.name, e.callback);
+  for (const NativeEntry& e : NativeTable()) {
+    if (e.callback != nullptr) SetFunction(isolate, context, natives, e.name, e.callback);
+  }
   return natives;
 }
 
@@ -385,8 +404,8 @@ const std::vector<Upgrade>& Upgrades() {
       // which holds its functions); HTTP request.params and rejected handler
       // promises (http.js); unhandled rejections reported (replies.js).
       {4, nullptr, {"ken:inspect.js", "ken:console.js", "ken:http.js"}},
-      // Version 5: the global `require` (modules.js).
-      {5, nullptr, {"ken:modules.js"}},
+      // Version 5: the global `require` (modules.js), ES modules (esm.js).
+      {5, nullptr, {"ken:modules.js", "ken:esm.js"}},
   };
   return *upgrades;
 }

@@ -103,7 +103,10 @@ std::string HeapDurability(v8::Isolate* isolate, v8::Local<v8::Context> context,
 struct NativeEntry {
   int index;
   const char* name;                // natives.<name> in the built-in JS
-  v8::FunctionCallback callback;
+  v8::FunctionCallback callback;   // null: not a native but a V8 function (below)
+  // The address V8 serializes: `callback`, or for a V8 function that V8's
+  // own reference table lacks (names "v8:..."), its address in libnode.
+  intptr_t address = 0;
 };
 const std::vector<NativeEntry>& NativeTable();  // by index; any thread
 
@@ -119,6 +122,16 @@ std::string NativeTableFingerprint(size_t count);
 // correctly here. Errors: kFailedPrecondition naming both tables,
 // kDataLoss if the fingerprint is malformed.
 absl::Status CheckNativeTable(const std::string& fingerprint);
+
+// V8 10.2 leaves two of its own functions out of its external-reference
+// table: the getter and setter of module namespace entries
+// (v8::internal::Accessors::ModuleNamespaceEntryGetter/Setter, reachable
+// from every namespace object of a module with exports), so a snapshot
+// holding one aborts with "Unknown external reference". The table lists
+// them (entries "v8:ModuleNamespaceEntryGetter"/"...Setter", looked up in
+// libnode by their exported symbols). False if that lookup failed (another
+// V8 build): ES modules are then refused (a snapshot could not hold them).
+bool ModuleNamespaceAccessorsFound();
 
 // Null-terminated table for SnapshotCreator / Isolate::CreateParams, made
 // from NativeTable(). Static storage; never freed.

@@ -96,6 +96,7 @@ absl::StatusOr<std::unique_ptr<PersistentIsolate>> PersistentIsolate::CreateNew(
   {
     v8::Isolate::Scope isolate_scope(isolate);
     isolate->SetData(kNativeHostSlot, host.get());
+    InstallModuleHost(isolate, &host->modules_);
     isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
     v8::HandleScope handle_scope(isolate);
     v8::Local<v8::Context> context = v8::Context::New(isolate);
@@ -193,6 +194,7 @@ absl::Status PersistentIsolate::EnsureIsolate() {
     isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
     isolate_->AddNearHeapLimitCallback(&PersistentIsolate::NearHeapLimit, this);
     isolate_->SetPromiseRejectCallback(&PersistentIsolate::OnPromiseReject);
+    InstallModuleHost(isolate_, &modules_);
     v8::HandleScope handle_scope(isolate_);
     v8::Local<v8::Context> context = v8::Context::New(isolate_);
     v8::Local<v8::Object> internals;
@@ -223,6 +225,7 @@ absl::Status PersistentIsolate::EnsureIsolate() {
 }
 
 void PersistentIsolate::DropIsolate() {
+  modules_.Clear();
   context_.Reset();
   internals_.Reset();
   // Disposes the isolate without CreateBlob: every effect since the last
@@ -399,6 +402,7 @@ TurnResult PersistentIsolate::RunTurn(const TurnBody& body, TurnMode mode, int64
     tracking_rejections_ = true;
     absl::StatusOr<std::string> out = body(scope);
     if (out.ok() && !try_catch.HasCaught()) isolate_->PerformMicrotaskCheckpoint();
+    modules_.Clear();
     tracking_rejections_ = false;
     bool timed_out, interrupted;
     Disarm(&timed_out, &interrupted);
@@ -520,6 +524,7 @@ absl::StatusOr<std::string> PersistentIsolate::Snapshot() {
     DropIsolate();
     return hooks;
   }
+  modules_.Clear();
   context_.Reset();
   internals_.Reset();
   isolate_->Enter();  // for CreateBlob, and exited by the creator's destructor

@@ -33,6 +33,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "js_api/esm.h"
 #include "js_api/natives.h"
 #include "v8.h"
 
@@ -249,6 +250,9 @@ class PersistentIsolate : public NativeHost {
   v8::Isolate* isolate_ = nullptr;
   v8::Global<v8::Context> context_;
   v8::Global<v8::Object> internals_;
+  // The ES module records compiled in the current turn (js_api/esm.h):
+  // cleared at the end of every turn, before every snapshot and disposal.
+  ModuleTable modules_{[this] { return internals_.Get(isolate_); }};
 
   std::atomic<bool> heap_limit_hit_{false};
   bool console_muted_ = false;

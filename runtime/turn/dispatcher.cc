@@ -32,13 +32,24 @@ bool HasHook(const TurnScope& scope, const char* name) {
 }
 
 // Makes `filename` (absolute) what the global `require` resolves from
-// (js_api/modules.js). False with the exception pending if the hook threw;
-// nothing for a relative name (records from before require) or a heap
-// without modules (not upgraded yet).
-bool SetMainModule(const TurnScope& scope, const std::string& filename) {
-  if (filename.empty() || filename[0] != '/' || !HasHook(scope, "setMainModule")) return true;
-  v8::Local<v8::Value> args[] = {V8String(scope.isolate, filename)};
-  return !CallHook(scope, "setMainModule", 1, args).IsEmpty();
+// (js_api/modules.js) and runs `source`, the text of that file: as an ES
+// module when the loader says the file is one (.mjs, or "type": "module" in
+// its package.json: internals.setMainModule returns true), else as a
+// classic script. Empty with the exception pending if it threw. A relative
+// name (records from before require) or a heap without modules (not
+// upgraded yet) runs as a classic script.
+v8::MaybeLocal<v8::Value> RunMain(const TurnScope& scope, const std::string& source, const std::string& name,
+                                  const std::string& filename) {
+  if (!filename.empty() && filename[0] == '/' && HasHook(scope, "setMainModule")) {
+    v8::Local<v8::Value> args[] = {V8String(scope.isolate, filename)};
+    v8::Local<v8::Value> esm;
+    if (!CallHook(scope, "setMainModule", 1, args).ToLocal(&esm)) return {};
+    if (esm->IsTrue()) {
+      v8::Local<v8::Value> run[] = {V8String(scope.isolate, source), V8String(scope.isolate, filename)};
+      return CallHook(scope, "runMainModule", 2, run);
+    }
+  }
+  return EvalScript(scope, source, name);
 }
 
 v8::Local<v8::Value> ReplyIdValue(const TurnScope& scope, uint64_t id) {
@@ -355,8 +366,9 @@ TurnInput MakeTurn(v1::TurnInput record) {
     case v1::TurnInput::kShell:
       input.body = [line = record.shell()](const TurnScope& scope) -> absl::StatusOr<std::string> {
         v8::Local<v8::Value> value;
-        if (!SetMainModule(scope, line.main_module())) return absl::AbortedError("threw");
-        if (!EvalScript(scope, line.source(), line.name()).ToLocal(&value)) return absl::AbortedError("threw");
+        if (!RunMain(scope, line.source(), line.name(), line.main_module()).ToLocal(&value)) {
+          return absl::AbortedError("threw");
+        }
         return Inspect(scope, value, true);
       };
       break;
@@ -368,8 +380,9 @@ TurnInput MakeTurn(v1::TurnInput record) {
     case v1::TurnInput::kProgram:
       input.body = [program = record.program()](const TurnScope& scope) -> absl::StatusOr<std::string> {
         v8::Local<v8::Value> value;
-        if (!SetMainModule(scope, program.path())) return absl::AbortedError("threw");
-        if (!EvalScript(scope, program.source(), program.path()).ToLocal(&value)) return absl::AbortedError("threw");
+        if (!RunMain(scope, program.source(), program.path(), program.path()).ToLocal(&value)) {
+          return absl::AbortedError("threw");
+        }
         return std::string();
       };
       break;
