@@ -228,14 +228,6 @@ void EsmEvaluate(const v8::FunctionCallbackInfo<v8::Value>& info) {
   if (module->GetStatus() < v8::Module::kInstantiated) return ThrowType(isolate, "esmEvaluate: not instantiated");
   v8::Local<v8::Value> result;
   if (!module->Evaluate(context).ToLocal(&result)) return;  // terminated
-  if (module->GetStatus() == v8::Module::kErrored) {
-    // Settled already (no top-level await): the error is thrown here, so the
-    // rejected promise is nobody's unhandled rejection.
-    if (result->IsPromise()) result.As<v8::Promise>()->MarkAsHandled();
-    isolate->ThrowException(module->GetException());
-    return;
-  }
-  if (result->IsPromise() && result.As<v8::Promise>()->State() != v8::Promise::kPending) return;
   info.GetReturnValue().Set(result);
 }
 

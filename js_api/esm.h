@@ -83,9 +83,8 @@ void EsmLink(const v8::FunctionCallbackInfo<v8::Value>& info);
 // esmInstantiate(id): links the graph (throws a SyntaxError naming the
 // importing file when an import names an export that does not exist).
 void EsmInstantiate(const v8::FunctionCallbackInfo<v8::Value>& info);
-// esmEvaluate(id): runs the graph; undefined when it finished, the
-// evaluation's promise when it awaits (top-level await); throws what a
-// module body threw.
+// esmEvaluate(id): runs the graph; returns the evaluation's promise
+// (settled already unless a module awaits at top level).
 void EsmEvaluate(const v8::FunctionCallbackInfo<v8::Value>& info);
 // esmNamespace(id): the module's namespace object (instantiated modules).
 void EsmNamespace(const v8::FunctionCallbackInfo<v8::Value>& info);

@@ -26,7 +26,7 @@
 //
 // Natives: esmCompile, esmLink, esmInstantiate, esmEvaluate, esmNamespace
 // (js_api/esm.h). Runs as `function (natives, internals)` after modules.js;
-// sets internals.runMainModule, esmImport, esmImportMeta.
+// sets internals.runMainModule, esmRequire, esmImport, esmImportMeta.
 'use strict';
 const {
   ArrayPrototypePush,
@@ -61,6 +61,7 @@ const {
   const instantiate = natives.esmInstantiate;
   const evaluate = natives.esmEvaluate;
   const namespaceOf = natives.esmNamespace;
+  const promiseState = natives.promiseState;
   const L = internals.moduleLoader;
   const state = L.state;
   // esm: filename -> namespace of each module an earlier load evaluated;
@@ -371,20 +372,40 @@ const {
     const forget = () => {
       for (let i = 0; i < compiled.length; i++) delete state.esm[compiled[i].filename];
     };
-    let promise;
-    try {
-      promise = evaluate(root);
-    } catch (e) {
+    const evaluation = evaluate(root);
+    // A handler now (a module body that threw is thrown here, or rejects the
+    // promise returned: never an unhandled rejection of its own).
+    let promise = PromisePrototypeThen(evaluation, undefined, (e) => {
       forget();  // as a throwing CommonJS module: a later load runs it again
       throw e;
+    });
+    const settled = promiseState(evaluation);
+    if (settled[0] === 2) {
+      PromisePrototypeThen(promise, undefined, () => {});
+      forget();
+      throw settled[1];
     }
-    if (promise !== undefined) promise = PromisePrototypeThen(promise, undefined, (e) => { forget(); throw e; });
+    if (settled[0] === 1) promise = undefined;
     return { __proto__: null, namespace: state.esm[filename], promise };
   };
 
-  // The program (or a .load) as an ES module: its completion (undefined, or
-  // the promise of a top-level await).
-  internals.runMainModule = (source, filename) => loadGraph(filename, source).promise;
+  // The program (or a .load) as an ES module.
+  // A rejection after a top-level await is reported as unhandled.
+  internals.runMainModule = (source, filename) => {
+    loadGraph(filename, source);
+  };
+
+  // require() of an ES module (modules.js): its namespace, if its graph
+  // finishes without awaiting.
+  internals.esmRequire = (filename, text, parent) => {
+    if (state.esm[filename] !== undefined) return state.esm[filename];
+    const g = loadGraph(filename, text);
+    if (g.promise !== undefined) {
+      throw L.moduleError(`Cannot require ${filename} (required by ${parent}): it awaits at top level ` +
+                          '(its evaluation goes on); load it with import', 'ERR_REQUIRE_ASYNC_MODULE');
+    }
+    return g.namespace;
+  };
 
   // import(specifier) from code of `referrer` (its script name): a promise
   // of the namespace. Loads in this turn; never throws.
@@ -410,7 +431,7 @@ const {
       if (was !== undefined && was.exports === exports) return PromiseResolve(was.namespace);
       const id = cjsFacade(r.filename, exports);
       instantiate(id);
-      evaluate(id);
+      evaluate(id);  // a facade cannot throw: it reads the values it was given
       const namespace = namespaceOf(id);
       state.esmFacades[r.filename] = { __proto__: null, exports, namespace };
       return PromiseResolve(namespace);

@@ -143,9 +143,11 @@ const {
   // A candidate already loaded is taken from require.cache first: in a
   // later turn (no file reads) `require('./x')` finds ./x.js if it was
   // loaded, from whichever folder it was first required.
+  // An ES module an import loaded (esm.js): require gives its namespace.
+  const esmLoaded = (filename) => state.esm !== undefined && state.esm[filename] !== undefined;
   const cachedOf = (candidates) => {
     for (let i = 0; i < candidates.length; i++) {
-      if (state.cache[candidates[i]] !== undefined) return found(candidates[i], null);
+      if (state.cache[candidates[i]] !== undefined || esmLoaded(candidates[i])) return found(candidates[i], null);
     }
     return null;
   };
@@ -335,7 +337,7 @@ const {
     }
     const key = `${parent.path}\0${request}`;
     const known = MapPrototypeGet(state.resolved, key);
-    if (known !== undefined && state.cache[known] !== undefined) return found(known, null);
+    if (known !== undefined && (state.cache[known] !== undefined || esmLoaded(known))) return found(known, null);
     const lookup = makeLookup(request, parent);
     let r;
     if (request[0] === '/' || StringPrototypeStartsWith(request, './') || StringPrototypeStartsWith(request, '../') ||
@@ -403,7 +405,9 @@ const {
     // Cached (a cycle gets the exports as they are so far, as in Node).
     const cached = state.cache[r.filename];
     if (cached !== undefined) return cached.exports;
-    if (r.text === null) throw new Error(`require: ${r.filename} left require.cache during its resolution`);
+    if (r.text === null && !esmLoaded(r.filename)) {
+      throw new Error(`require: ${r.filename} left require.cache during its resolution`);
+    }
     const module = makeModule(r.filename, parent);
     state.cache[r.filename] = module;
     if (parent.children !== undefined) ArrayPrototypePush(parent.children, module);
@@ -419,8 +423,12 @@ const {
         throw moduleError(`Cannot load ${r.filename}: a native addon, which Ken cannot run ` +
                           `(${requiredBy(parent)})`, 'ERR_DLOPEN_FAILED');
       } else if (formatOf(makeLookup(r.filename, parent), r.filename) === 'module') {
-        throw moduleError(`Cannot require ${r.filename}: an ES module (${requiredBy(parent)}); load it with ` +
-                          'import, or import() from CommonJS', 'ERR_REQUIRE_ESM');
+        // As Node.js 20.19+: require() of an ES module gives its namespace
+        // (esm.js; an ES module that awaits at top level cannot be required).
+        if (typeof internals.esmRequire !== 'function') {
+          throw moduleError(`Cannot require ${r.filename}: an ES module (${requiredBy(parent)})`, 'ERR_REQUIRE_ESM');
+        }
+        module.exports = internals.esmRequire(r.filename, r.text, parent.filename);
       } else {
         let text = r.text;
         if (StringPrototypeStartsWith(text, '#!')) text = `//${StringPrototypeSlice(text, 2)}`;

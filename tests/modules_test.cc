@@ -117,7 +117,7 @@ TEST(ModulesTest, KensOwnErrorsNameTheProblem) {
          "grab('global', () => require('needs-process'));\n"
          "grab('syntax', () => require('./lib/syntax-error'));\n"
          "grab('json', () => require('./lib/bad.json'));\n"
-         "grab('esm', () => require('./node_modules/exports-pkg/esm.mjs'));\n"
+         "grab('esm', () => require('./esm/lib/tla.mjs'));\n"
          "grab('cond', () => { errs.condName = require('cond-pkg').name; });\n";
   const std::string out = Shell(store, ".load " + dir + "/errors.js\n" +
                                            "errs.builtin\nerrs.nodeScheme\nerrs.global\nerrs.syntax\nerrs.json\nerrs.esm\nerrs.condName\n");
@@ -134,7 +134,9 @@ TEST(ModulesTest, KensOwnErrorsNameTheProblem) {
   EXPECT_NE(out.find("SyntaxError: Unexpected token ';' (" + dir + "/lib/syntax-error.js:3:"), std::string::npos)
       << out;
   EXPECT_NE(out.find("SyntaxError: " + dir + "/lib/bad.json: not valid JSON"), std::string::npos) << out;
-  EXPECT_NE(out.find("ERR_REQUIRE_ESM: Cannot require " + dir + "/node_modules/exports-pkg/esm.mjs: an ES module"),
+  // require() of an ES module gives its namespace (as Node.js 20.19+), unless it awaits.
+  EXPECT_NE(out.find("ERR_REQUIRE_ASYNC_MODULE: Cannot require " + dir + "/esm/lib/tla.mjs (required by " + dir +
+                     "/errors.js): it awaits at top level"),
             std::string::npos)
       << out;
   // Ken's conditions: `worker` before `default`, never `node`.
@@ -199,6 +201,130 @@ TEST(ModulesTest, ANodeKeepsItsModulesAcrossKill9) {
   EXPECT_EQ(eval("use()"), "\"6:exports-pkg/subdir/a\"");
   EXPECT_NE(eval("try { require('./lib/short') } catch (e) { e.code }").find("KEN_MODULE_NOT_LOADED"),
             std::string::npos);
+}
+
+
+// --- ES modules (js_api/esm.js) ---
+
+TEST(EsModulesTest, CasesGiveWhatNodeGives) {
+  const std::string expected = Trim(ReadFileOrEmpty("tests/modules/expected-esm.json"));
+  ASSERT_FALSE(expected.empty());
+  const std::string dir = CopyFixture();
+  const std::string store = MakeTempDir() + "/m.ken";
+  const std::string out = Shell(store, ".load " + dir + "/esm/main.mjs\nconsole.log(JSON.stringify(esmResults))\n");
+  EXPECT_NE(out.find(expected), std::string::npos) << "ken printed:\n" << out << "\nexpected:\n" << expected;
+  // Every rejection was handled by the cases: none is reported.
+  EXPECT_EQ(out.find("Uncaught"), std::string::npos) << out;
+  for (const char* node : {"/usr/bin/node", "/usr/local/bin/node"}) {
+    if (access(node, X_OK) != 0) continue;
+    auto r = RunProgram({node, dir + "/esm/main.mjs"});
+    EXPECT_EQ(Trim(r.output), expected) << node;
+    break;
+  }
+}
+
+// Module records persist with their bindings: after the files are deleted,
+// a new session's import() gets the same module (its live `count`), and
+// require() of a loaded ES module its namespace, without reading a file.
+TEST(EsModulesTest, ModulesPersistWithTheirLiveBindings) {
+  const std::string dir = CopyFixture();
+  const std::string store = MakeTempDir() + "/m.ken";
+  Shell(store, ".load " + dir + "/esm/main.mjs\n");
+  std::filesystem::remove_all(dir);
+  const std::string counter = dir + "/esm/lib/counter.mjs";
+  const std::string out = Shell(store, "var c; import('" + counter + "').then((m) => { c = [m.count, m.inc(), m.count]; })\n"
+                                       "c\nrequire('" + dir + "/esm/lib/math.mjs').add(20, 22)\n"
+                                       "import('" + dir + "/esm/lib/never.mjs').catch((e) => e.code)\n");
+  EXPECT_NE(out.find("[ 2, 3, 3 ]"), std::string::npos) << out;  // main.mjs incremented twice
+  EXPECT_NE(out.find("\n42\n"), std::string::npos) << out;
+  // The ES module's functions read their module's bindings in later turns.
+  EXPECT_EQ(Inspect(store, "esmResults.length"), "38");
+  // A later turn (ken inspect reads nothing) resolves only what was loaded.
+  EXPECT_EQ(Inspect(store, "require('" + counter + "').count"), "3");
+  const std::string never = Inspect(store, "try { require('" + dir + "/esm/lib/never.mjs') } catch (e) { e.code }");
+  EXPECT_NE(never.find("KEN_MODULE_NOT_LOADED"), std::string::npos) << never;
+}
+
+TEST(EsModulesTest, ErrorsNameTheFileLineAndColumn) {
+  const std::string dir = CopyFixture();
+  const std::string store = MakeTempDir() + "/m.ken";
+  std::ofstream(dir + "/esm/broken.mjs") << "export const ok = 1;\nexport const bad = ;\n";
+  std::ofstream(dir + "/esm/imports-broken.mjs") << "import { ok } from './broken.mjs';\nglobalThis.got = ok;\n";
+  std::ofstream(dir + "/esm/missing-export.mjs") << "\nimport { nope } from './lib/math.mjs';\n";
+  std::ofstream(dir + "/esm/builtin.mjs") << "import fs from 'fs';\n";
+  std::ofstream(dir + "/esm/no-ext.mjs") << "import './lib/math';\n";
+  const std::string out = Shell(store, ".load " + dir + "/esm/imports-broken.mjs\n.load " + dir +
+                                           "/esm/missing-export.mjs\n.load " + dir + "/esm/builtin.mjs\n.load " + dir +
+                                           "/esm/no-ext.mjs\ntypeof got\n");
+  EXPECT_NE(out.find("SyntaxError: Unexpected token ';' (" + dir + "/esm/broken.mjs:2:20)"), std::string::npos) << out;
+  EXPECT_NE(out.find("SyntaxError: The requested module './lib/math.mjs' does not provide an export named 'nope' (" +
+                     dir + "/esm/missing-export.mjs:2:10)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("Cannot find module 'fs': it is a Node.js built-in module, which Ken does not provide "
+                     "(imported from " + dir + "/esm/builtin.mjs)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("Cannot find module '" + dir + "/esm/lib/math' (imported from " + dir +
+                     "/esm/no-ext.mjs); did you mean '" + dir + "/esm/lib/math.mjs'?"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("'undefined'"), std::string::npos) << out;  // nothing of the failed loads ran
+}
+
+// A load whose module body throws aborts the turn: nothing of it is kept,
+// and the module runs again at the next load.
+TEST(EsModulesTest, AThrowingModuleBodyLeavesNothingOfTheLoad) {
+  const std::string dir = CopyFixture();
+  const std::string store = MakeTempDir() + "/m.ken";
+  std::ofstream(dir + "/esm/half.mjs") << "import { inc } from './lib/counter.mjs';\nglobalThis.half = inc();\n"
+                                          "import './lib/throws.mjs';\n";
+  const std::string out = Shell(store, ".load " + dir + "/esm/half.mjs\ntypeof half\ntypeof esmThrowRuns\n"
+                                       ".load " + dir + "/esm/half.mjs\n");
+  EXPECT_NE(out.find("Uncaught Error: esm body threw"), std::string::npos) << out;
+  EXPECT_NE(out.find("'undefined'\n'undefined'\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Uncaught Error: esm body threw"), out.rfind("Uncaught Error: esm body threw"))
+      << "the second load must throw again: " << out;
+}
+
+// A node whose script is an ES module: its graph (an ESM-only package, a
+// "type": "module" package, a top-level await across a timer turn) survives
+// kill -9 with the files gone.
+TEST(EsModulesTest, ANodeKeepsItsModulesAcrossKill9) {
+  const std::string dir = CopyFixture();
+  std::ofstream(dir + "/esm/node.mjs")
+      << "import greet from 'esm-only-pkg';\nimport { fromHelper } from 'type-module-pkg';\n"
+         "import { inc } from './lib/counter.mjs';\n"
+         "globalThis.use = () => `${greet(inc())}:${fromHelper}`;\n"
+         "await new Promise((resolve) => setTimeout(resolve, 20));\n"
+         "globalThis.afterAwait = import.meta.url.endsWith('/esm/node.mjs');\n";
+  const std::string work = MakeTempDir();
+  const std::string config = work + "/cluster.yaml";
+  std::ofstream(config) << "token: t\ndurability: " << DurabilityUnderTest() << "\nnodes:\n  - id: a\n"
+                        << "    address: 127.0.0.1:" << FreePort() << "\n    script: old.js\n";
+  std::ofstream(work + "/old.js") << "var old = true;\n";
+  auto eval = [&](const std::string& expr, const std::string& want) {
+    std::string out;
+    for (int i = 0; i < 100; ++i) {
+      auto r = RunProgram({kKen, "cluster", "eval", config, "a", expr});
+      out = Trim(r.output);
+      if (out == want) break;
+      usleep(100000);
+    }
+    return out;
+  };
+  {
+    Process node({kKen, "run", "--cluster", config, "--id", "a", "--script", dir + "/esm/node.mjs"});
+    ASSERT_TRUE(node.WaitFor("node a up")) << node.output();
+    EXPECT_EQ(eval("use()", "\"hello 1:helper.js as ESM\""), "\"hello 1:helper.js as ESM\"");
+    EXPECT_EQ(eval("afterAwait", "true"), "true");
+    node.Kill(SIGKILL);
+  }
+  std::filesystem::remove_all(dir);
+  Process node({kKen, "run", "--cluster", config, "--id", "a"});
+  ASSERT_TRUE(node.WaitFor("node a up")) << node.output();
+  EXPECT_EQ(eval("use()", "\"hello 2:helper.js as ESM\""), "\"hello 2:helper.js as ESM\"");
+  EXPECT_EQ(eval("typeof old", "\"undefined\""), "\"undefined\"");
 }
 
 }  // namespace
