@@ -1,5 +1,5 @@
 // Real npm packages in Ken nodes (tests/npm: lodash, dayjs with a plugin,
-// ms, semver, zod, pinned by package-lock.json and installed by
+// ms, semver, zod; as ES modules lodash-es, nanoid, yocto-queue; pinned by package-lock.json and installed by
 // tools/setup.sh with npm ci): a node's program requires them, uses the
 // objects they make, is killed with SIGKILL and, with node_modules
 // deleted, uses the same objects again. The results are the ones Node.js gives
@@ -81,6 +81,53 @@ TEST(NpmTest, PackagesWorkInANodeAndAfterKill9) {
   // The schema, date, range and memoized function made before the kill.
   EXPECT_EQ(eval("useAll()"), kExpected);
   EXPECT_EQ(eval("require('zod').z.string().email().safeParse('ada@example.com').success"), "true");
+}
+
+// What app.mjs's useAllEsm() gives under Node.js 20 at its `n`th call (a
+// queue that grows by one each call).
+std::string ExpectedEsm(int n) {
+  return std::string(R"({"lodash":[[[1,2,3],[4,5]],{"1":["c"],"2":["ab","de"]},49,49,1],"nanoid":[12,true],)") +
+         R"("queue":[)" + std::to_string(n) + R"(,1],"zod":[true,2],"dayjs":"2026-12-04","ms":[10800000,"2s"],)" +
+         R"("semver":[true,false]})";
+}
+
+// The same as an ES module: ESM-only packages (lodash-es, nanoid,
+// yocto-queue), zod's "import" condition, CommonJS packages imported.
+TEST(NpmTest, EsModulePackagesWorkInANodeAndAfterKill9) {
+  const std::string dir = CopyPackages();
+  ASSERT_FALSE(dir.empty()) << "tests/npm/node_modules is missing: run tools/setup.sh (npm ci)";
+  for (const char* node : {"/usr/bin/node", "/usr/local/bin/node"}) {
+    if (access(node, X_OK) != 0) continue;
+    EXPECT_EQ(Trim(RunProgram({node, dir + "/app.mjs"}).output), ExpectedEsm(1)) << node;
+    break;
+  }
+  const std::string work = MakeTempDir();
+  const std::string config = work + "/cluster.yaml";
+  std::ofstream(config) << "token: t\ndurability: " << DurabilityUnderTest() << "\nnodes:\n  - id: a\n"
+                        << "    address: 127.0.0.1:" << FreePort() << "\n    script: " << dir << "/app.mjs\n";
+  auto eval = [&](const std::string& expr) {
+    std::string out;
+    for (int i = 0; i < 100; ++i) {
+      out = Trim(RunProgram({kKen, "cluster", "eval", config, "a", expr}).output);
+      if (out.find("no node answers") == std::string::npos) break;
+      usleep(100000);
+    }
+    return out;
+  };
+  {
+    Process node({kKen, "run", "--cluster", config, "--id", "a"});
+    ASSERT_TRUE(node.WaitFor("node a up")) << node.output();
+    EXPECT_EQ(eval("JSON.parse(firstUseEsm)"), ExpectedEsm(1));
+    EXPECT_EQ(eval("useAllEsm()"), ExpectedEsm(2));
+    node.Kill(SIGKILL);
+  }
+  std::filesystem::remove_all(dir + "/node_modules");
+  Process node({kKen, "run", "--cluster", config, "--id", "a"});
+  ASSERT_TRUE(node.WaitFor("node a up")) << node.output();
+  EXPECT_EQ(eval("useAllEsm()"), ExpectedEsm(3));
+  // import() in a later turn resolves against what was loaded (no file read).
+  EXPECT_EQ(eval("import('lodash-es').then((m) => { globalThis.chunks = m.chunk([1, 2, 3], 2).length; }), 0"), "0");
+  EXPECT_EQ(eval("chunks"), "2");
 }
 
 TEST(NpmTest, APackageThatNeedsNodeBuiltinsFailsNamingThem) {
