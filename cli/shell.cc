@@ -228,6 +228,12 @@ void RunInput(TurnLoop& loop, const std::string& source, const std::string& name
           "async function, (async () => { ... })(); the code after an await runs when the promise settles, in\n"
           "this turn or a later one (a timer's), and survives a restart like everything else.");
   }
+  if (!result.ok() && (absl::StrContains(result.error, "Cannot use import statement outside a module") ||
+                       absl::StrContains(result.error, "Unexpected token 'export'"))) {
+    Print("Hint: a typed input or a .js file runs as a classic script. A file is an ES module (import/export)\n"
+          "when its name ends in .mjs or its package.json has \"type\": \"module\"; from a script, use\n"
+          "import('./file.mjs').then((m) => ...) or require('./file.mjs').");
+  }
   PrintUncaught(uncaught);
   // Snapshot mode writes the whole heap at every commit: with a large heap
   // every input takes that long. Said once per session.

@@ -277,14 +277,14 @@ TEST(ShellTest, UnhandledRejectionsAreReportedAndTheTurnCommits) {
 }
 
 // A SyntaxError names the input or file, line and column, with the line and
-// a caret; top-level await gets a hint.
+// a caret; top-level await and a typed `import` get a hint.
 TEST(ShellTest, SyntaxErrorsNameFileLineAndColumn) {
   const std::string dir = MakeTempDir();
   {
     std::ofstream f(dir + "/bad.js");
     f << "var ok = 1;\nvar broken = {a: 1,, b};\n";
   }
-  auto r = RunProgram(Shell(dir + "/syntax.ken"), "let x = ;\n.load " + dir + "/bad.js\nawait 1\n");
+  auto r = RunProgram(Shell(dir + "/syntax.ken"), "let x = ;\n.load " + dir + "/bad.js\nawait 1\nimport x from './x.mjs'\n");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find(":1:9\nlet x = ;\n        ^\nUncaught SyntaxError: Unexpected token ';'"), std::string::npos)
       << r.output;
@@ -293,6 +293,9 @@ TEST(ShellTest, SyntaxErrorsNameFileLineAndColumn) {
             std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("Hint: the shell has no top-level await"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Hint: a typed input or a .js file runs as a classic script. A file is an ES module"),
+            std::string::npos)
+      << r.output;
 }
 
 // With a large heap in snapshot mode, the shell says once why inputs are slow.
