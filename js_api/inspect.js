@@ -571,6 +571,9 @@ function formatRaw(ctx, value, recurseTimes) {
     if (typeof value === 'function') {
       base = getFunctionBase(value, constructor, tag, kind);
       if (keys.length === 0) return base;
+    } else if (kind === 'Module') {
+      braces[0] = `${getPrefix(constructor, tag, 'Module')}{`;  // an ES module namespace, as Node prints it
+      if (keys.length === 0) return `${braces[0]}}`;
     } else if (constructor === 'Object' && kind !== 'NativeError' && kind !== 'Date' && kind !== 'RegExp' &&
                kind !== 'Promise' && kind !== 'WeakMap' && kind !== 'WeakSet' && kind !== 'ArrayBuffer' &&
                kind !== 'DataView' && kind !== 'Number' && kind !== 'String' && kind !== 'Boolean' &&

@@ -404,8 +404,10 @@ const std::vector<Upgrade>& Upgrades() {
       // which holds its functions); HTTP request.params and rejected handler
       // promises (http.js); unhandled rejections reported (replies.js).
       {4, nullptr, {"ken:inspect.js", "ken:console.js", "ken:http.js"}},
-      // Version 5: the global `require` (modules.js), ES modules (esm.js).
-      {5, nullptr, {"ken:modules.js", "ken:esm.js"}},
+      // Version 5: the global `require` (modules.js), ES modules (esm.js),
+      // module namespaces printed as Node prints them (inspect.js, and
+      // console.js, which holds its functions).
+      {5, nullptr, {"ken:inspect.js", "ken:console.js", "ken:modules.js", "ken:esm.js"}},
   };
   return *upgrades;
 }

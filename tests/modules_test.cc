@@ -234,9 +234,11 @@ TEST(EsModulesTest, ModulesPersistWithTheirLiveBindings) {
   const std::string counter = dir + "/esm/lib/counter.mjs";
   const std::string out = Shell(store, "var c; import('" + counter + "').then((m) => { c = [m.count, m.inc(), m.count]; })\n"
                                        "c\nrequire('" + dir + "/esm/lib/math.mjs').add(20, 22)\n"
-                                       "import('" + dir + "/esm/lib/never.mjs').catch((e) => e.code)\n");
+                                       "import('" + dir + "/esm/lib/never.mjs').catch((e) => e.code)\n"
+                                       "var ns; import('" + dir + "/esm/lib/math.mjs').then((m) => { ns = m; })\nns\n");
   EXPECT_NE(out.find("[ 2, 3, 3 ]"), std::string::npos) << out;  // main.mjs incremented twice
   EXPECT_NE(out.find("\n42\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("[Module: null prototype] {\n  add: [Function: add],"), std::string::npos) << out;
   // The ES module's functions read their module's bindings in later turns.
   EXPECT_EQ(Inspect(store, "esmResults.length"), "38");
   // A later turn (ken inspect reads nothing) resolves only what was loaded.
