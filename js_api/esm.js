@@ -325,6 +325,22 @@ const {
     return L.load({ __proto__: null, filename: r.filename, text }, from);
   };
 
+  // A Node.js global missing in a module of `compiled`: the error names the
+  // module (the one whose file comes first in the stack) and its package.
+  const nodeGlobal = (e, compiled) => {
+    const stack = e !== null && typeof e === 'object' && typeof e.stack === 'string' ? e.stack : '';
+    let best = -1;
+    let file = '';
+    for (let i = 0; i < compiled.length; i++) {
+      const at = StringPrototypeIndexOf(stack, `${compiled[i].filename}:`);
+      if (at >= 0 && (best < 0 || at < best)) {
+        best = at;
+        file = compiled[i].filename;
+      }
+    }
+    return file === '' ? e : L.nodeGlobalError(e, file);
+  };
+
   // Compiles, links, instantiates and evaluates the graph of `filename`
   // (its text `text`). Returns { namespace, promise } (promise: the
   // evaluation's, when a module awaits at top level; else undefined).
@@ -383,7 +399,7 @@ const {
     if (settled[0] === 2) {
       PromisePrototypeThen(promise, undefined, () => {});
       forget();
-      throw settled[1];
+      throw nodeGlobal(settled[1], compiled);
     }
     if (settled[0] === 1) promise = undefined;
     return { __proto__: null, namespace: state.esm[filename], promise };

@@ -397,6 +397,22 @@ const {
     return 'commonjs';
   };
 
+  // A ReferenceError for a Node.js global that Ken does not provide, thrown
+  // by the module `filename`: an error naming the global and the package;
+  // any other exception as it is.
+  const nodeGlobalError = (e, filename) => {
+    const m = e !== null && typeof e === 'object' && e.name === 'ReferenceError' && typeof e.message === 'string'
+                  ? e.message : '';
+    const word = StringPrototypeEndsWith(m, ' is not defined') ? StringPrototypeSlice(m, 0, m.length - 15) : '';
+    if (!NODE_GLOBALS[word] || e.kenModule !== undefined) return e;
+    const pkg = packageOf(filename);
+    const err = new Error(`${pkg === '' ? 'module' : `package '${pkg}'`} (${filename}) needs the Node.js ` +
+                          `global '${word}', which Ken does not provide`, { cause: e });
+    err.code = 'KEN_NODE_GLOBAL';
+    err.kenModule = filename;
+    return err;
+  };
+
   const makeModule = (filename, parent) => ({
     id: filename, path: dirname(filename), exports: {}, filename, loaded: false, children: [],
     parent: parent === null ? undefined : parent,
@@ -436,19 +452,7 @@ const {
         try {
           ReflectApply(fn, module.exports, [module.exports, makeRequire(module), module, r.filename, module.path]);
         } catch (e) {
-          // A Node.js global that Ken does not provide: name it and the package.
-          const m = e !== null && typeof e === 'object' && e.name === 'ReferenceError' && typeof e.message === 'string'
-                        ? e.message : '';
-          const word = StringPrototypeEndsWith(m, ' is not defined') ? StringPrototypeSlice(m, 0, m.length - 15) : '';
-          if (NODE_GLOBALS[word] && e.kenModule === undefined) {
-            const pkg = packageOf(r.filename);
-            const err = new Error(`${pkg === '' ? 'module' : `package '${pkg}'`} (${r.filename}) needs the Node.js ` +
-                                  `global '${word}', which Ken does not provide`, { cause: e });
-            err.code = 'KEN_NODE_GLOBAL';
-            err.kenModule = r.filename;
-            throw err;
-          }
-          throw e;
+          throw nodeGlobalError(e, r.filename);
         }
       }
       module.loaded = true;
@@ -505,6 +509,6 @@ const {
   // For the ES module loader (esm.js, which runs next).
   internals.moduleLoader = {
     __proto__: null, state, NODE_BUILTINS, join, dirname, moduleError, packageOf, makeLookup, read,
-    parsePackageJson, resolveExports, splitPackage, nodeModulesPaths, makeModule, load, formatOf,
+    parsePackageJson, resolveExports, splitPackage, nodeModulesPaths, makeModule, load, formatOf, nodeGlobalError,
   };
 }

@@ -255,9 +255,10 @@ TEST(EsModulesTest, ErrorsNameTheFileLineAndColumn) {
   std::ofstream(dir + "/esm/missing-export.mjs") << "\nimport { nope } from './lib/math.mjs';\n";
   std::ofstream(dir + "/esm/builtin.mjs") << "import fs from 'fs';\n";
   std::ofstream(dir + "/esm/no-ext.mjs") << "import './lib/math';\n";
+  std::ofstream(dir + "/esm/needs-buffer.mjs") << "import { bytes } from 'esm-needs-buffer';\n";
   const std::string out = Shell(store, ".load " + dir + "/esm/imports-broken.mjs\n.load " + dir +
                                            "/esm/missing-export.mjs\n.load " + dir + "/esm/builtin.mjs\n.load " + dir +
-                                           "/esm/no-ext.mjs\ntypeof got\n");
+                                           "/esm/no-ext.mjs\n.load " + dir + "/esm/needs-buffer.mjs\ntypeof got\n");
   EXPECT_NE(out.find("SyntaxError: Unexpected token ';' (" + dir + "/esm/broken.mjs:2:20)"), std::string::npos) << out;
   EXPECT_NE(out.find("SyntaxError: The requested module './lib/math.mjs' does not provide an export named 'nope' (" +
                      dir + "/esm/missing-export.mjs:2:10)"),
@@ -269,6 +270,10 @@ TEST(EsModulesTest, ErrorsNameTheFileLineAndColumn) {
       << out;
   EXPECT_NE(out.find("Cannot find module '" + dir + "/esm/lib/math' (imported from " + dir +
                      "/esm/no-ext.mjs); did you mean '" + dir + "/esm/lib/math.mjs'?"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("package 'esm-needs-buffer' (" + dir + "/node_modules/esm-needs-buffer/index.js) needs the "
+                     "Node.js global 'Buffer', which Ken does not provide"),
             std::string::npos)
       << out;
   EXPECT_NE(out.find("'undefined'"), std::string::npos) << out;  // nothing of the failed loads ran
