@@ -54,21 +54,29 @@ std::string Inspect(const std::string& store, const std::string& expr) {
   return Trim(r.output);
 }
 
-TEST(ModulesTest, ResolutionCasesGiveWhatNodeGives) {
-  const std::string expected = Trim(ReadFileOrEmpty("tests/modules/expected.json"));
-  ASSERT_FALSE(expected.empty());
+// Loads `program` (relative to the fixture) in a new shell session and checks
+// that `results` (a global it fills) prints as `expected_file` says, which is
+// also what the machine's Node.js, if it has one, prints for the program.
+// Returns the shell's output.
+std::string CheckCasesAgainstNode(const std::string& program, const std::string& results,
+                                  const std::string& expected_file) {
+  const std::string expected = Trim(ReadFileOrEmpty(expected_file));
+  EXPECT_FALSE(expected.empty()) << expected_file;
   const std::string dir = CopyFixture();
   const std::string store = MakeTempDir() + "/m.ken";
-  const std::string out = Shell(store, ".load " + dir + "/main.js\nconsole.log(JSON.stringify(results))\n");
+  const std::string out = Shell(store, ".load " + dir + "/" + program + "\nconsole.log(JSON.stringify(" + results + "))\n");
   EXPECT_NE(out.find(expected), std::string::npos) << "ken printed:\n" << out << "\nexpected:\n" << expected;
-
-  // The machine's Node.js, if it has one, agrees with the checked-in table.
   for (const char* node : {"/usr/bin/node", "/usr/local/bin/node"}) {
     if (access(node, X_OK) != 0) continue;
-    auto r = RunProgram({node, dir + "/main.js"});
+    auto r = RunProgram({node, dir + "/" + program});
     EXPECT_EQ(Trim(r.output), expected) << node;
     break;
   }
+  return out;
+}
+
+TEST(ModulesTest, ResolutionCasesGiveWhatNodeGives) {
+  CheckCasesAgainstNode("main.js", "results", "tests/modules/expected.json");
 }
 
 TEST(ModulesTest, ModulesPersistAndAreNeverReadAgain) {
@@ -207,20 +215,9 @@ TEST(ModulesTest, ANodeKeepsItsModulesAcrossKill9) {
 // --- ES modules (js_api/esm.js) ---
 
 TEST(EsModulesTest, CasesGiveWhatNodeGives) {
-  const std::string expected = Trim(ReadFileOrEmpty("tests/modules/expected-esm.json"));
-  ASSERT_FALSE(expected.empty());
-  const std::string dir = CopyFixture();
-  const std::string store = MakeTempDir() + "/m.ken";
-  const std::string out = Shell(store, ".load " + dir + "/esm/main.mjs\nconsole.log(JSON.stringify(esmResults))\n");
-  EXPECT_NE(out.find(expected), std::string::npos) << "ken printed:\n" << out << "\nexpected:\n" << expected;
+  const std::string out = CheckCasesAgainstNode("esm/main.mjs", "esmResults", "tests/modules/expected-esm.json");
   // Every rejection was handled by the cases: none is reported.
   EXPECT_EQ(out.find("Uncaught"), std::string::npos) << out;
-  for (const char* node : {"/usr/bin/node", "/usr/local/bin/node"}) {
-    if (access(node, X_OK) != 0) continue;
-    auto r = RunProgram({node, dir + "/esm/main.mjs"});
-    EXPECT_EQ(Trim(r.output), expected) << node;
-    break;
-  }
 }
 
 // Module records persist with their bindings: after the files are deleted,

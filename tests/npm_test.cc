@@ -46,6 +46,25 @@ std::string CopyPackages() {
   return dir;
 }
 
+// A one-node cluster config (node "a") whose script is `script`.
+std::string OneNodeConfig(const std::string& script) {
+  const std::string config = MakeTempDir() + "/cluster.yaml";
+  std::ofstream(config) << "token: t\ndurability: " << DurabilityUnderTest() << "\nnodes:\n  - id: a\n"
+                        << "    address: 127.0.0.1:" << FreePort() << "\n    script: " << script << "\n";
+  return config;
+}
+
+// `expr` evaluated on node "a" (retried while the node is not answering yet).
+std::string EvalOnA(const std::string& config, const std::string& expr) {
+  std::string out;
+  for (int i = 0; i < 100; ++i) {
+    out = Trim(RunProgram({kKen, "cluster", "eval", config, "a", expr}).output);
+    if (out.find("no node answers") == std::string::npos) break;
+    usleep(100000);
+  }
+  return out;
+}
+
 TEST(NpmTest, PackagesWorkInANodeAndAfterKill9) {
   const std::string dir = CopyPackages();
   ASSERT_FALSE(dir.empty()) << "tests/npm/node_modules is missing: run tools/setup.sh (npm ci)";
@@ -54,19 +73,8 @@ TEST(NpmTest, PackagesWorkInANodeAndAfterKill9) {
     EXPECT_EQ(Trim(RunProgram({node, dir + "/app.js"}).output), kExpected) << node;
     break;
   }
-  const std::string work = MakeTempDir();
-  const std::string config = work + "/cluster.yaml";
-  std::ofstream(config) << "token: t\ndurability: " << DurabilityUnderTest() << "\nnodes:\n  - id: a\n"
-                        << "    address: 127.0.0.1:" << FreePort() << "\n    script: " << dir << "/app.js\n";
-  auto eval = [&](const std::string& expr) {
-    std::string out;
-    for (int i = 0; i < 100; ++i) {
-      out = Trim(RunProgram({kKen, "cluster", "eval", config, "a", expr}).output);
-      if (out.find("no node answers") == std::string::npos) break;
-      usleep(100000);
-    }
-    return out;
-  };
+  const std::string config = OneNodeConfig(dir + "/app.js");
+  auto eval = [&](const std::string& expr) { return EvalOnA(config, expr); };
   {
     Process node({kKen, "run", "--cluster", config, "--id", "a"});
     ASSERT_TRUE(node.WaitFor("node a up")) << node.output();
@@ -101,19 +109,8 @@ TEST(NpmTest, EsModulePackagesWorkInANodeAndAfterKill9) {
     EXPECT_EQ(Trim(RunProgram({node, dir + "/app.mjs"}).output), ExpectedEsm(1)) << node;
     break;
   }
-  const std::string work = MakeTempDir();
-  const std::string config = work + "/cluster.yaml";
-  std::ofstream(config) << "token: t\ndurability: " << DurabilityUnderTest() << "\nnodes:\n  - id: a\n"
-                        << "    address: 127.0.0.1:" << FreePort() << "\n    script: " << dir << "/app.mjs\n";
-  auto eval = [&](const std::string& expr) {
-    std::string out;
-    for (int i = 0; i < 100; ++i) {
-      out = Trim(RunProgram({kKen, "cluster", "eval", config, "a", expr}).output);
-      if (out.find("no node answers") == std::string::npos) break;
-      usleep(100000);
-    }
-    return out;
-  };
+  const std::string config = OneNodeConfig(dir + "/app.mjs");
+  auto eval = [&](const std::string& expr) { return EvalOnA(config, expr); };
   {
     Process node({kKen, "run", "--cluster", config, "--id", "a"});
     ASSERT_TRUE(node.WaitFor("node a up")) << node.output();
