@@ -95,8 +95,8 @@ v8::MaybeLocal<v8::Promise> ImportDynamically(v8::Local<v8::Context> context, v8
 
 // import.meta, on its first use in a module: a facade gets its exports
 // object; every other module internals.esmImportMeta(meta, filename,
-// identityHash) (filename null when the module was compiled in an earlier
-// turn: the loader finds it by its identity hash).
+// namespace) (filename null when the module was compiled in an earlier
+// turn: the loader finds it by its namespace object).
 void InitializeImportMeta(v8::Local<v8::Context> context, v8::Local<v8::Module> module, v8::Local<v8::Object> meta) {
   v8::Isolate* isolate = context->GetIsolate();
   v8::HandleScope scope(isolate);
@@ -108,9 +108,13 @@ void InitializeImportMeta(v8::Local<v8::Context> context, v8::Local<v8::Module> 
   v8::Local<v8::Function> hook;
   if (!Hook(isolate, context, "esmImportMeta").ToLocal(&hook)) return;
   v8::Local<v8::Value> file = v8::Null(isolate);
-  if (e != nullptr) file = V8String(isolate, e->filename);
-  v8::Local<v8::Value> args[] = {meta, file,
-                                 v8::Integer::New(isolate, module->GetIdentityHash())};
+  v8::Local<v8::Value> ns = v8::Undefined(isolate);
+  if (e != nullptr) {
+    file = V8String(isolate, e->filename);
+  } else if (module->GetStatus() >= v8::Module::kInstantiated) {
+    ns = module->GetModuleNamespace();
+  }
+  v8::Local<v8::Value> args[] = {meta, file, ns};
   (void)hook->Call(context, v8::Undefined(isolate), 3, args);
 }
 
@@ -180,8 +184,7 @@ void EsmCompile(const v8::FunctionCallbackInfo<v8::Value>& info) {
   entry.filename = filename;
   if (info.Length() > 2 && !info[2]->IsUndefined()) entry.facade.Reset(isolate, info[2]);
   v8::Local<v8::FixedArray> requests = module->GetModuleRequests();
-  std::vector<v8::Local<v8::Value>> out = {v8::Integer::New(isolate, static_cast<int>(table->size())),
-                                           v8::Integer::New(isolate, module->GetIdentityHash())};
+  std::vector<v8::Local<v8::Value>> out = {v8::Integer::New(isolate, static_cast<int>(table->size()))};
   for (int i = 0; i < requests->Length(); ++i) {
     v8::Local<v8::String> spec = requests->Get(context, i).As<v8::ModuleRequest>()->GetSpecifier();
     entry.specifiers.push_back(StdString(isolate, spec));
@@ -225,10 +228,23 @@ void EsmEvaluate(const v8::FunctionCallbackInfo<v8::Value>& info) {
   ModuleTable::Entry* e = EntryOf(isolate, info[0]);
   if (e == nullptr) return;
   v8::Local<v8::Module> module = e->module.Get(isolate);
-  if (module->GetStatus() < v8::Module::kInstantiated) return ThrowType(isolate, "esmEvaluate: not instantiated");
+  if (module->GetStatus() != v8::Module::kInstantiated && module->GetStatus() != v8::Module::kEvaluated &&
+      module->GetStatus() != v8::Module::kErrored) {
+    return ThrowType(isolate, "esmEvaluate: not instantiated, or evaluating");
+  }
   v8::Local<v8::Value> result;
   if (!module->Evaluate(context).ToLocal(&result)) return;  // terminated
   info.GetReturnValue().Set(result);
+}
+
+void EsmStatus(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  ModuleTable::Entry* e = EntryOf(isolate, info[0]);
+  if (e == nullptr) return;
+  v8::Local<v8::Module> module = e->module.Get(isolate);
+  const bool async = module->GetStatus() >= v8::Module::kInstantiated && module->GetStatus() != v8::Module::kErrored &&
+                     module->IsGraphAsync();
+  info.GetReturnValue().Set(static_cast<int>(module->GetStatus()) + (async ? 8 : 0));
 }
 
 void EsmNamespace(const v8::FunctionCallbackInfo<v8::Value>& info) {

@@ -73,7 +73,7 @@ void RethrowWithLocation(v8::Isolate* isolate, v8::Local<v8::Context> context, v
                          const std::string& filename);
 
 // The natives (registered in natives.cc with their fixed indices):
-// esmCompile(source, filename, facade?) -> [id, identityHash, ...specifiers]:
+// esmCompile(source, filename, facade?) -> [id, ...specifiers]:
 //   compiles an ES module (a syntax error is thrown naming FILE:LINE:COL);
 //   `facade` (optional): the object a facade module reads its exports from
 //   as import.meta.kenExports.
@@ -88,6 +88,10 @@ void EsmInstantiate(const v8::FunctionCallbackInfo<v8::Value>& info);
 void EsmEvaluate(const v8::FunctionCallbackInfo<v8::Value>& info);
 // esmNamespace(id): the module's namespace object (instantiated modules).
 void EsmNamespace(const v8::FunctionCallbackInfo<v8::Value>& info);
+// esmStatus(id): its v8::Module::Status (0 uninstantiated ... 4 evaluated,
+// 5 errored), plus 8 if it or a module it imports awaits at top level
+// (Module::IsGraphAsync; instantiated modules).
+void EsmStatus(const v8::FunctionCallbackInfo<v8::Value>& info);
 
 }  // namespace ken
 

@@ -24,8 +24,8 @@
 // through a facade by a later load's `import` (its values as they are at
 // that load, without live binding).
 //
-// Natives: esmCompile, esmLink, esmInstantiate, esmEvaluate, esmNamespace
-// (js_api/esm.h). Runs as `function (natives, internals)` after modules.js;
+// Natives: esmCompile, esmLink, esmInstantiate, esmEvaluate, esmNamespace,
+// esmStatus (js_api/esm.h). Runs as `function (natives, internals)` after modules.js;
 // sets internals.runMainModule, esmRequire, esmImport, esmImportMeta.
 'use strict';
 const {
@@ -44,6 +44,7 @@ const {
   PromiseReject: PromiseRejectStatic,
   PromiseResolve: PromiseResolveStatic,
   ReflectApply,
+  ReflectOwnKeys,
   StringPrototypeCharCodeAt,
   StringPrototypeCodePointAt,
   StringPrototypeIndexOf,
@@ -61,16 +62,23 @@ const {
   const instantiate = natives.esmInstantiate;
   const evaluate = natives.esmEvaluate;
   const namespaceOf = natives.esmNamespace;
+  const statusOf = natives.esmStatus;
+  const EVALUATED = 4;  // v8::Module::kEvaluated (also while awaiting at top level)
   const promiseState = natives.promiseState;
   const L = internals.moduleLoader;
   const state = L.state;
-  // esm: filename -> namespace of each module an earlier load evaluated;
-  // facades: filename -> { exports, namespace } of CommonJS/JSON files
-  // import()ed; hashes: identity hash -> filename (import.meta of a module
-  // first used in a later turn; null when two modules share a hash).
+  // esm: filename -> namespace of each module an earlier load evaluated (or
+  // is evaluating); pending: filename -> the evaluation promise of a module
+  // still at a top-level await; facades: filename -> { exports, namespace }
+  // of CommonJS/JSON files import()ed; files: namespace -> filename
+  // (import.meta of a module first used in a later turn).
   if (state.esm === undefined) state.esm = { __proto__: null };
+  if (state.esmPending === undefined) state.esmPending = { __proto__: null };
   if (state.esmFacades === undefined) state.esmFacades = { __proto__: null };
-  if (state.esmHashes === undefined) state.esmHashes = new Map();
+  if (state.esmFiles === undefined) state.esmFiles = new Map();
+  // Files of the graph being loaded now (a CommonJS module it imports may
+  // require or import one of them: a cycle through require).
+  const loading = { __proto__: null };
   const CONDITIONS = { __proto__: null, ken: true, worker: true, browser: true, import: true, default: true };
 
   const importedBy = (parent) => {
@@ -310,10 +318,12 @@ const {
     return compileFacade(filename, names, values);
   };
   const namespaceFacade = (filename, ns) => {
-    const keys = ObjectKeys(ns);
+    const keys = ReflectOwnKeys(ns);  // (ObjectKeys would read each binding)
     const names = NullProtoArray();
     for (let i = 0; i < keys.length; i++) {
-      if (keys[i] === 'default' || isIdentifier(keys[i])) ArrayPrototypePush(names, keys[i]);
+      if (keys[i] === 'default' || (typeof keys[i] === 'string' && isIdentifier(keys[i]))) {
+        ArrayPrototypePush(names, keys[i]);
+      }
     }
     return compileFacade(filename, names, ns);
   };
@@ -341,10 +351,18 @@ const {
     return file === '' ? e : L.nodeGlobalError(e, file);
   };
 
+  const cycleError = (filename, parent) => L.moduleError(
+      `Cannot load ${filename} (from ${parent}): it is an ES module of the graph being loaded, reached again ` +
+      'through require or import() from a CommonJS module it imports', 'ERR_REQUIRE_CYCLE_MODULE');
+  const stillAwaiting = (filename, parent) => L.moduleError(
+      `Cannot import ${filename} statically (${importedBy(parent)}): it is still evaluating (a top-level await of ` +
+      'an earlier load); use import(), which waits for it', 'ERR_MODULE_STILL_EVALUATING');
+
   // Compiles, links, instantiates and evaluates the graph of `filename`
   // (its text `text`). Returns { namespace, promise } (promise: the
   // evaluation's, when a module awaits at top level; else undefined).
   const loadGraph = (filename, text) => {
+    if (loading[filename]) throw cycleError(filename, filename);
     const ids = new Map();
     const compiled = NullProtoArray();
     const visit = (file, source) => {
@@ -354,9 +372,10 @@ const {
       if (StringPrototypeStartsWith(src, '#!')) src = `//${StringPrototypeSlice(src, 2)}`;
       const r = compile(src, file);
       MapPrototypeSet(ids, file, r[0]);
-      ArrayPrototypePush(compiled, { __proto__: null, filename: file, id: r[0], hash: r[1] });
+      loading[file] = true;
+      ArrayPrototypePush(compiled, { __proto__: null, filename: file, id: r[0] });
       const children = NullProtoArray();
-      for (let i = 2; i < r.length; i++) ArrayPrototypePush(children, childOf(r[i], file));
+      for (let i = 1; i < r.length; i++) ArrayPrototypePush(children, childOf(r[i], file));
       link(r[0], children);
       return r[0];
     };
@@ -367,6 +386,7 @@ const {
       let id;
       if (r.format === 'module') {
         const ns = state.esm[r.filename];
+        if (ns !== undefined && state.esmPending[r.filename] !== undefined) throw stillAwaiting(r.filename, parent);
         id = ns !== undefined ? namespaceFacade(r.filename, ns) : visit(r.filename, r.text);
       } else if (r.format === 'commonjs' || r.format === 'json') {
         id = cjsFacade(r.filename, requireFile(r, parent));
@@ -377,31 +397,59 @@ const {
       MapPrototypeSet(ids, r.filename, id);
       return id;
     };
-    const root = visit(filename, text);
-    instantiate(root);
-    for (let i = 0; i < compiled.length; i++) {
-      const c = compiled[i];
-      state.esm[c.filename] = namespaceOf(c.id);
-      const other = MapPrototypeGet(state.esmHashes, c.hash);
-      MapPrototypeSet(state.esmHashes, c.hash, other === undefined || other === c.filename ? c.filename : null);
-    }
+    // Modules that did not evaluate are forgotten (a later load runs them
+    // again, as a CommonJS module whose body threw); the others stay.
     const forget = () => {
-      for (let i = 0; i < compiled.length; i++) delete state.esm[compiled[i].filename];
+      for (let i = 0; i < compiled.length; i++) {
+        const c = compiled[i];
+        delete state.esmPending[c.filename];
+        if ((statusOf(c.id) & 7) !== EVALUATED) delete state.esm[c.filename];
+      }
     };
-    const evaluation = evaluate(root);
-    // A handler now (a module body that threw is thrown here, or rejects the
-    // promise returned: never an unhandled rejection of its own).
-    let promise = PromisePrototypeThen(evaluation, undefined, (e) => {
-      forget();  // as a throwing CommonJS module: a later load runs it again
-      throw e;
-    });
+    const forgetAll = () => {
+      for (let i = 0; i < compiled.length; i++) {
+        delete state.esm[compiled[i].filename];
+        delete state.esmPending[compiled[i].filename];
+      }
+    };
+    let evaluation;
+    try {
+      const root = visit(filename, text);
+      instantiate(root);
+      for (let i = 0; i < compiled.length; i++) {
+        const c = compiled[i];
+        const ns = namespaceOf(c.id);
+        state.esm[c.filename] = ns;
+        MapPrototypeSet(state.esmFiles, ns, c.filename);
+      }
+      try {
+        evaluation = evaluate(root);
+      } catch (e) {
+        forgetAll();  // (a stack overflow at entry: nothing ran)
+        throw e;
+      }
+    } finally {
+      for (let i = 0; i < compiled.length; i++) delete loading[compiled[i].filename];
+    }
     const settled = promiseState(evaluation);
     if (settled[0] === 2) {
-      PromisePrototypeThen(promise, undefined, () => {});
+      // (A handler now: the error is thrown here, not an unhandled rejection.)
+      PromisePrototypeThen(evaluation, undefined, () => {});
       forget();
       throw nodeGlobal(settled[1], compiled);
     }
-    if (settled[0] === 1) promise = undefined;
+    if (settled[0] === 1) return { __proto__: null, namespace: state.esm[filename], promise: undefined };
+    // Awaiting at top level: the modules that await, or import one that does,
+    // are pending until it settles (the others have evaluated).
+    for (let i = 0; i < compiled.length; i++) {
+      if ((statusOf(compiled[i].id) & 8) !== 0) state.esmPending[compiled[i].filename] = evaluation;
+    }
+    const promise = PromisePrototypeThen(evaluation, () => {
+      for (let i = 0; i < compiled.length; i++) delete state.esmPending[compiled[i].filename];
+    }, (e) => {
+      forget();
+      throw e;
+    });
     return { __proto__: null, namespace: state.esm[filename], promise };
   };
 
@@ -414,6 +462,11 @@ const {
   // require() of an ES module (modules.js): its namespace, if its graph
   // finishes without awaiting.
   internals.esmRequire = (filename, text, parent) => {
+    if (loading[filename]) throw cycleError(filename, parent);
+    if (state.esmPending[filename] !== undefined) {
+      throw L.moduleError(`Cannot require ${filename} (required by ${parent}): it is still evaluating (a ` +
+                          'top-level await); load it with import', 'ERR_REQUIRE_ASYNC_MODULE');
+    }
     if (state.esm[filename] !== undefined) return state.esm[filename];
     const g = loadGraph(filename, text);
     if (g.promise !== undefined) {
@@ -434,7 +487,10 @@ const {
       }
       const r = esmResolve(`${specifier}`, parent);
       if (r.format === 'module') {
+        if (loading[r.filename]) throw cycleError(r.filename, parent);
         const ns = state.esm[r.filename];
+        const pending = state.esmPending[r.filename];
+        if (ns !== undefined && pending !== undefined) return PromisePrototypeThen(pending, () => ns);
         if (ns !== undefined) return PromiseResolve(ns);
         const g = loadGraph(r.filename, r.text);
         return g.promise === undefined ? PromiseResolve(g.namespace) : PromisePrototypeThen(g.promise, () => g.namespace);
@@ -457,9 +513,9 @@ const {
   };
 
   // import.meta on its first use in a module (`filename` null: compiled in
-  // an earlier turn, found by its identity hash).
-  internals.esmImportMeta = (meta, filename, hash) => {
-    const file = filename !== null ? filename : MapPrototypeGet(state.esmHashes, hash);
+  // an earlier turn, found by its namespace object).
+  internals.esmImportMeta = (meta, filename, namespace) => {
+    const file = filename !== null ? filename : MapPrototypeGet(state.esmFiles, namespace);
     if (typeof file !== 'string') return;
     meta.url = pathToFileUrl(file);
     meta.filename = file;

@@ -63,7 +63,9 @@ const {
     'crypto', 'dgram', 'diagnostics_channel', 'dns', 'domain', 'events', 'fs', 'http', 'http2', 'https',
     'inspector', 'module', 'net', 'os', 'path', 'perf_hooks', 'process', 'punycode', 'querystring', 'readline',
     'repl', 'stream', 'string_decoder', 'sys', 'timers', 'tls', 'trace_events', 'tty', 'url', 'util', 'v8', 'vm',
-    'wasi', 'worker_threads', 'zlib'];
+    'wasi', 'worker_threads', 'zlib', 'assert/strict', 'dns/promises', 'fs/promises', 'inspector/promises',
+    'path/posix', 'path/win32', 'readline/promises', 'stream/consumers', 'stream/promises', 'stream/web',
+    'timers/promises', 'util/types'];
   for (let i = 0; i < builtinNames.length; i++) NODE_BUILTINS[builtinNames[i]] = true;
   // Node's globals that Ken does not provide (its sandbox has no process
   // or file system): a module that uses one fails naming it.
@@ -171,12 +173,22 @@ const {
     }
     return null;
   };
+  // The fields of a package.json that resolution reads, own ones only (a
+  // program may have put `type` or `exports` on Object.prototype).
   const parsePackageJson = (path, text) => {
+    let pkg;
     try {
-      return JSONParse(text);
+      pkg = JSONParse(text);
     } catch (e) {
       throw new SyntaxError(`${path}: not valid JSON: ${e.message}`);
     }
+    const fields = { __proto__: null };
+    if (pkg === null || typeof pkg !== 'object' || ArrayIsArray(pkg)) return fields;
+    const names = ['main', 'exports', 'type', 'name'];
+    for (let i = 0; i < names.length; i++) {
+      if (ObjectPrototypeHasOwnProperty(pkg, names[i])) fields[names[i]] = pkg[names[i]];
+    }
+    return fields;
   };
   const loadAsDirectory = (lookup, dir) => {
     const pkgText = read(lookup, `${dir}/package.json`);

@@ -276,6 +276,7 @@ const Registrar kRegisterNamespaceSetter(
     "_ZN2v88internal9Accessors26ModuleNamespaceEntrySetterENS_5LocalINS_4NameEEENS2_INS_5ValueEEERKNS_20Property"
     "CallbackInfoINS_7BooleanEEE",
     &setter_found);
+KEN_NATIVE(19, "esmStatus", EsmStatus);
 
 void SetFunction(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> target,
                  const char* name, v8::FunctionCallback callback) {

@@ -24,7 +24,7 @@ TEST(NativesTest, TableOrderIsPinned) {
       "readModuleFile", "compileModule",
       // Version 5: ES modules (esm.js).
       "esmCompile", "esmLink", "esmInstantiate", "esmEvaluate", "esmNamespace",
-      "v8:ModuleNamespaceEntryGetter", "v8:ModuleNamespaceEntrySetter",
+      "v8:ModuleNamespaceEntryGetter", "v8:ModuleNamespaceEntrySetter", "esmStatus",
   };
   const std::vector<NativeEntry>& table = NativeTable();
   ASSERT_GE(table.size(), pinned.size()) << "an entry was removed";

@@ -291,6 +291,32 @@ TEST(EsModulesTest, AThrowingModuleBodyLeavesNothingOfTheLoad) {
       << "the second load must throw again: " << out;
 }
 
+// Edge cases: an ES module reached again through require from a CommonJS
+// module it imports (an error, not a second run); a module at a top-level
+// await (require refused, import() waits); a failed graph keeps the modules
+// that evaluated; Object.prototype.type cannot make a .js an ES module.
+TEST(EsModulesTest, CyclesPendingModulesAndFailedGraphs) {
+  const std::string dir = CopyFixture() + "/esm/edge";
+  const std::string store = MakeTempDir() + "/m.ken";
+  std::string out = Shell(
+      store, ".load " + dir + "/a.mjs\n[aRuns, cycleError]\n"
+             "var p = import('" + dir + "/slow.mjs'); try { require('" + dir + "/slow.mjs') } catch (e) { e.code }\n"
+             "var got; import('" + dir + "/slow.mjs').then((m) => { got = m.v; })\n"
+             "var mixError; import('" + dir + "/mix.mjs').catch((e) => { mixError = e.message; })\n"
+             "import('" + dir + "/builtin-subpath.mjs').catch((e) => { globalThis.subpathError = e.message; })\n"
+             "Object.prototype.type = 'module'; var poisoned = require('" + dir + "/plain.js'); "
+             "delete Object.prototype.type; poisoned\n");
+  EXPECT_NE(out.find("[ 1, 'ERR_REQUIRE_CYCLE_MODULE' ]"), std::string::npos) << out;
+  EXPECT_NE(out.find("'ERR_REQUIRE_ASYNC_MODULE'"), std::string::npos) << out;
+  EXPECT_NE(out.find("'plain CommonJS'"), std::string::npos) << out;
+  usleep(100000);
+  out = Shell(store, "got\nmixError\nimport('" + dir + "/fine.mjs').then(() => { globalThis.runs = fineRuns; })\nruns\n"
+                     "subpathError\n");
+  EXPECT_NE(out.find("\n7\n'bad.mjs threw'\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\n1\n"), std::string::npos) << "fine.mjs ran again: " << out;
+  EXPECT_NE(out.find("Cannot find module 'fs/promises': it is a Node.js built-in module"), std::string::npos) << out;
+}
+
 // A node whose script is an ES module: its graph (an ESM-only package, a
 // "type": "module" package, a top-level await across a timer turn) survives
 // kill -9 with the files gone.
