@@ -35,7 +35,9 @@ TEST(NativesTest, TableOrderIsPinned) {
   EXPECT_EQ(table.size(), pinned.size()) << "a new native was appended: add it to this list";
   const intptr_t* refs = ExternalReferences();
   for (size_t i = 0; i < table.size(); ++i) {
-    if (table[i].callback != nullptr) EXPECT_EQ(refs[i], reinterpret_cast<intptr_t>(table[i].callback));
+    if (table[i].callback != nullptr) {
+      EXPECT_EQ(refs[i], reinterpret_cast<intptr_t>(table[i].callback));
+    }
     EXPECT_EQ(refs[i], table[i].address);
   }
   // Debian's libnode exports the two V8 functions the table adds.

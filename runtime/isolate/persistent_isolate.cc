@@ -159,7 +159,9 @@ std::unique_ptr<PersistentIsolate> PersistentIsolate::FromSharedBlob(std::shared
 
 absl::Status PersistentIsolate::EnsureIsolate() {
   if (isolate_ != nullptr) return absl::OkStatus();
-  if (options_.before_restore) options_.before_restore(*this);
+  if (options_.before_restore) {
+    if (absl::Status s = options_.before_restore(*this); !s.ok()) return s;
+  }
   // V8 keeps reading the blob while the isolate lives (contexts deserialize
   // from it), so it points into blob_, which outlives the isolate.
   startup_data_ = v8::StartupData{blob_->data(), static_cast<int>(blob_->size())};

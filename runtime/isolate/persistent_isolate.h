@@ -66,8 +66,10 @@ struct IsolateOptions {
   std::function<absl::Status(class PersistentIsolate& host)> on_restore;
   // Called on the turn thread right before every restore; it may Rebase
   // the host onto a newer blob to restore from (journal mode: one the
-  // snapshotter made, so that on_restore has less to replay).
-  std::function<void(class PersistentIsolate& host)> before_restore;
+  // snapshotter made, so that on_restore has less to replay), or wait
+  // until restoring is safe (the snapshotter: docs/engine.md, "one
+  // read-only heap per process"). An error fails the restore.
+  std::function<absl::Status(class PersistentIsolate& host)> before_restore;
 };
 
 // What a turn body sees. Valid only during the call; never store it.

@@ -276,6 +276,12 @@ class Node {
   // snapshotter's snapshot of the last durable commit when that saves
   // replaying; after it, replay tail_.
   void BeforeRestore(PersistentIsolate& host);
+  // Takes the newest snapshot the snapshotter wrote, if it is newer than the
+  // live isolate's base: rebases onto it and drops the live isolate (the
+  // next turn restores it from that snapshot and replays the commits
+  // after it), so that the snapshotter may restore from it (V8 shares one
+  // read-only heap among the isolates alive at once: docs/engine.md).
+  void TakeWrittenSnapshot();
   absl::Status ReplayTail(PersistentIsolate& host);
   // Switches an open node (and its store) to the other mode, in place.
   absl::Status ConvertTo(const std::string& mode, const NodeOptions& options);

@@ -44,7 +44,10 @@ IsolateOptions Node::LiveIsolateOptions(IsolateOptions base, bool plain) {
   base.before_restore = nullptr;
   base.on_restore = nullptr;
   if (plain) {
-    base.before_restore = [this](PersistentIsolate& host) { BeforeRestore(host); };
+    base.before_restore = [this](PersistentIsolate& host) {
+      BeforeRestore(host);
+      return absl::OkStatus();
+    };
     base.on_restore = [this](PersistentIsolate& host) { return ReplayTail(host); };
   }
   return base;
@@ -138,7 +141,9 @@ void Node::TrimTail(int64_t seq) {
 }
 
 void Node::BeforeRestore(PersistentIsolate& host) {
-  if (!snapshotter_ || tail_.empty()) return;
+  if (!snapshotter_) return;
+  TakeWrittenSnapshot();  // (no live isolate now: nothing to drop)
+  if (tail_.empty()) return;
   int turns = 0;
   for (const auto& c : tail_) turns += c->turns_size();
   if (turns < kRebuildFromSnapshotterTurns) return;
@@ -153,6 +158,17 @@ void Node::BeforeRestore(PersistentIsolate& host) {
   host.Rebase(at->heap);
   base_seq_ = at->seq;
   TrimTail(at->seq);
+  snapshotter_->LiveRebased(at->heap);
+}
+
+void Node::TakeWrittenSnapshot() {
+  std::optional<Snapshotter::At> w = snapshotter_->TakeWritten();
+  if (!w || w->seq <= base_seq_) return;
+  isolate_->Rebase(w->heap);
+  isolate_->Discard();
+  base_seq_ = w->seq;
+  TrimTail(w->seq);
+  snapshotter_->LiveRebased(w->heap);
 }
 
 absl::Status Node::ReplayTail(PersistentIsolate& host) {
@@ -169,14 +185,7 @@ absl::Status Node::ReplayTail(PersistentIsolate& host) {
 
 void Node::Maintain() {
   if (!snapshotter_) return;
-  auto take = [this] {
-    if (std::optional<Snapshotter::At> w = snapshotter_->TakeWritten(); w && w->seq > base_seq_) {
-      isolate_->Rebase(w->heap);
-      base_seq_ = w->seq;
-      TrimTail(w->seq);
-    }
-  };
-  take();
+  TakeWrittenSnapshot();
   if (absl::Status h = snapshotter_->health(); !h.ok() && absl::IsDataLoss(h) && fatal_.ok()) {
     fatal_ = absl::DataLossError(absl::StrCat(h.message(), "; the node stops"));
   }
@@ -190,6 +199,7 @@ void Node::Maintain() {
   while (fatal_.ok() && snapshotter_->health().ok()) {
     st = snapshotter_->stats();
     if (seq_ - st.written_seq <= options_.journal_max_commits * 3 / 4) break;
+    TakeWrittenSnapshot();  // (the snapshotter waits for it before it goes on)
     if (!st.last_error.empty()) {
       spdlog::error("journal: the snapshotter cannot write snapshots ({}); the journal grows past journal_max_commits",
                     st.last_error);
@@ -197,7 +207,7 @@ void Node::Maintain() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  take();
+  TakeWrittenSnapshot();
   spdlog::info("journal: the snapshotter caught up after {:.0f} ms",
                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
 }
@@ -209,7 +219,7 @@ Snapshotter::Stats Node::snapshotter_stats() const {
 absl::Status Node::SnapshotNow() {
   if (!snapshotter_) return absl::FailedPreconditionError("not in journal mode");
   Flush();
-  absl::Status s = snapshotter_->SnapshotNow();
+  absl::Status s = snapshotter_->SnapshotNow([this] { TakeWrittenSnapshot(); });
   if (s.ok()) Maintain();
   return s;
 }
@@ -282,7 +292,7 @@ absl::Status Node::ConvertTo(const std::string& mode, const NodeOptions& options
     base.state = state_.SerializeAsString();
     StartSnapshotter(base, heap);
   } else {
-    if (absl::Status s = snapshotter_->SnapshotNow(); !s.ok()) {
+    if (absl::Status s = snapshotter_->SnapshotNow([this] { TakeWrittenSnapshot(); }); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("store ", path, " cannot go to snapshot mode: ", s.message()));
     }
     snapshotter_.reset();

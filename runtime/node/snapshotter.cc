@@ -29,10 +29,11 @@ Snapshotter::Snapshotter(CheckpointStore* store, Journal* journal, const Checkpo
   IsolateOptions io = options_.isolate;
   io.plain = false;
   io.on_restore = nullptr;
-  io.before_restore = nullptr;
+  io.before_restore = [this](PersistentIsolate& host) { return WaitForLive(host); };
   io.console = [](int, std::string_view) {};  // console output is never replayed
   io.send = [this](const std::string& dst, std::string payload) { return replayer_.Send(dst, payload); };
   io.read_module = [this](const std::string& path) { return replayer_.ReadModule(path); };
+  live_base_ = heap.get();
   isolate_ = PersistentIsolate::FromSharedBlob(std::move(heap), std::move(io));
   meta_.engine = base.engine;
   meta_.natives = base.natives;
@@ -81,16 +82,45 @@ absl::StatusOr<Snapshotter::At> Snapshotter::BlobThrough(int64_t seq) {
   return absl::CancelledError("the snapshotter is stopping");
 }
 
-absl::Status Snapshotter::SnapshotNow() {
+absl::Status Snapshotter::SnapshotNow(const std::function<void()>& service) {
   std::unique_lock<std::mutex> l(mu_);
   const int64_t target = pushed_seq_;
   if (written_seq_ >= target) return absl::OkStatus();
   snapshot_wanted_ = target;
   cv_.notify_all();
-  cv_.wait(l, [&] { return stop_ || !health_.ok() || snapshot_done_ >= target; });
+  auto done = [&] { return stop_ || !health_.ok() || snapshot_done_ >= target; };
+  while (!done()) {
+    if (waiting_for_live_ && service) {
+      l.unlock();
+      service();
+      l.lock();
+      continue;
+    }
+    cv_.wait_for(l, std::chrono::milliseconds(20), [&] { return done() || (waiting_for_live_ && service); });
+  }
   if (snapshot_done_ >= target) return snapshot_result_;
   if (!health_.ok()) return health_;
   return absl::CancelledError("the snapshotter is stopping");
+}
+
+void Snapshotter::LiveRebased(const PersistentIsolate::Blob& heap) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    live_base_ = heap.get();
+  }
+  cv_.notify_all();
+}
+
+absl::Status Snapshotter::WaitForLive(PersistentIsolate& host) {
+  const std::string* blob = host.shared_blob().get();
+  std::unique_lock<std::mutex> l(mu_);
+  waiting_for_live_ = true;
+  cv_.notify_all();
+  // (A BlobThrough caller rebuilds the live isolate: none is alive.)
+  cv_.wait(l, [&] { return stop_ || live_base_ == blob || blob_wanted_ >= 0; });
+  waiting_for_live_ = false;
+  if (live_base_ != blob && blob_wanted_ < 0) return absl::CancelledError("the snapshotter is stopping");
+  return absl::OkStatus();
 }
 
 std::optional<Snapshotter::At> Snapshotter::TakeWritten() {
@@ -156,6 +186,7 @@ void Snapshotter::Loop() {
       l.lock();
       stats_.replay_ms += ms;
       stats_.replayed_turns = replayer_.replayed_turns();
+      if (!s.ok() && stop_) break;  // (a restore cancelled by the stop)
       if (!s.ok()) {
         spdlog::error("snapshotter: {}; no more snapshots are written", std::string(s.message()));
         health_ = s;

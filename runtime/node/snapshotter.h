@@ -26,6 +26,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -85,8 +86,22 @@ class Snapshotter {
   absl::StatusOr<At> BlobThrough(int64_t seq);
 
   // Writes a snapshot holding every commit pushed so far (if any is not in
-  // one yet) and waits until it is durable. Errors: health(), the store's.
-  absl::Status SnapshotNow();
+  // one yet) and waits until it is durable. While it waits, `service` (if
+  // set) is called on the caller's thread whenever the snapshotter waits for
+  // LiveRebased (the caller takes TakeWritten there). Errors: health(), the
+  // store's.
+  absl::Status SnapshotNow(const std::function<void()>& service = {});
+
+  // The node's live isolate now restores from `heap` (a blob this
+  // snapshotter made, or its base), and no isolate of an older blob of the
+  // node is alive: the snapshotter may restore its own isolate from `heap`.
+  // It never restores from another blob before (it waits): V8 10.2 shares
+  // one read-only heap among the isolates alive at once, set up from the
+  // blob of the first of them, and a blob made later by a SnapshotCreator
+  // refers to read-only objects through its own read-only object cache,
+  // which that shared heap does not have; restoring it beside an isolate of
+  // an older blob crashes in V8's deserializer (docs/engine.md). Any thread.
+  void LiveRebased(const PersistentIsolate::Blob& heap);
 
   // The newest snapshot written to the store since the last call, if any.
   std::optional<At> TakeWritten();
@@ -113,6 +128,9 @@ class Snapshotter {
   // Snapshots the isolate; `write`: also into the store. Thread only; mu_ not held.
   absl::StatusOr<At> MakeSnapshot(bool write);
   bool Due() const;  // mu_ held
+  // The isolate's before_restore: waits until it may restore from `host`'s
+  // blob (LiveRebased, or the live isolate being rebuilt from a BlobThrough).
+  absl::Status WaitForLive(PersistentIsolate& host);  // thread only; mu_ not held
 
   CheckpointStore* store_;
   Journal* journal_;
@@ -145,6 +163,8 @@ class Snapshotter {
   int64_t last_snapshot_at_ms_ = 0;  // steady clock
   int64_t failed_at_ms_ = 0;         // last failed snapshot attempt (steady), for backoff
   bool stop_ = false;
+  const std::string* live_base_ = nullptr;  // the blob the live isolate restores from (LiveRebased)
+  bool waiting_for_live_ = false;           // the thread waits for LiveRebased
   std::thread thread_;
 };
 
