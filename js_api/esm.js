@@ -236,10 +236,6 @@ const {
       throw notFound(`Cannot find module '${specifier}': it is a Node.js built-in module, which Ken does not ` +
                      `provide (${importedBy(parent)})`);
     }
-    if (specifier[0] === '#') {
-      throw notFound(`Cannot find module '${specifier}': package "imports" (#...) are not supported ` +
-                     `(${importedBy(parent)})`);
-    }
     let path;
     let text = null;
     if (StringPrototypeStartsWith(specifier, 'file:')) {
@@ -254,10 +250,24 @@ const {
                (StringPrototypeIndexOf(specifier, '/') < 0 ? specifier.length : StringPrototypeIndexOf(specifier, '/'))) {
       throw L.moduleError(`Cannot import '${specifier}': only file: URLs and paths are supported ` +
                           `(${importedBy(parent)})`, 'ERR_UNSUPPORTED_ESM_URL_SCHEME');
+    } else if (specifier[0] === '#') {
+      const t = L.importsTarget(lookup, specifier, parent, CONDITIONS);
+      if (typeof t.target === 'string') {
+        path = t.target;
+      } else {
+        const r = packageResolve(lookup, t.target.bare, `${t.dir}/package.json`);
+        path = r.path;
+        text = r.text;
+      }
     } else {
-      const r = packageResolve(lookup, specifier, parent);
-      path = r.path;
-      text = r.text;
+      const self = L.selfTarget(lookup, specifier, parent, CONDITIONS);
+      if (self !== null) {
+        path = self;
+      } else {
+        const r = packageResolve(lookup, specifier, parent);
+        path = r.path;
+        text = r.text;
+      }
     }
     if (text === null) {
       text = readFile(lookup, path);

@@ -184,7 +184,7 @@ const {
     }
     const fields = { __proto__: null };
     if (pkg === null || typeof pkg !== 'object' || ArrayIsArray(pkg)) return fields;
-    const names = ['main', 'exports', 'type', 'name'];
+    const names = ['main', 'exports', 'imports', 'type', 'name'];
     for (let i = 0; i < names.length; i++) {
       if (ObjectPrototypeHasOwnProperty(pkg, names[i])) fields[names[i]] = pkg[names[i]];
     }
@@ -207,28 +207,41 @@ const {
   };
 
   // Package "exports" (PACKAGE_EXPORTS_RESOLVE with the conditions above).
-  const notExported = (pkgDir, subpath) => moduleError(
-      `Package subpath '${subpath}' is not defined by "exports" in ${pkgDir}/package.json`,
-      'ERR_PACKAGE_PATH_NOT_EXPORTED');
-  const resolveTarget = (pkgDir, target, patternMatch, conditions) => {
+  const notExported = (pkgDir, subpath, imports) => (imports === true
+    ? moduleError(`Package import specifier '${subpath}' is not defined by "imports" in ${pkgDir}/package.json`,
+                  'ERR_PACKAGE_IMPORT_NOT_DEFINED')
+    : moduleError(`Package subpath '${subpath}' is not defined by "exports" in ${pkgDir}/package.json`,
+                  'ERR_PACKAGE_PATH_NOT_EXPORTED'));
+  // `imports`: a package "imports" target, which may also name a package
+  // (returned as { bare: name }, which the caller resolves from pkgDir).
+  const resolveTarget = (pkgDir, target, patternMatch, conditions, imports) => {
     if (typeof target === 'string') {
-      if (!StringPrototypeStartsWith(target, './')) {
-        throw moduleError(`Invalid "exports" target '${target}' in ${pkgDir}/package.json`,
-                          'ERR_INVALID_PACKAGE_TARGET');
-      }
       let t = target;
       if (patternMatch !== null) {
         let out = '';
         for (let i = 0; i < t.length; i++) out += t[i] === '*' ? patternMatch : t[i];
         t = out;
       }
-      return join(pkgDir, t);
+      if (!StringPrototypeStartsWith(target, './')) {
+        if (imports === true && !StringPrototypeStartsWith(target, '../') && target[0] !== '/' &&
+            StringPrototypeIndexOf(target, ':') < 0) {
+          return { __proto__: null, bare: t };
+        }
+        throw moduleError(`Invalid "${imports === true ? 'imports' : 'exports'}" target '${target}' in ` +
+                          `${pkgDir}/package.json`, 'ERR_INVALID_PACKAGE_TARGET');
+      }
+      const path = join(pkgDir, t);
+      if (path !== pkgDir && !StringPrototypeStartsWith(path, `${pkgDir}/`)) {
+        throw moduleError(`Invalid target '${target}' in ${pkgDir}/package.json: it leaves the package`,
+                          'ERR_INVALID_PACKAGE_TARGET');
+      }
+      return path;
     }
     if (ArrayIsArray(target)) {
       let last = undefined;
       for (let i = 0; i < target.length; i++) {
         try {
-          const r = resolveTarget(pkgDir, target[i], patternMatch, conditions);
+          const r = resolveTarget(pkgDir, target[i], patternMatch, conditions, imports);
           if (r === undefined) continue;
           return r;
         } catch (e) {
@@ -243,17 +256,19 @@ const {
       const keys = ObjectKeys(target);
       for (let i = 0; i < keys.length; i++) {
         if (!conditions[keys[i]]) continue;
-        const r = resolveTarget(pkgDir, target[keys[i]], patternMatch, conditions);
+        const r = resolveTarget(pkgDir, target[keys[i]], patternMatch, conditions, imports);
         if (r !== undefined) return r;
       }
       return undefined;
     }
     return null;  // null: explicitly not exported
   };
-  const resolveExports = (pkgDir, subpath, exports, conditions) => {
+  // `imports`: `exports` is a package's "imports" map and `subpath` a
+  // #name (PACKAGE_IMPORTS_RESOLVE).
+  const resolveExports = (pkgDir, subpath, exports, conditions, imports) => {
     let map = exports;
-    if (typeof exports === 'string' || ArrayIsArray(exports) ||
-        (exports !== null && typeof exports === 'object' && !StringPrototypeStartsWith(ObjectKeys(exports)[0] || '', '.'))) {
+    if (imports !== true && (typeof exports === 'string' || ArrayIsArray(exports) ||
+        (exports !== null && typeof exports === 'object' && !StringPrototypeStartsWith(ObjectKeys(exports)[0] || '', '.')))) {
       map = { __proto__: null, '.': exports };
     }
     let target;
@@ -278,10 +293,10 @@ const {
           patternMatch = StringPrototypeSlice(subpath, prefix.length, subpath.length - suffix.length);
         }
       }
-      if (bestKey === '') throw notExported(pkgDir, subpath);
+      if (bestKey === '') throw notExported(pkgDir, subpath, imports);
     }
-    const r = resolveTarget(pkgDir, target, patternMatch, conditions);
-    if (r === null || r === undefined) throw notExported(pkgDir, subpath);
+    const r = resolveTarget(pkgDir, target, patternMatch, conditions, imports);
+    if (r === null || r === undefined) throw notExported(pkgDir, subpath, imports);
     return r;
   };
   // NAME and SUBPATH of a bare request ('lodash/fp' -> 'lodash', './fp').
@@ -334,6 +349,55 @@ const {
     return null;
   };
 
+  // The package.json governing `filename` (the nearest up the tree, not
+  // past a node_modules folder): { dir, fields }, or null.
+  const packageScope = (lookup, filename) => {
+    let dir = dirname(filename);
+    for (;;) {
+      if (StringPrototypeEndsWith(dir, '/node_modules')) return null;
+      const text = read(lookup, `${dir}/package.json`);
+      if (text !== null) return { __proto__: null, dir, fields: parsePackageJson(`${dir}/package.json`, text) };
+      if (dir === '/') return null;
+      dir = dirname(dir);
+    }
+  };
+  // Package "imports" (#name, PACKAGE_IMPORTS_RESOLVE) from `parentFile`:
+  // { dir: the package's folder, target: a file, or { bare } to resolve
+  // from that folder }.
+  const importsTarget = (lookup, request, parentFile, conditions) => {
+    if (request === '#' || StringPrototypeStartsWith(request, '#/')) {
+      throw moduleError(`Invalid module specifier '${request}' (from ${parentFile})`, 'ERR_INVALID_MODULE_SPECIFIER');
+    }
+    const scope = packageScope(lookup, parentFile);
+    const imports = scope === null ? undefined : scope.fields.imports;
+    if (imports === null || typeof imports !== 'object' || ArrayIsArray(imports)) {
+      throw moduleError(`Package import specifier '${request}' is not defined (from ${parentFile}): ` +
+                        `${scope === null ? 'no package.json governs that file' : `${scope.dir}/package.json has no "imports"`}`,
+                        'ERR_PACKAGE_IMPORT_NOT_DEFINED');
+    }
+    return { __proto__: null, dir: scope.dir, target: resolveExports(scope.dir, request, imports, conditions, true) };
+  };
+  // A package importing itself by its name (PACKAGE_SELF_RESOLVE): the file
+  // its "exports" give, or null if `request` does not name the package
+  // governing `parentFile` (or that package has no "exports").
+  const selfTarget = (lookup, request, parentFile, conditions) => {
+    const split = splitPackage(request);
+    if (split === null) return null;
+    const scope = packageScope(lookup, parentFile);
+    if (scope === null || scope.fields.name !== split.name) return null;
+    const exports = scope.fields.exports;
+    if (exports === undefined || exports === null) return null;
+    return resolveExports(scope.dir, split.subpath, exports, conditions);
+  };
+  const foundOrMissing = (lookup, path, what) => {
+    if (state.cache[path] !== undefined || esmLoaded(path)) return found(path, null);
+    const text = read(lookup, path);
+    if (text === null) {
+      throw moduleError(`Cannot find module '${path}', ${what} (${requiredBy(lookup.parent)})`, 'MODULE_NOT_FOUND');
+    }
+    return found(path, text);
+  };
+
   const resolve = (request, parent) => {
     if (typeof request !== 'string' || request === '') {
       throw new TypeError(`require: the module name must be a non-empty string (${requiredBy(parent)})`);
@@ -342,10 +406,6 @@ const {
     if (NODE_BUILTINS[bare] || StringPrototypeStartsWith(request, 'node:')) {
       throw moduleError(`Cannot find module '${request}': it is a Node.js built-in module, which Ken does not ` +
                         `provide (${requiredBy(parent)})`, 'MODULE_NOT_FOUND');
-    }
-    if (request[0] === '#') {
-      throw moduleError(`Cannot find module '${request}': package "imports" (#...) are not supported ` +
-                        `(${requiredBy(parent)})`, 'MODULE_NOT_FOUND');
     }
     const key = `${parent.path}\0${request}`;
     const known = MapPrototypeGet(state.resolved, key);
@@ -356,8 +416,14 @@ const {
         request === '.' || request === '..') {
       const path = join(parent.path, request);
       r = loadAsFile(lookup, path) || loadAsDirectory(lookup, path);
+    } else if (request[0] === '#') {
+      const t = importsTarget(lookup, request, parent.filename, CONDITIONS);
+      r = typeof t.target === 'string' ? foundOrMissing(lookup, t.target, `the "imports" target of '${request}'`)
+                                       : loadNodeModules(lookup, t.target.bare, t.dir);
     } else {
-      r = loadNodeModules(lookup, request, parent.path);
+      const self = selfTarget(lookup, request, parent.filename, CONDITIONS);
+      r = self !== null ? foundOrMissing(lookup, self, `the "exports" target of '${request}' (its own package)`)
+                        : loadNodeModules(lookup, request, parent.path);
     }
     if (r === null) {
       const shown = lookup.searched.length > 12 ? 12 : lookup.searched.length;
@@ -522,5 +588,6 @@ const {
   internals.moduleLoader = {
     __proto__: null, state, NODE_BUILTINS, join, dirname, moduleError, packageOf, makeLookup, read,
     parsePackageJson, resolveExports, splitPackage, nodeModulesPaths, makeModule, load, formatOf, nodeGlobalError,
+    importsTarget, selfTarget,
   };
 }

@@ -167,10 +167,10 @@ TEST(ModulesTest, ShellLoadFlagRunsTheFileInANewSessionOnly) {
   auto first = RunProgram({kKen, "shell", "--store", store, "--load", dir + "/main.js"}, "results.length\n");
   EXPECT_EQ(first.exit_code, 0) << first.output;
   EXPECT_NE(first.output.find("Initialized session"), std::string::npos) << first.output;
-  EXPECT_NE(first.output.find("\n43\n"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("\n44\n"), std::string::npos) << first.output;
   auto again = RunProgram({kKen, "shell", "--store", store, "--load", dir + "/main.js"}, "results.length\n");
   EXPECT_NE(again.output.find("not run, the session is restored"), std::string::npos) << again.output;
-  EXPECT_NE(again.output.find("\n43\n"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("\n44\n"), std::string::npos) << again.output;
 }
 
 // A node whose program is split into modules and packages: --script gives
@@ -237,7 +237,7 @@ TEST(EsModulesTest, ModulesPersistWithTheirLiveBindings) {
   EXPECT_NE(out.find("\n42\n"), std::string::npos) << out;
   EXPECT_NE(out.find("[Module: null prototype] {\n  add: [Function: add],"), std::string::npos) << out;
   // The ES module's functions read their module's bindings in later turns.
-  EXPECT_EQ(Inspect(store, "esmResults.length"), "38");
+  EXPECT_EQ(Inspect(store, "esmResults.length"), "40");
   // A later turn (ken inspect reads nothing) resolves only what was loaded.
   EXPECT_EQ(Inspect(store, "require('" + counter + "').count"), "3");
   const std::string never = Inspect(store, "try { require('" + dir + "/esm/lib/never.mjs') } catch (e) { e.code }");
