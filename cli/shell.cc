@@ -230,9 +230,9 @@ void RunInput(TurnLoop& loop, const std::string& source, const std::string& name
   }
   if (!result.ok() && (absl::StrContains(result.error, "Cannot use import statement outside a module") ||
                        absl::StrContains(result.error, "Unexpected token 'export'"))) {
-    Print("Hint: a typed input or a .js file runs as a classic script. A file is an ES module (import/export)\n"
-          "when its name ends in .mjs or its package.json has \"type\": \"module\"; from a script, use\n"
-          "import('./file.mjs').then((m) => ...) or require('./file.mjs').");
+    Print("Hint: a typed input runs as a classic script, and so does a .js file outside a \"type\": \"module\"\n"
+          "package. A file is an ES module (import/export) when its name ends in .mjs or its package.json has\n"
+          "\"type\": \"module\"; from a script, use import('./file.mjs').then((m) => ...) or require('./file.mjs').");
   }
   PrintUncaught(uncaught);
   // Snapshot mode writes the whole heap at every commit: with a large heap

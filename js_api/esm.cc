@@ -1,5 +1,6 @@
 #include "js_api/esm.h"
 
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -7,6 +8,10 @@
 
 namespace ken {
 namespace {
+
+v8::Local<v8::Private> LocationKey(v8::Isolate* isolate) {
+  return v8::Private::ForApi(isolate, v8::String::NewFromUtf8Literal(isolate, "ken.sourceLocation"));
+}
 
 ModuleTable* TableOf(v8::Isolate* isolate) {
   return static_cast<ModuleTable*>(isolate->GetData(kModuleTableSlot));
@@ -150,11 +155,47 @@ void RethrowWithLocation(v8::Isolate* isolate, v8::Local<v8::Context> context, v
   const std::string file = filename.empty() ? StdString(isolate, message->GetScriptResourceName()) : filename;
   absl::StrAppend(&text, " (", file, ":", message->GetLineNumber(context).FromMaybe(0), ":",
                   message->GetStartColumn(context).FromMaybe(-1) + 1, ")");
+  const std::string block = SourceLocationBlock(isolate, context, message, file);
   // Thrown while `try_catch` is active, it catches the new exception; ReThrow
   // passes it on to the caller's handler.
   try_catch.Reset();
-  isolate->ThrowException(v8::Exception::SyntaxError(V8String(isolate, text)));
+  v8::Local<v8::Value> error = v8::Exception::SyntaxError(V8String(isolate, text));
+  if (!block.empty() && error->IsObject()) {
+    (void)error.As<v8::Object>()->SetPrivate(context, LocationKey(isolate), V8String(isolate, block));
+  }
+  isolate->ThrowException(error);
   try_catch.ReThrow();
+}
+
+std::string SourceLocationBlock(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Message> message,
+                                const std::string& name) {
+  const int line = message->GetLineNumber(context).FromMaybe(0);
+  if (line <= 0) return "";
+  const int column = message->GetStartColumn(context).FromMaybe(0);
+  const int end = message->GetEndColumn(context).FromMaybe(column + 1);
+  std::string out = absl::StrCat(name.empty() ? StdString(isolate, message->GetScriptResourceName()) : name, ":",
+                                 line, ":", column + 1, "\n");
+  v8::Local<v8::String> source_line;
+  if (message->GetSourceLine(context).ToLocal(&source_line)) {
+    std::string text = StdString(isolate, source_line);
+    if (text.size() <= 300 && column <= static_cast<int>(text.size())) {
+      std::string caret;
+      for (int i = 0; i < column; ++i) caret += text[i] == '\t' ? '\t' : ' ';
+      caret += std::string(std::max(1, std::min(end - column, 80)), '^');
+      absl::StrAppend(&out, text, "\n", caret, "\n");
+    }
+  }
+  return out;
+}
+
+std::string ThrownSourceLocation(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Value> error) {
+  if (!error->IsObject()) return "";
+  v8::TryCatch try_catch(isolate);
+  v8::Local<v8::Value> block;
+  if (!error.As<v8::Object>()->GetPrivate(context, LocationKey(isolate)).ToLocal(&block) || !block->IsString()) {
+    return "";
+  }
+  return StdString(isolate, block);
 }
 
 void EsmCompile(const v8::FunctionCallbackInfo<v8::Value>& info) {

@@ -72,6 +72,17 @@ void InstallModuleHost(v8::Isolate* isolate, ModuleTable* table);
 void RethrowWithLocation(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::TryCatch& try_catch,
                          const std::string& filename);
 
+// Where `message` points: "NAME:LINE:COLUMN\n", then the source line and a
+// caret under the error (as Node prints a syntax error's place); NAME is
+// `name`, or the message's script name if empty; "" if V8 gives no line.
+std::string SourceLocationBlock(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                                v8::Local<v8::Message> message, const std::string& name = "");
+// A SyntaxError RethrowWithLocation threw carries the SourceLocationBlock of
+// the file's own line in this private property (JS cannot see it): thrown
+// from a native that the built-in JS called, the error's own v8::Message
+// points into ken:*.js instead. Empty if it has none.
+std::string ThrownSourceLocation(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Value> error);
+
 // The natives (registered in natives.cc with their fixed indices):
 // esmCompile(source, filename, facade?) -> [id, ...specifiers]:
 //   compiles an ES module (a syntax error is thrown naming FILE:LINE:COL);

@@ -257,6 +257,9 @@ TEST(EsModulesTest, ErrorsNameTheFileLineAndColumn) {
                                            "/esm/missing-export.mjs\n.load " + dir + "/esm/builtin.mjs\n.load " + dir +
                                            "/esm/no-ext.mjs\n.load " + dir + "/esm/needs-buffer.mjs\ntypeof got\n");
   EXPECT_NE(out.find("SyntaxError: Unexpected token ';' (" + dir + "/esm/broken.mjs:2:20)"), std::string::npos) << out;
+  // The place printed is the file's line with a caret, never Ken's loader.
+  EXPECT_NE(out.find(dir + "/esm/broken.mjs:2:20\nexport const bad = ;\n                   ^\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("ken:"), std::string::npos) << out;
   EXPECT_NE(out.find("SyntaxError: The requested module './lib/math.mjs' does not provide an export named 'nope' (" +
                      dir + "/esm/missing-export.mjs:2:10)"),
             std::string::npos)

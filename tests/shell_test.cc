@@ -293,7 +293,7 @@ TEST(ShellTest, SyntaxErrorsNameFileLineAndColumn) {
             std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("Hint: the shell has no top-level await"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("Hint: a typed input or a .js file runs as a classic script. A file is an ES module"),
+  EXPECT_NE(r.output.find("Hint: a typed input runs as a classic script, and so does a .js file outside a"),
             std::string::npos)
       << r.output;
 }

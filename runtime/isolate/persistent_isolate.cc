@@ -334,23 +334,12 @@ std::string SyntaxErrorLocation(v8::Isolate* isolate, v8::Local<v8::Context> con
   if (StdString(isolate, error->GetConstructorName()) != "SyntaxError") return "";
   v8::Local<v8::StackTrace> frames = message->GetStackTrace();
   if (!frames.IsEmpty() && frames->GetFrameCount() > 0) return "";
-  const int line = message->GetLineNumber(context).FromMaybe(0);
-  const int column = message->GetStartColumn(context).FromMaybe(0);
-  const int end = message->GetEndColumn(context).FromMaybe(column + 1);
-  std::string name = StdString(isolate, message->GetScriptResourceName());
-  if (line <= 0) return "";
-  std::string out = absl::StrCat(name, ":", line, ":", column + 1, "\n");
-  v8::Local<v8::String> source_line;
-  if (message->GetSourceLine(context).ToLocal(&source_line)) {
-    std::string text = StdString(isolate, source_line);
-    if (text.size() <= 300 && column <= static_cast<int>(text.size())) {
-      std::string caret;
-      for (int i = 0; i < column; ++i) caret += text[i] == '\t' ? '\t' : ' ';
-      caret += std::string(std::max(1, std::min(end - column, 80)), '^');
-      absl::StrAppend(&out, text, "\n", caret, "\n");
-    }
+  // A module file's syntax error, thrown by the natives the built-in module
+  // loaders call: its place in the file (js_api/esm.h), never ken:*.js.
+  if (StdString(isolate, message->GetScriptResourceName()).rfind("ken:", 0) == 0) {
+    return ThrownSourceLocation(isolate, context, exception);
   }
-  return out;
+  return SourceLocationBlock(isolate, context, message);
 }
 
 }  // namespace
