@@ -173,6 +173,29 @@ TEST(ModulesTest, ShellLoadFlagRunsTheFileInANewSessionOnly) {
   EXPECT_NE(again.output.find("\n44\n"), std::string::npos) << again.output;
 }
 
+// A one-node cluster config (node "a") whose own script, old.js, only sets
+// `old`: the tests give their program with --script.
+std::string OldScriptConfig() {
+  const std::string work = MakeTempDir();
+  const std::string config = work + "/cluster.yaml";
+  std::ofstream(config) << "token: t\ndurability: " << DurabilityUnderTest() << "\nnodes:\n  - id: a\n"
+                        << "    address: 127.0.0.1:" << FreePort() << "\n    script: old.js\n";
+  std::ofstream(work + "/old.js") << "var old = true;\n";
+  return config;
+}
+
+// `expr` evaluated on node "a", retried while the node does not answer yet
+// (or, with `want`, until it prints `want`: a result of a later turn).
+std::string EvalOnA(const std::string& config, const std::string& expr, const std::string& want = "") {
+  std::string out;
+  for (int i = 0; i < 100; ++i) {
+    out = Trim(RunProgram({kKen, "cluster", "eval", config, "a", expr}).output);
+    if (want.empty() ? out.find("no node answers") == std::string::npos : out == want) break;
+    usleep(100000);
+  }
+  return out;
+}
+
 // A node whose program is split into modules and packages: --script gives
 // it for the new store; after kill -9 the node comes back with the modules
 // in its heap, the files gone.
@@ -181,21 +204,8 @@ TEST(ModulesTest, ANodeKeepsItsModulesAcrossKill9) {
   std::ofstream(dir + "/node.js") << "var fifo = require('./lib/fn');\nvar pkg = require('exports-pkg/sub/a');\n"
                                      "var calls = 0;\nfunction use() { calls++; return fifo(calls) + ':' + "
                                      "pkg.name; }\n";
-  const std::string work = MakeTempDir();
-  const std::string config = work + "/cluster.yaml";
-  std::ofstream(config) << "token: t\ndurability: " << DurabilityUnderTest() << "\nnodes:\n  - id: a\n"
-                        << "    address: 127.0.0.1:" << FreePort() << "\n    script: old.js\n";
-  std::ofstream(work + "/old.js") << "var old = true;\n";
-  auto eval = [&](const std::string& expr) {
-    std::string out;
-    for (int i = 0; i < 100; ++i) {
-      auto r = RunProgram({kKen, "cluster", "eval", config, "a", expr});
-      out = Trim(r.output);
-      if (out.find("no node answers") == std::string::npos) break;
-      usleep(100000);
-    }
-    return out;
-  };
+  const std::string config = OldScriptConfig();
+  auto eval = [&](const std::string& expr) { return EvalOnA(config, expr); };
   {
     Process node({kKen, "run", "--cluster", config, "--id", "a", "--script", dir + "/node.js"});
     ASSERT_TRUE(node.WaitFor("node a up")) << node.output();
@@ -331,21 +341,8 @@ TEST(EsModulesTest, ANodeKeepsItsModulesAcrossKill9) {
          "globalThis.use = () => `${greet(inc())}:${fromHelper}`;\n"
          "await new Promise((resolve) => setTimeout(resolve, 20));\n"
          "globalThis.afterAwait = import.meta.url.endsWith('/esm/node.mjs');\n";
-  const std::string work = MakeTempDir();
-  const std::string config = work + "/cluster.yaml";
-  std::ofstream(config) << "token: t\ndurability: " << DurabilityUnderTest() << "\nnodes:\n  - id: a\n"
-                        << "    address: 127.0.0.1:" << FreePort() << "\n    script: old.js\n";
-  std::ofstream(work + "/old.js") << "var old = true;\n";
-  auto eval = [&](const std::string& expr, const std::string& want) {
-    std::string out;
-    for (int i = 0; i < 100; ++i) {
-      auto r = RunProgram({kKen, "cluster", "eval", config, "a", expr});
-      out = Trim(r.output);
-      if (out == want) break;
-      usleep(100000);
-    }
-    return out;
-  };
+  const std::string config = OldScriptConfig();
+  auto eval = [&](const std::string& expr, const std::string& want) { return EvalOnA(config, expr, want); };
   {
     Process node({kKen, "run", "--cluster", config, "--id", "a", "--script", dir + "/esm/node.mjs"});
     ASSERT_TRUE(node.WaitFor("node a up")) << node.output();

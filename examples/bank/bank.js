@@ -3,7 +3,7 @@
 // to the destination node; the driver is told when it is done. Every message
 // carries a per-channel sequence number (chanSeq) so the receiver can check
 // FIFO order at the application level.
-var fifo = require('../shared/fifo');
+var fifo = require('../common/fifo');
 var ACCOUNTS = 10;
 var INITIAL = 1000;
 var accounts = {};
@@ -17,7 +17,7 @@ var fifoViolations = []; // out-of-order messages (must stay empty)
 var lastSeqFrom = {};
 var nextSeqTo = {};
 
-var send = fifo.sender(nextSeqTo);  // examples/shared/fifo.js
+var send = fifo.sender(nextSeqTo);  // examples/common/fifo.js
 
 function nodeOf(account) { return account.split('/')[0]; }
 

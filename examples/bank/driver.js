@@ -2,7 +2,7 @@
 // the bank nodes (every peer whose id starts with "bank"), issuing a new one
 // whenever one is done, until `limit` transfers were issued. Set `limit`
 // (e.g. `ken cluster eval cluster.yaml driver 'limit = issued'`) to stop.
-var fifo = require('../shared/fifo');
+var fifo = require('../common/fifo');
 var banks = ken.peers.filter(function (p) { return p.indexOf('bank') === 0; });
 var window = 16;
 var limit = Infinity;
@@ -21,7 +21,7 @@ function random(n) {
   return seed % n;
 }
 
-var send = fifo.sender(nextSeqTo);  // examples/shared/fifo.js
+var send = fifo.sender(nextSeqTo);  // examples/common/fifo.js
 
 function issue() {
   issued++;

@@ -1,7 +1,7 @@
 // The chain driver: keeps `window` tokens travelling through the relays,
 // each for `hops` hops, starting a new one whenever one finishes, until
 // `limit` tokens were started.
-var fifo = require('../shared/fifo');
+var fifo = require('../common/fifo');
 var relays = ken.peers.filter(function (p) { return p.indexOf('relay') === 0; });
 var window = 8;
 var hops = 40;
@@ -14,7 +14,7 @@ var fifoViolations = [];
 var lastSeqFrom = {};
 var nextSeqTo = {};
 
-var send = fifo.sender(nextSeqTo);  // examples/shared/fifo.js
+var send = fifo.sender(nextSeqTo);  // examples/common/fifo.js
 
 function start() {
   issued++;

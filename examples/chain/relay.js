@@ -1,14 +1,14 @@
 // A relay: forwards each token to the next relay until it has made `hops`
 // hops, then reports it finished to the driver. Every (token, hop) must be
 // seen exactly once somewhere in the cluster, and each channel in order.
-var fifo = require('../shared/fifo');
+var fifo = require('../common/fifo');
 var seen = {};           // "token@hop" -> node it came from
 var duplicates = [];
 var fifoViolations = [];
 var lastSeqFrom = {};
 var nextSeqTo = {};
 
-var send = fifo.sender(nextSeqTo);  // examples/shared/fifo.js
+var send = fifo.sender(nextSeqTo);  // examples/common/fifo.js
 
 function nextRelay(id, hop) {
   var relays = ken.peers.filter(function (p) { return p.indexOf('relay') === 0; });

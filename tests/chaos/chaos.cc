@@ -71,8 +71,8 @@ Cluster Write(const Workload& w, const std::string& examples) {
   c.config = c.dir + "/cluster.yaml";
   c.ids = w.node_ids;
   c.ids.push_back("driver");
-  // The example's folder and the module its scripts require (shared/).
-  for (const std::string& folder : {w.folder, std::string("shared")}) {
+  // The example's folder and the module its scripts require (common/).
+  for (const std::string& folder : {w.folder, std::string("common")}) {
     std::filesystem::copy(examples + "/" + folder, c.dir + "/" + folder, std::filesystem::copy_options::recursive);
   }
   std::ofstream config(c.config);
