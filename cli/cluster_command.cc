@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -123,6 +124,49 @@ int Up(const ClusterConfig& config, const ClusterOptions& options) {
   return 0;
 }
 
+// A short age: 850ms, 12s, 3m04s, 2h05m.
+std::string Age(int64_t ms) {
+  if (ms < 1000) return absl::StrCat(ms, "ms");
+  const int64_t s = ms / 1000;
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  return absl::StrFormat("%dh%02dm", s / 3600, s / 60 % 60);
+}
+
+// Per channel (this node -> peer): is the peer reachable and since when,
+// what waits for its ack and for how long.
+std::string ChannelsJson(const v1::StatusReply& r) {
+  std::string out;
+  for (const auto& c : r.channels()) {
+    absl::StrAppend(&out, out.empty() ? "" : ", ", "{\"peer\": ", JsonString(c.peer()),
+                    ", \"reachable\": ", c.reachability_known() ? (c.peer_reachable() ? "true" : "false") : "null",
+                    ", \"reachability_age_ms\": ", c.reachability_known() ? absl::StrCat(c.reachability_age_ms()) : "null",
+                    ", \"unacked\": ", c.unacked(), ", \"unacked_bytes\": ", c.unacked_bytes(),
+                    ", \"oldest_unacked_age_ms\": ", c.oldest_unacked_age_ms(),
+                    ", \"retransmits_since_start\": ", c.retransmits(),
+                    ", \"payload_bytes_sent_since_start\": ", c.payload_bytes_sent(),
+                    ", \"last_send_error\": ", JsonString(c.last_send_error()), "}");
+  }
+  return out;
+}
+
+void PrintChannels(size_t nodes, const std::function<const v1::StatusReply*(size_t)>& reply) {
+  printf("\n%-33s %-20s %8s %14s %16s\n", "CHANNEL", "PEER STATE, FOR", "UNACKED", "OLDEST_UNACKED", "RETX_SINCE_START");
+  for (size_t i = 0; i < nodes; ++i) {
+    const v1::StatusReply* r = reply(i);
+    if (r == nullptr) continue;
+    for (const auto& c : r->channels()) {
+      const std::string state = !c.reachability_known() ? "not tried yet"
+                                : absl::StrCat(c.peer_reachable() ? "reachable " : "UNREACHABLE ",
+                                               Age(c.reachability_age_ms()));
+      printf("%-33s %-20s %8llu %14s %16llu\n", absl::StrCat(r->node_id(), " -> ", c.peer()).c_str(), state.c_str(),
+             static_cast<unsigned long long>(c.unacked()),
+             c.unacked() > 0 ? Age(c.oldest_unacked_age_ms()).c_str() : "-",
+             static_cast<unsigned long long>(c.retransmits()));
+    }
+  }
+}
+
 int Status(const ClusterConfig& config, const ClusterOptions& options) {
   struct Row {
     std::string id;
@@ -176,7 +220,7 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
         broken += absl::StrCat(broken.empty() ? "" : ", ", "{\"peer\": ", JsonString(c.peer()),
                                ", \"error\": ", JsonString(c.error()), "}");
       }
-      printf(", \"broken_channels\": [%s]}", broken.c_str());
+      printf(", \"broken_channels\": [%s], \"channels\": [%s]}", broken.c_str(), ChannelsJson(r.reply).c_str());
     }
     printf("\n]\n");
     return 0;
@@ -197,6 +241,7 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
              r.reply.store_bytes() / 1048576.0);
     }
   }
+  PrintChannels(rows.size(), [&](size_t i) { return rows[i].up ? &rows[i].reply : nullptr; });
   for (const Row& r : rows) {
     if (!r.reply.snapshotter_error().empty()) {
       printf("%s: the snapshotter cannot write snapshots: %s\n", r.id.c_str(), r.reply.snapshotter_error().c_str());

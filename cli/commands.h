@@ -46,12 +46,16 @@ struct RunOptions {
   int64_t answer_timeout_ms = 60000;
   std::string durability;  // --durability; empty: the config's, else the store's own
   bool accept_divergence = false;
+  // --peer ID=HOST:PORT values: dial peer ID there (over the config's
+  // peer_addresses and address for it).
+  std::vector<std::string> peers;
 };
 
 // One node of a cluster (see run.cc). On first start it creates the store and
 // runs the node's script as the first turn; later starts restore the newest
 // checkpoint and do not run it again. Runs until SIGTERM/SIGINT (exit 0).
-// Exit code 2 for config errors, 1 for store/listen/script errors.
+// Exit code 2 for config errors (also a --peer that is not ID=HOST:PORT of
+// another node of the config), 1 for store/listen/script errors.
 int RunNode(const RunOptions& options);
 
 struct ClusterOptions {

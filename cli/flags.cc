@@ -27,6 +27,8 @@ ABSL_FLAG(std::string, http, "", "run: serve HTTP on host:port (overrides the co
 ABSL_FLAG(std::string, durability, "",
           "shell/run: snapshot or journal (converts a store of the other mode; default: the store's own)");
 ABSL_FLAG(bool, accept_divergence, false, "shell/run: go on when a journal replay diverges (README, Journal mode)");
+ABSL_FLAG(std::string, peer, "",
+          "run: ID=HOST:PORT, dial peer ID there instead of its config address (repeatable)");
 ABSL_FLAG(bool, detach, false, "cluster up: return once every node answers");
 ABSL_FLAG(bool, json, false, "cluster status: print JSON");
 
@@ -92,6 +94,10 @@ std::string CheckFlagSyntax(const std::vector<std::string>& args, FlagScan* scan
     }
     if (flag->Name() == "log_level") scan->log_level_given = true;
     std::string value;
+    // --peer may be given many times; absl keeps only the last.
+    const auto collect = [&] {
+      if (flag->Name() == "peer") scan->peers.push_back(value);
+    };
     if (eq != std::string::npos) {
       value = arg.substr(eq + 1);
     } else if (flag->IsOfType<bool>()) {
@@ -101,6 +107,7 @@ std::string CheckFlagSyntax(const std::vector<std::string>& args, FlagScan* scan
     } else {
       value = args[++i];
     }
+    collect();
     if (flag->IsOfType<bool>()) {
       bool b;
       if (!absl::SimpleAtob(value, &b)) return absl::StrCat(Shown(name), " is true or false, not '", value, "'");

@@ -26,6 +26,7 @@ ABSL_DECLARE_FLAG(std::string, id);
 ABSL_DECLARE_FLAG(std::string, http);
 ABSL_DECLARE_FLAG(std::string, durability);
 ABSL_DECLARE_FLAG(bool, accept_divergence);
+ABSL_DECLARE_FLAG(std::string, peer);
 ABSL_DECLARE_FLAG(bool, detach);
 ABSL_DECLARE_FLAG(bool, json);
 
@@ -38,6 +39,7 @@ std::vector<std::string> NormalizeArgs(int argc, char** argv);
 // What CheckFlagSyntax saw besides errors.
 struct FlagScan {
   bool log_level_given = false;  // --log-level was on the command line
+  std::vector<std::string> peers;  // every --peer value, in order
 };
 
 // Checks `args` (the arguments after the subcommand, normalized) without

@@ -31,7 +31,7 @@ Usage:
       terminal. .help lists shell commands. --load FILE runs FILE (which may
       require modules) as the first input of a new session.
   ken run --cluster CLUSTER.yaml --id NODE [--store PATH] [--http HOST:PORT] [--durability MODE]
-          [--script FILE]
+          [--script FILE] [--peer ID=HOST:PORT ...]
       One node of a cluster. The first start creates the store (default
       data/<id>.ken beside the config) and runs the node's script (or
       --script FILE) as the first turn, with the modules it requires; later
@@ -39,6 +39,8 @@ Usage:
       ken.receive messages are delivered exactly once across crashes. With
       an http address it serves HTTP/1.1: each request is a turn handled by
       handleRequest(request, response), answered after its commit.
+      --peer ID=HOST:PORT (repeatable) dials peer ID there instead of its
+      config address (a proxy, a tunnel; also peer_addresses: in the config).
   ken cluster up CLUSTER.yaml [--detach]
       Starts every node of the config as a child process, prefixes their log
       lines with the node id, restarts a node that dies (with backoff and a
@@ -185,6 +187,7 @@ int main(int argc, char** argv) {
     options.answer_timeout_ms = values.answer_timeout_ms;
     options.durability = durability;
     options.accept_divergence = absl::GetFlag(FLAGS_accept_divergence);
+    options.peers = scan.peers;
     return ken::RunNode(options);
   }
   if (command == "shell") {

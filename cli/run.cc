@@ -47,6 +47,23 @@ int RunNode(const RunOptions& options) {
     fprintf(stderr, "ken run: node '%s' is not in %s\n", options.node_id.c_str(), config->path.c_str());
     return 2;
   }
+  std::map<std::string, std::string> peer_flags;
+  for (const std::string& arg : options.peers) {
+    const size_t eq = arg.find('=');
+    const std::string peer = arg.substr(0, eq == std::string::npos ? 0 : eq);
+    std::string host;
+    int port = 0;
+    if (eq == std::string::npos || !ParseHostPort(arg.substr(eq + 1), &host, &port)) {
+      fprintf(stderr, "ken run: --peer '%s' must be ID=HOST:PORT\n", arg.c_str());
+      return 2;
+    }
+    if (peer == me->id || config->Find(peer) == nullptr) {
+      fprintf(stderr, "ken run: --peer names '%s', %s\n", peer.c_str(),
+              peer == me->id ? "this node itself" : absl::StrCat("which is not a node of ", config->path).c_str());
+      return 2;
+    }
+    peer_flags[peer] = arg.substr(eq + 1);
+  }
   spdlog::set_pattern(getenv("KEN_SUPERVISED") != nullptr
                           ? "[%Y-%m-%d %H:%M:%S.%e] [%l] %v"
                           : absl::StrCat("[%Y-%m-%d %H:%M:%S.%e] [", me->id, "] [%l] %v"));
@@ -131,9 +148,8 @@ int RunNode(const RunOptions& options) {
   server_options.answer_timeout_ms = options.answer_timeout_ms;
   const char* restarts = getenv("KEN_RESTARTS");
   server_options.restarts = restarts ? static_cast<uint32_t>(atoi(restarts)) : 0;
-  for (const NodeConfig& n : config->nodes) {
-    if (n.id != me->id) server_options.peers[n.id] = n.address;
-  }
+  server_options.peers = config->DialAddressesOf(me->id);
+  for (const auto& [peer, address] : peer_flags) server_options.peers[peer] = address;
   absl::StatusOr<std::unique_ptr<NodeServer>> server = NodeServer::Start(node, loop, server_options);
   if (!server.ok()) {
     fprintf(stderr, "ken run: node %s: %s\n", me->id.c_str(), std::string(server.status().message()).c_str());

@@ -169,6 +169,18 @@ const NodeConfig* ClusterConfig::Find(const std::string& id) const {
   return nullptr;
 }
 
+std::map<std::string, std::string> ClusterConfig::DialAddressesOf(const std::string& id) const {
+  std::map<std::string, std::string> addresses;
+  const NodeConfig* me = Find(id);
+  for (const NodeConfig& n : nodes) {
+    if (n.id == id) continue;
+    addresses[n.id] = n.address;
+    if (me == nullptr) continue;
+    if (auto over = me->peer_addresses.find(n.id); over != me->peer_addresses.end()) addresses[n.id] = over->second;
+  }
+  return addresses;
+}
+
 std::vector<std::string> ClusterConfig::PeersOf(const std::string& id) const {
   std::vector<std::string> peers;
   for (const NodeConfig& n : nodes) {
@@ -210,7 +222,7 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
   if (!root.IsMap()) return Error(name, root, "the cluster config must be a mapping (token, nodes, ...)");
   ClusterConfig config;
   std::set<std::string> top_keys = {"token", "durability", "nodes", "max_message_bytes"};
-  std::set<std::string> node_keys = {"id", "address", "script", "store", "http", "durability"};
+  std::set<std::string> node_keys = {"id", "address", "script", "store", "http", "durability", "peer_addresses"};
   for (const char* k : kLimitKeys) {
     top_keys.insert(k);
     node_keys.insert(k);
@@ -252,6 +264,11 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
   if (!nodes) return Error(name, root, "missing field 'nodes'");
   if (!nodes.IsSequence() || nodes.size() == 0) return Error(name, nodes, "'nodes' must be a non-empty list");
   std::set<std::string> ids, addresses;
+  struct PeerMark {
+    std::string node, peer;
+    YAML::Node key;
+  };
+  std::vector<PeerMark> peer_marks;
   for (const YAML::Node& n : nodes) {
     if (!n.IsMap()) return Error(name, n, "each node must be a mapping (id, address, script, ...)");
     if (absl::Status s = CheckKeys(name, n, node_keys, " in node"); !s.ok()) return s;
@@ -306,7 +323,30 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
                                          ") must be at least 'snapshot_every_commits' (",
                                          node.limits.snapshot_every_commits, ")"));
     }
+    if (YAML::Node peers = n["peer_addresses"]) {
+      if (!peers.IsMap()) {
+        return Error(name, peers, absl::StrCat("node '", node.id, "': 'peer_addresses' must map node ids to host:port"));
+      }
+      for (const auto& kv : peers) {
+        const std::string peer = kv.first.IsScalar() ? kv.first.as<std::string>() : "";
+        std::string h;
+        int p;
+        if (!kv.second.IsScalar() || !ParseHostPort(kv.second.as<std::string>(), &h, &p)) {
+          return Error(name, kv.second, absl::StrCat("node '", node.id, "': peer_addresses: the address of '", peer,
+                                                     "' must be host:port"));
+        }
+        node.peer_addresses[peer] = kv.second.as<std::string>();
+        peer_marks.push_back({node.id, peer, kv.first});
+      }
+    }
     config.nodes.push_back(std::move(node));
+  }
+  // peer_addresses may name only other nodes of the config (any order).
+  for (const PeerMark& m : peer_marks) {
+    if (m.peer == m.node || config.Find(m.peer) == nullptr) {
+      return Error(name, m.key, absl::StrCat("node '", m.node, "': peer_addresses names '", m.peer, "', ",
+                                             m.peer == m.node ? "the node itself" : "which is not a node of this config"));
+    }
   }
   return config;
 }

@@ -5,6 +5,7 @@
 #define KEN_CLUSTER_CONFIG_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,11 @@ struct NodeConfig {
   // keeps its own). A store of the other mode is converted at start.
   std::string durability;
   NodeLimits limits;       // the top level's, with this node's overrides
+  // Where this node dials some of its peers instead of their `address`
+  // (peer id -> host:port; `peer_addresses:` in the node's entry, or
+  // `ken run --peer`): a proxy, a tunnel, a name only this host resolves.
+  // Peers absent here are dialed at their own `address`.
+  std::map<std::string, std::string> peer_addresses;
 };
 
 struct ClusterConfig {
@@ -61,13 +67,17 @@ struct ClusterConfig {
   const NodeConfig* Find(const std::string& id) const;
   // Every node id but `id`, in config order.
   std::vector<std::string> PeersOf(const std::string& id) const;
+  // Where node `id` dials each of its peers: their `address`, or the
+  // node's `peer_addresses` entry for them.
+  std::map<std::string, std::string> DialAddressesOf(const std::string& id) const;
 };
 
 // Reads and validates `path`. Relative paths in it resolve against its
 // folder. The environment variable KEN_CLUSTER_TOKEN, when set, overrides
 // the file's token. Errors (kInvalidArgument / kNotFound): unreadable file,
 // YAML syntax, unknown or non-scalar key, missing field, bad id, duplicate id
-// or address, unparsable address, unreadable script, a token that is not
+// or address, unparsable address, a `peer_addresses` entry naming an unknown
+// node or the node itself, unreadable script, a token that is not
 // printable ASCII (it travels as gRPC metadata), a limit out of range; the
 // message names the file and the line.
 absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path);

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -42,6 +43,21 @@ nodes:
     store: stores/pong.ken
     http: 127.0.0.1:8081
 )";
+
+TEST_F(ConfigTest, PeerAddressesOverrideWhereANodeDialsItsPeers) {
+  auto c = Parse(std::string(kGood) + "    peer_addresses:\n      ping: proxy.local:9001\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->DialAddressesOf("pong"), (std::map<std::string, std::string>{{"ping", "proxy.local:9001"}}));
+  EXPECT_EQ(c->DialAddressesOf("ping"), (std::map<std::string, std::string>{{"pong", "127.0.0.1:7102"}}));
+  ExpectError(std::string(kGood) + "    peer_addresses:\n      nobody: 127.0.0.1:9001\n",
+              "c.yaml:12: node 'pong': peer_addresses names 'nobody', which is not a node of this config");
+  ExpectError(std::string(kGood) + "    peer_addresses:\n      pong: 127.0.0.1:9001\n",
+              "node 'pong': peer_addresses names 'pong', the node itself");
+  ExpectError(std::string(kGood) + "    peer_addresses:\n      ping: no-port\n",
+              "node 'pong': peer_addresses: the address of 'ping' must be host:port");
+  ExpectError(std::string(kGood) + "    peer_addresses: 127.0.0.1:9001\n",
+              "node 'pong': 'peer_addresses' must map node ids to host:port");
+}
 
 TEST_F(ConfigTest, ParsesAndResolvesPaths) {
   auto c = Parse(kGood);

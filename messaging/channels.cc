@@ -58,6 +58,7 @@ void Channels::Restore(const v1::NodeState& state, const std::vector<v1::Envelop
       p.payload = e.payload();
       p.stamp = e.stamp();
       p.next_send_ms = now;
+      p.committed_ms = now;
       out.unacked_bytes += p.payload.size();
       out.unacked.emplace(e.seq(), std::move(p));
     }
@@ -77,6 +78,7 @@ void Channels::Restore(const v1::NodeState& state, const std::vector<v1::Envelop
       p.payload = e.payload();
       p.stamp = e.stamp();
       p.next_send_ms = now;
+      p.committed_ms = now;
       out.unacked_bytes += p.payload.size();
       out.unacked.emplace(e.seq(), std::move(p));
       out.next_seq = std::max(out.next_seq, e.seq() + 1);
@@ -246,6 +248,7 @@ void Channels::CommitBatch(const ChannelBatch& batch) {
     p.payload = s.payload;
     p.stamp = stamp_;
     p.next_send_ms = now;
+    p.committed_ms = now;
     Out& out = out_[s.dst];
     out.unacked_bytes += p.payload.size();
     out.unacked.emplace(s.seq, std::move(p));
@@ -548,6 +551,7 @@ v1::Batch Channels::TakeDue(const std::string& peer, int* retransmitted, bool* n
       e->set_stamp(pending.stamp);
       e->set_acked_through(out.acked_through);
       bytes += pending.payload.size();
+      out.payload_bytes_sent += pending.payload.size();
       if (pending.attempts > 0) {
         ++out.retransmits;
         if (retransmitted != nullptr) ++*retransmitted;
@@ -576,21 +580,30 @@ v1::Batch Channels::TakeDue(const std::string& peer, int* retransmitted, bool* n
   return batch;
 }
 
-void Channels::OnSendFailed(const std::string& peer) {
+void Channels::OnSendFailed(const std::string& peer, const std::string& error) {
   MutexLock l(&mu_);
   auto iit = in_.find(peer);
   if (iit != in_.end() && iit->second.delivered_through > 0) iit->second.ack_due = true;
   auto oit = out_.find(peer);
-  if (oit != out_.end()) oit->second.failing = true;
+  if (oit == out_.end()) return;
+  Out& out = oit->second;
+  if (!out.failing || !out.reachability_known) out.reachability_changed_ms = clock_->NowMs();
+  out.failing = true;
+  out.reachability_known = true;
+  out.last_send_error = error;
 }
 
 void Channels::OnSendOk(const std::string& peer) {
   MutexLock l(&mu_);
   auto oit = out_.find(peer);
-  if (oit == out_.end() || !oit->second.failing) return;
+  if (oit == out_.end()) return;
+  int64_t now = clock_->NowMs();
+  if (!oit->second.reachability_known) oit->second.reachability_changed_ms = now;
+  oit->second.reachability_known = true;
+  if (!oit->second.failing) return;
   // Reconnected: everything unacked goes again now rather than on backoff.
   oit->second.failing = false;
-  int64_t now = clock_->NowMs();
+  oit->second.reachability_changed_ms = now;
   for (auto& [seq, pending] : oit->second.unacked) pending.next_send_ms = now;
 }
 
@@ -609,6 +622,7 @@ int64_t Channels::NextDueMs(const std::string& peer) const {
 
 std::vector<v1::ChannelStatus> Channels::Status() const {
   MutexLock l(&mu_);
+  const int64_t now = clock_->NowMs();
   std::vector<v1::ChannelStatus> result;
   for (const std::string& peer : peers_) {
     v1::ChannelStatus s;
@@ -626,6 +640,12 @@ std::vector<v1::ChannelStatus> Channels::Status() const {
     s.set_deferred(in.deferred);
     s.set_peer_incarnation(!in.peer_incarnation.empty() ? in.peer_incarnation : out.peer_incarnation);
     s.set_error(!out.error.empty() ? out.error : in.error);
+    s.set_payload_bytes_sent(out.payload_bytes_sent);
+    s.set_reachability_known(out.reachability_known);
+    s.set_peer_reachable(out.reachability_known && !out.failing);
+    if (out.reachability_known) s.set_reachability_age_ms(now - out.reachability_changed_ms);
+    if (!out.unacked.empty()) s.set_oldest_unacked_age_ms(now - out.unacked.begin()->second.committed_ms);
+    s.set_last_send_error(out.last_send_error);
     result.push_back(std::move(s));
   }
   return result;

@@ -211,9 +211,11 @@ class Channels {
   // (optional) is set when the batch must be sent even if empty: it tells
   // the peer this node's new incarnation.
   v1::Batch TakeDue(const std::string& peer, int* retransmitted = nullptr, bool* notice = nullptr);
-  // The transmission failed: its ack is due again; envelopes stay on their
-  // backoff schedule. `OnSendOk` after failures makes the whole outbox due.
-  void OnSendFailed(const std::string& peer);
+  // The transmission failed (`error`: why, in gRPC's words, for Status):
+  // its ack is due again; envelopes stay on their backoff schedule; the
+  // peer counts as unreachable from now until a transmission succeeds.
+  // `OnSendOk` after failures makes the whole outbox due.
+  void OnSendFailed(const std::string& peer, const std::string& error = "");
   void OnSendOk(const std::string& peer);
   // When TakeDue(peer) will next have something (ms, Clock time); INT64_MAX if
   // nothing is pending.
@@ -229,6 +231,7 @@ class Channels {
     uint64_t stamp = 0;
     int attempts = 0;       // transmissions so far
     int64_t next_send_ms = 0;
+    int64_t committed_ms = 0;  // Clock time it joined the outbox (or was restored)
   };
   struct Out {
     uint64_t next_seq = 1;
@@ -238,6 +241,12 @@ class Channels {
     size_t unacked_bytes = 0;
     uint64_t retransmits = 0;
     bool failing = false;
+    // Whether a transmission has succeeded or failed since start, and when
+    // the last one changed `failing` (Clock ms).
+    bool reachability_known = false;
+    int64_t reachability_changed_ms = 0;
+    std::string last_send_error;
+    uint64_t payload_bytes_sent = 0;  // envelopes' payloads put into transmissions, retransmits included
     bool notice_due = false;  // tell the peer this node's (new) incarnation
     std::string error;
   };

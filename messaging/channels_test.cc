@@ -128,6 +128,38 @@ TEST_F(ChannelsTest, ReconnectMakesWholeOutboxDue) {
   EXPECT_EQ(a_->TakeDue("b").envelopes_size(), 3);
 }
 
+TEST_F(ChannelsTest, StatusTellsReachabilityAndTheOldestUnackedAge) {
+  v1::ChannelStatus s = a_->Status()[0];
+  EXPECT_FALSE(s.reachability_known());  // nothing tried yet
+  EXPECT_EQ(s.oldest_unacked_age_ms(), 0);
+  SendFromA(2);
+  a_->TakeDue("b");
+  clock_.Advance(1500);
+  a_->OnSendFailed("b", "connection refused");
+  clock_.Advance(700);
+  a_->OnSendFailed("b", "deadline exceeded");  // still down: the age counts from the first failure
+  clock_.Advance(300);
+  s = a_->Status()[0];
+  EXPECT_TRUE(s.reachability_known());
+  EXPECT_FALSE(s.peer_reachable());
+  EXPECT_EQ(s.reachability_age_ms(), 1000);
+  EXPECT_EQ(s.oldest_unacked_age_ms(), 2500);
+  EXPECT_EQ(s.last_send_error(), "deadline exceeded");
+  EXPECT_EQ(s.payload_bytes_sent(), 2u);  // two 1-byte payloads, sent once
+  a_->OnSendOk("b");
+  clock_.Advance(400);
+  EXPECT_EQ(Transmit(*a_, *b_), 2);  // the whole outbox again
+  s = a_->Status()[0];
+  EXPECT_TRUE(s.peer_reachable());
+  EXPECT_EQ(s.reachability_age_ms(), 400);
+  EXPECT_EQ(s.payload_bytes_sent(), 4u);
+  // Acked: nothing waits, no age.
+  DeliverAtB();
+  Transmit(*b_, *a_);
+  EXPECT_EQ(a_->Status()[0].unacked(), 0u);
+  EXPECT_EQ(a_->Status()[0].oldest_unacked_age_ms(), 0);
+}
+
 TEST_F(ChannelsTest, ReceiverBuffersGapsAndDeliversInOrder) {
   SendFromA(3);
   v1::Batch batch = a_->TakeDue("b");

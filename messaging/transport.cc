@@ -175,23 +175,43 @@ void PeerSenders::Wake() {
   cv_.notify_all();
 }
 
-void PeerSenders::Loop(const std::string& peer, const std::string& address) {
+namespace {
+
+// A peer with nothing due is still probed (an empty transmission) this
+// often, so that `ken cluster status` knows whether it is reachable.
+constexpr int64_t kProbeIntervalMs = 5000;
+// Every transmission's deadline. A call past it may sit on a connection that
+// accepts bytes and never answers (a stalled middlebox, a half-dead peer):
+// the next one goes on a new connection.
+constexpr int64_t kDeliverDeadlineMs = 10000;
+
+std::unique_ptr<v1::Transport::Stub> NewStub(const std::string& address, size_t max_message_bytes) {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(MaxGrpcMessageBytes(max_message_bytes_));
-  args.SetMaxSendMessageSize(MaxGrpcMessageBytes(max_message_bytes_));
+  args.SetMaxReceiveMessageSize(MaxGrpcMessageBytes(max_message_bytes));
+  args.SetMaxSendMessageSize(MaxGrpcMessageBytes(max_message_bytes));
   // Reconnect quickly after a peer restarts (gRPC's default backoff grows to 120 s).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-  std::unique_ptr<v1::Transport::Stub> stub = v1::Transport::NewStub(channel);
+  // A connection of this channel's own: a new channel (after a deadline)
+  // must not reuse the old one's connection from gRPC's global pool.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return v1::Transport::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+}
+
+}  // namespace
+
+void PeerSenders::Loop(const std::string& peer, const std::string& address) {
+  std::unique_ptr<v1::Transport::Stub> stub = NewStub(address, max_message_bytes_);
   SteadyClock clock;
   int failures = 0;
   int64_t not_before = 0;  // after a failure, wait before the next try
+  int64_t last_call = clock.NowMs();
   uint64_t seen_wakeups = 0;
   while (!stop_) {
     int64_t now = clock.NowMs();
-    int64_t due = std::max(channels_->NextDueMs(peer), not_before);
+    const int64_t probe_at = std::max(last_call + kProbeIntervalMs, not_before);
+    int64_t due = std::min(std::max(channels_->NextDueMs(peer), not_before), probe_at);
     if (due > now) {
       std::unique_lock<std::mutex> l(mu_);
       int64_t wait = std::min<int64_t>(due - now, 1000);
@@ -202,13 +222,15 @@ void PeerSenders::Loop(const std::string& peer, const std::string& address) {
     int retransmitted = 0;
     bool notice = false;
     v1::Batch batch = channels_->TakeDue(peer, &retransmitted, &notice);
-    if (batch.envelopes_size() == 0 && batch.acks_size() == 0 && !notice) continue;
+    const bool probe = now >= probe_at;
+    if (batch.envelopes_size() == 0 && batch.acks_size() == 0 && !notice && !probe) continue;
     if (retransmitted > 0) CrashPoint("mid_retransmit");
     grpc::ClientContext context;
     context.AddMetadata(kAuthHeader, "Bearer " + token_);
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(kDeliverDeadlineMs));
     v1::BatchReply reply;
     grpc::Status status = stub->Deliver(&context, batch, &reply);
+    last_call = clock.NowMs();
     if (status.ok()) {
       if (failures > 0) spdlog::info("peer {} ({}) reachable again", peer, address);
       failures = 0;
@@ -217,12 +239,13 @@ void PeerSenders::Loop(const std::string& peer, const std::string& address) {
       channels_->OnSendOk(peer);
       if (batch.envelopes_size() > 0) CrashPoint("after_send_rpc");
     } else {
-      channels_->OnSendFailed(peer);
+      channels_->OnSendFailed(peer, status.error_message());
       if (failures == 0) {
         spdlog::warn("cannot reach peer {} at {}: {}; retrying", peer, address, status.error_message());
       }
       ++failures;
       not_before = clock.NowMs() + std::min<int64_t>(2000, 100LL << std::min(failures - 1, 5));
+      if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) stub = NewStub(address, max_message_bytes_);
     }
   }
 }

@@ -15,6 +15,11 @@
 // simplicity of failure handling: a failed call is simply retried later,
 // and a reconnect needs no stream re-establishment. A peer that does not
 // answer is retried with exponential backoff (100 ms doubling to 2 s).
+// Every call has a 10 s deadline; after a call misses it the sender dials a
+// new connection (the old one may be stalled: bytes accepted, never
+// answered), so one stuck peer never holds back another peer's thread or
+// the turn loop. A peer with nothing due is probed with an empty
+// transmission every 5 s, so its reachability (Channels::Status) is current.
 #ifndef KEN_MESSAGING_TRANSPORT_H_
 #define KEN_MESSAGING_TRANSPORT_H_
 
@@ -77,7 +82,8 @@ int MaxGrpcMessageBytes(size_t max_message_bytes);
 
 class PeerSenders {
  public:
-  // addresses: peer id -> host:port. Starts one thread per peer.
+  // addresses: peer id -> host:port to dial (the config's address, or a
+  // peer_addresses / --peer override). Starts one thread per peer.
   PeerSenders(Channels* channels, const std::map<std::string, std::string>& addresses, std::string token,
               size_t max_message_bytes);
   ~PeerSenders();  // stops and joins
