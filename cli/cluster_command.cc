@@ -151,6 +151,9 @@ std::string ChannelsJson(const v1::StatusReply& r) {
 }
 
 void PrintChannels(size_t nodes, const std::function<const v1::StatusReply*(size_t)>& reply) {
+  bool any = false;
+  for (size_t i = 0; i < nodes; ++i) any = any || (reply(i) != nullptr && reply(i)->channels_size() > 0);
+  if (!any) return;  // every node down (or a one-node cluster)
   printf("\n%-33s %-20s %8s %14s %16s\n", "CHANNEL", "PEER STATE, FOR", "UNACKED", "OLDEST_UNACKED", "RETX_SINCE_START");
   for (size_t i = 0; i < nodes; ++i) {
     const v1::StatusReply* r = reply(i);

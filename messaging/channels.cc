@@ -251,6 +251,7 @@ void Channels::CommitBatch(const ChannelBatch& batch) {
     p.committed_ms = now;
     Out& out = out_[s.dst];
     out.unacked_bytes += p.payload.size();
+    out.payload_bytes_committed += p.payload.size();
     out.unacked.emplace(s.seq, std::move(p));
   }
   for (const auto& [src, seq] : batch.delivered_) {
@@ -537,9 +538,13 @@ v1::Batch Channels::TakeDue(const std::string& peer, int* retransmitted, bool* n
   if (oit != out_.end() && oit->second.error.empty()) {
     Out& out = oit->second;
     size_t bytes = 0;
+    // While the peer is failing, a transmission carries one envelope (the
+    // oldest due): it probes the peer without re-sending the whole outbox
+    // each time; OnSendOk makes everything due once the peer answers.
+    const int max_envelopes = out.failing ? 1 : static_cast<int>(options_.max_batch_envelopes);
     for (auto& [seq, pending] : out.unacked) {
       if (pending.next_send_ms > now) continue;
-      if (batch.envelopes_size() >= static_cast<int>(options_.max_batch_envelopes)) break;
+      if (batch.envelopes_size() >= max_envelopes) break;
       if (batch.envelopes_size() > 0 && bytes + pending.payload.size() > options_.max_batch_bytes) break;
       v1::Envelope* e = batch.add_envelopes();
       e->set_src(self_);
@@ -641,6 +646,7 @@ std::vector<v1::ChannelStatus> Channels::Status() const {
     s.set_peer_incarnation(!in.peer_incarnation.empty() ? in.peer_incarnation : out.peer_incarnation);
     s.set_error(!out.error.empty() ? out.error : in.error);
     s.set_payload_bytes_sent(out.payload_bytes_sent);
+    s.set_payload_bytes_committed(out.payload_bytes_committed);
     s.set_reachability_known(out.reachability_known);
     s.set_peer_reachable(out.reachability_known && !out.failing);
     if (out.reachability_known) s.set_reachability_age_ms(now - out.reachability_changed_ms);

@@ -10,6 +10,9 @@
 // survive crashes until acked. Envelopes are (re)sent when due: at once after
 // commit, then with exponential backoff (base, doubling, capped) until an ack
 // covers them, and all at once when a peer that was failing answers again.
+// While a peer is failing, each transmission carries only the oldest due
+// envelope, so a partition costs about one payload per retry, not the
+// whole outbox per retry (docs/guarantees.md, "Network faults").
 //
 // Receiver side, per source (InChannel): `delivered_through`, the high-water
 // mark of committed deliveries. Envelopes above it are buffered in memory;
@@ -247,6 +250,7 @@ class Channels {
     int64_t reachability_changed_ms = 0;
     std::string last_send_error;
     uint64_t payload_bytes_sent = 0;  // envelopes' payloads put into transmissions, retransmits included
+    uint64_t payload_bytes_committed = 0;  // payloads of envelopes that joined the outbox by commits
     bool notice_due = false;  // tell the peer this node's (new) incarnation
     std::string error;
   };

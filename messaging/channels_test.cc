@@ -128,6 +128,28 @@ TEST_F(ChannelsTest, ReconnectMakesWholeOutboxDue) {
   EXPECT_EQ(a_->TakeDue("b").envelopes_size(), 3);
 }
 
+TEST_F(ChannelsTest, AFailingPeerGetsOneEnvelopePerRetryThenTheWholeOutbox) {
+  SendFromA(50);
+  EXPECT_EQ(a_->TakeDue("b").envelopes_size(), 50);
+  a_->OnSendFailed("b");
+  // A 30 s partition: retries every 2 s (the sender's backoff cap) carry one envelope each.
+  int sent = 0;
+  for (int t = 0; t < 15; ++t) {
+    clock_.Advance(2000);
+    v1::Batch batch = a_->TakeDue("b");
+    ASSERT_LE(batch.envelopes_size(), 1);
+    if (batch.envelopes_size() == 1) EXPECT_EQ(batch.envelopes(0).seq(), 1u);  // the oldest
+    sent += batch.envelopes_size();
+    a_->OnSendFailed("b");
+  }
+  EXPECT_EQ(sent, 15);
+  a_->OnSendOk("b");  // healed
+  EXPECT_EQ(a_->TakeDue("b").envelopes_size(), 50);
+  // 50 payloads queued, 50 + 15 + 50 sent: (1 + 15/50 + 1) x the payload.
+  EXPECT_EQ(a_->Status()[0].payload_bytes_committed(), 50u);
+  EXPECT_EQ(a_->Status()[0].payload_bytes_sent(), 115u);
+}
+
 TEST_F(ChannelsTest, StatusTellsReachabilityAndTheOldestUnackedAge) {
   v1::ChannelStatus s = a_->Status()[0];
   EXPECT_FALSE(s.reachability_known());  // nothing tried yet

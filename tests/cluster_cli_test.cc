@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/netfault/fault_net.h"
 #include "tests/util/subprocess.h"
 
 namespace ken {
@@ -79,7 +80,10 @@ TEST(ClusterCliTest, UpStatusKillEvalDown) {
   // Retransmits are not persisted, and the label says so.
   EXPECT_NE(status.output.find(" RETX_SINCE_START "), std::string::npos) << status.output;
   EXPECT_NE(status.output.find(" up    journal "), std::string::npos) << status.output;  // the default mode
-  EXPECT_EQ(std::count(status.output.begin(), status.output.end(), '\n'), 3) << status.output;
+  // Two node rows, then a blank line and one row per channel.
+  EXPECT_EQ(std::count(status.output.begin(), status.output.end(), '\n'), 7) << status.output;
+  EXPECT_NE(status.output.find("\nCHANNEL "), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("\na -> b "), std::string::npos) << status.output;
 
   auto kill = RunProgram({kKen, "cluster", "kill", config, "a"});
   EXPECT_EQ(kill.exit_code, 0) << kill.output;
@@ -203,6 +207,76 @@ TEST(ClusterCliTest, RunPrintsOneLineWhenUp) {
   EXPECT_NE(node.output().find(" (commit "), std::string::npos) << node.output();
   node.Kill(SIGTERM);
   EXPECT_EQ(node.Wait(), 0) << node.output();
+}
+
+// Polls `ken cluster status` until its output contains `text`.
+bool StatusShows(const std::string& config, const std::string& text, int seconds, std::string* last) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    *last = RunProgram({kKen, "cluster", "status", config}).output;
+    if (last->find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return false;
+}
+
+// `ken run --peer ID=HOST:PORT` dials the peer there (here: a fault proxy in
+// front of it), and `ken cluster status` shows per channel whether the peer
+// is reachable, the unacked count and the oldest one's age.
+TEST(ClusterCliTest, RunDialsAPeerWhereToldAndStatusShowsEachChannel) {
+  const std::string dir = MakeTempDir();
+  const int port_a = FreePort();
+  const std::string config = WriteCluster(dir, port_a, FreePort());
+  for (const auto& [arg, message] : std::vector<std::pair<std::string, std::string>>{
+           {"a", "--peer 'a' must be ID=HOST:PORT"},
+           {"a=nowhere", "--peer 'a=nowhere' must be ID=HOST:PORT"},
+           {"zz=127.0.0.1:1", "--peer names 'zz', which is not a node of"},
+           {"b=127.0.0.1:1", "--peer names 'b', this node itself"}}) {
+    auto r = RunProgram({kKen, "run", "--cluster", config, "--id", "b", "--peer", arg});
+    EXPECT_EQ(r.exit_code, 2) << arg << ": " << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
+  }
+  ::ken::testing::FaultNet net;
+  absl::StatusOr<int> proxy = net.AddLink("b->a", "127.0.0.1:" + std::to_string(port_a));
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  Process a({kKen, "run", "--cluster", config, "--id", "a"});
+  // Given twice: the last one for a peer counts.
+  Process b({kKen, "run", "--cluster", config, "--id", "b", "--peer", "a=127.0.0.1:1",
+             "--peer=a=127.0.0.1:" + std::to_string(*proxy)});
+  ASSERT_TRUE(a.WaitFor(" up: ", 30000)) << a.output();
+  ASSERT_TRUE(b.WaitFor(" up: ", 30000)) << b.output();
+  auto hits = [&] { return RunProgram({kKen, "cluster", "eval", config, "a", "hits"}).output; };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (hits() != "2\n" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(hits(), "2\n");
+  EXPECT_GT(net.stats("b->a").up_bytes, 0u) << "b did not dial a through the proxy";
+  std::string status;
+  EXPECT_TRUE(StatusShows(config, "b -> a                            reachable ", 20, &status)) << status;
+  // Cut b -> a: b's next message waits, and the status says so.
+  ::ken::testing::LinkFaults cut;
+  cut.cut = ::ken::testing::LinkFaults::Cut::kRefuse;
+  net.Set("b->a", cut);
+  ASSERT_EQ(RunProgram({kKen, "cluster", "eval", config, "b", "ken.send('a', 3)"}).exit_code, 0);
+  EXPECT_TRUE(StatusShows(config, "b -> a                            UNREACHABLE ", 20, &status)) << status;
+  const size_t row = status.find("b -> a ");
+  EXPECT_NE(status.substr(row, status.find('\n', row) - row).find("        1 "), std::string::npos) << status;
+  EXPECT_NE(status.find("a -> b                            "), std::string::npos) << status;
+  auto json = RunProgram({kKen, "cluster", "status", config, "--json"}).output;
+  EXPECT_NE(json.find("\"reachable\": false"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"last_send_error\": \""), std::string::npos) << json;
+  net.HealAll();
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (hits() != "3\n" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(hits(), "3\n");
+  EXPECT_TRUE(StatusShows(config, "b -> a                            reachable ", 20, &status)) << status;
+  a.Kill(SIGTERM);
+  b.Kill(SIGTERM);
+  a.Wait();
+  b.Wait();
 }
 
 }  // namespace

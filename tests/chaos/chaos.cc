@@ -13,16 +13,25 @@
 //                 where one lost or doubled message breaks a whole token.
 // All: no channel delivered out of order (application-level per-channel
 // sequence numbers), no store lost or re-initialized (incarnation unchanged,
-// committed turns never go back), every outbox drained.
+// committed turns never go back), every outbox drained, no send left
+// waiting (sends refused by a full outbox are retried by the programs).
+//
+// With --faults, every ordered pair of nodes talks through a fault link
+// (tests/chaos/network.h) and the chaos is rounds of network faults, with
+// kills in every other round (tests/chaos/network_rounds.h): liveness after
+// each heal and the retransmission cost of a long partition are checked too.
 //
 //   bazel run //tests/chaos:chaos -- --duration=600 --workloads=bank5
+//   bazel run //tests/chaos:chaos -- --faults=all --duration=1800 --workloads=bank5
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -32,9 +41,13 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cluster/admin_client.h"
 #include "nlohmann/json.hpp"
+#include "tests/chaos/chaos_cluster.h"
+#include "tests/chaos/network.h"
+#include "tests/chaos/network_rounds.h"
 #include "tests/util/subprocess.h"
 
 ABSL_FLAG(uint32_t, seed, 0, "kill schedule seed (0: pick one and print it)");
@@ -43,6 +56,14 @@ ABSL_FLAG(std::string, workloads, "bank3,bank5,chain5", "comma-separated: bank3,
 ABSL_FLAG(std::string, ken, "cli/ken", "path of the ken binary");
 ABSL_FLAG(std::string, durability, "", "durability of every node: snapshot or journal (default: KEN_TEST_DURABILITY, else Ken's)");
 ABSL_FLAG(std::string, examples, "examples", "folder holding bank/ and chain/");
+ABSL_FLAG(std::string, faults, "",
+          "network faults between nodes, comma-separated: partition, isolate, asymmetric, flap, slow, stall, or all "
+          "(empty: kills only)");
+ABSL_FLAG(bool, kills, true, "SIGKILL random nodes (with --faults: during the faults)");
+ABSL_FLAG(int, storm_partition_s, 0,
+          "with --faults: first a partition of this many seconds (no kills) whose retransmission cost is measured");
+ABSL_FLAG(int64_t, drain_bound_ms, 15000, "with --faults: every outbox must drain within this long after a heal");
+ABSL_FLAG(int, max_unacked_messages, 0, "the config's max_unacked_messages (0: Ken's default)");
 
 namespace ken {
 namespace {
@@ -58,14 +79,18 @@ struct Workload {
   std::string progress;               // driver expression: completed count
 };
 
-struct Cluster {
-  std::string dir, config, token = "chaos-token";
-  std::map<std::string, std::string> address;  // id -> host:port
-  std::vector<std::string> ids;                 // driver last
+using ::ken::testing::Checker;
+using ::ken::testing::Cluster;
+using ::ken::testing::Eval;
+using ::ken::testing::Status;
+
+// The network faults of this run (empty --faults: none).
+struct NetworkSetup {
+  std::vector<std::string> kinds;
+  std::unique_ptr<::ken::testing::NetworkChaos> net;
 };
 
-
-Cluster Write(const Workload& w, const std::string& examples) {
+Cluster Write(const Workload& w, const std::string& examples, uint32_t seed, NetworkSetup* network) {
   Cluster c;
   c.dir = ::ken::testing::MakeTempDir();
   c.config = c.dir + "/cluster.yaml";
@@ -75,50 +100,28 @@ Cluster Write(const Workload& w, const std::string& examples) {
   for (const std::string& folder : {w.folder, std::string("common")}) {
     std::filesystem::copy(examples + "/" + folder, c.dir + "/" + folder, std::filesystem::copy_options::recursive);
   }
+  for (const std::string& id : c.ids) c.address[id] = absl::StrCat("127.0.0.1:", ::ken::testing::FreePort());
+  if (!network->kinds.empty()) {
+    network->net = std::make_unique<::ken::testing::NetworkChaos>(c.ids, seed);
+    if (absl::Status s = network->net->AddLinks(c.address); !s.ok()) {
+      fprintf(stderr, "cannot add fault links: %s\n", std::string(s.message()).c_str());
+      exit(1);
+    }
+  }
   std::ofstream config(c.config);
   config << "token: " << c.token << "\n";
   std::string durability = absl::GetFlag(FLAGS_durability);
   if (durability.empty()) durability = ::ken::testing::DurabilityUnderTest();
   if (!durability.empty()) config << "durability: " << durability << "\n";
+  if (int cap = absl::GetFlag(FLAGS_max_unacked_messages); cap > 0) config << "max_unacked_messages: " << cap << "\n";
   config << "nodes:\n";
   for (const std::string& id : c.ids) {
-    c.address[id] = absl::StrCat("127.0.0.1:", ::ken::testing::FreePort());
     config << "  - id: " << id << "\n    address: " << c.address[id] << "\n    script: "
            << w.folder << "/" << (id == "driver" ? "driver.js" : w.node_script) << "\n";
+    if (network->net) config << network->net->PeerAddressesYaml(id);
   }
   return c;
 }
-
-// Evaluates `expr` on a node as an admin turn, retrying while it restarts.
-std::optional<json> Eval(const Cluster& c, const std::string& id, const std::string& expr, int seconds = 30) {
-  auto deadline = Clock::now() + std::chrono::seconds(seconds);
-  while (Clock::now() < deadline) {
-    absl::StatusOr<v1::EvalReply> r = AdminEval(c.address.at(id), c.token, expr, 10000);
-    if (r.ok() && r->ok()) return json::parse(r->result(), nullptr, false);
-    if (r.ok() && !r->ok()) {
-      fprintf(stderr, "eval on %s failed: %s\n", id.c_str(), r->error().c_str());
-      return std::nullopt;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return std::nullopt;
-}
-
-std::optional<v1::StatusReply> Status(const Cluster& c, const std::string& id) {
-  absl::StatusOr<v1::StatusReply> s = AdminStatus(c.address.at(id), c.token, 1000);
-  if (!s.ok()) return std::nullopt;
-  return *s;
-}
-
-class Checker {
- public:
-  void Expect(bool ok, const std::string& what) {
-    if (ok) return;
-    ++violations;
-    if (violations <= 20) fprintf(stderr, "VIOLATION: %s\n", what.c_str());
-  }
-  int violations = 0;
-};
 
 void CheckCommon(const Cluster& c, const std::map<std::string, json>& state, Checker& check) {
   for (const std::string& id : c.ids) {
@@ -183,9 +186,11 @@ void CheckChain(const Cluster& c, const Workload& w, const std::map<std::string,
   }
 }
 
-int RunWorkload(const Workload& w, uint32_t seed, int duration_s) {
+int RunWorkload(const Workload& w, uint32_t seed, int duration_s, const std::vector<std::string>& faults) {
   const std::string examples = absl::GetFlag(FLAGS_examples);
-  Cluster c = Write(w, examples);
+  NetworkSetup network;
+  network.kinds = faults;
+  Cluster c = Write(w, examples, seed, &network);
   printf("== %s: %zu nodes, seed %u, %d s of chaos (%s)\n", w.name.c_str(), c.ids.size(), seed, duration_s,
          c.config.c_str());
   fflush(stdout);
@@ -199,6 +204,11 @@ int RunWorkload(const Workload& w, uint32_t seed, int duration_s) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  if (network.net) {
+    printf("   network faults (%s) between every pair of nodes, kills %s\n", absl::StrJoin(faults, ",").c_str(),
+           absl::GetFlag(FLAGS_kills) ? "on" : "off");
+    fflush(stdout);
+  }
   Checker check;
   if (incarnation.size() < c.ids.size()) {
     fprintf(stderr, "cluster did not come up:\n%s\n", supervisor.output().c_str());
@@ -208,9 +218,20 @@ int RunWorkload(const Workload& w, uint32_t seed, int duration_s) {
   int kills = 0;
   int exit_code = 0;
   auto chaos_end = Clock::now() + std::chrono::seconds(duration_s);
-  while (Clock::now() < chaos_end) {
+  if (network.net) {
+    ::ken::testing::RoundsOptions rounds;
+    rounds.kinds = network.kinds;
+    rounds.kills = absl::GetFlag(FLAGS_kills);
+    rounds.drain_bound_ms = absl::GetFlag(FLAGS_drain_bound_ms);
+    rounds.storm_partition_s = absl::GetFlag(FLAGS_storm_partition_s);
+    kills = ::ken::testing::RunNetworkRounds(c, *network.net, rounds, duration_s, check,
+                                             [&] { supervisor.Poll(&exit_code); })
+                .kills;
+  }
+  while (!network.net && Clock::now() < chaos_end) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 1801));
     const std::string& victim = c.ids[rng() % c.ids.size()];
+    if (!absl::GetFlag(FLAGS_kills)) continue;
     if (auto s = Status(c, victim)) {
       check.Expect(s->incarnation() == incarnation[victim], victim + "'s store was re-created");
       check.Expect(s->turns() >= turns[victim], victim + "'s committed turns went back");
@@ -237,7 +258,7 @@ int RunWorkload(const Workload& w, uint32_t seed, int duration_s) {
   }
   check.Expect(quiet, "the cluster did not quiesce within 180 s");
   std::map<std::string, json> state;
-  uint64_t restarts = 0, retransmits = 0, duplicates = 0, dead = 0;
+  uint64_t restarts = 0, retransmits = 0, duplicates = 0, dead = 0, refused = 0;
   for (const std::string& id : c.ids) {
     // The workload's own globals (the script's `var`s), as JSON.
     std::optional<json> s = Eval(c, id, "({" +
@@ -245,13 +266,16 @@ int RunWorkload(const Workload& w, uint32_t seed, int duration_s) {
                         ? (id == "driver" ? "issued, done, doneCount, okCount, duplicates, fifoViolations"
                                           : "accounts, debits, credits, rejected, duplicates, fifoViolations")
                         : (id == "driver" ? "issued, hops, finished, finishedCount, duplicates, fifoViolations"
-                                          : "seen, duplicates, fifoViolations")) + "})");
+                                          : "seen, duplicates, fifoViolations")) +
+        ", refused: send.refused, waiting: send.waitingCount()})");
     if (!s || !s->is_object()) {
       check.Expect(false, "cannot read the state of " + id);
       state[id] = json::object({{"duplicates", json::array()}, {"fifoViolations", json::array()}});
       continue;
     }
     state[id] = *s;
+    refused += s->value("refused", 0);
+    check.Expect(s->value("waiting", -1) == 0, absl::StrCat(id, " still holds ", s->value("waiting", -1), " refused sends"));
     if (auto st = Status(c, id)) {
       check.Expect(st->incarnation() == incarnation[id], id + "'s store was re-created");
       restarts += st->restarts();
@@ -270,15 +294,16 @@ int RunWorkload(const Workload& w, uint32_t seed, int duration_s) {
   supervisor.Kill(SIGTERM);
   supervisor.Wait(30000);
   const json& driver = state["driver"];
-  printf("%s seed %u: %s %lld (%s), kills %d, restarts %llu, retransmits %llu, duplicates dropped %llu, violations %d\n",
+  printf("%s seed %u: %s %lld (%s), kills %d, restarts %llu, retransmits %llu, duplicates dropped %llu, sends refused (outbox full) and retried %llu, violations %d\n",
          w.name.c_str(), seed, w.folder == "bank" ? "transfers" : "tokens",
          static_cast<long long>(driver.value("issued", 0)),
          w.folder == "bank" ? absl::StrCat(driver.value("okCount", 0), " applied").c_str()
                             : absl::StrCat(driver.value("hops", 0), " hops each").c_str(),
          kills, static_cast<unsigned long long>(restarts), static_cast<unsigned long long>(retransmits),
-         static_cast<unsigned long long>(duplicates), check.violations);
+         static_cast<unsigned long long>(duplicates), static_cast<unsigned long long>(refused), check.violations);
   if (check.violations > 0) {
-    printf("FAILED: replay with --seed=%u --workloads=%s\n", seed, w.name.c_str());
+    printf("FAILED: replay with --seed=%u --workloads=%s --faults=%s\n", seed, w.name.c_str(),
+           absl::StrJoin(faults, ",").c_str());
   }
   fflush(stdout);
   return check.violations == 0 ? 0 : 1;
@@ -299,13 +324,22 @@ int main(int argc, char** argv) {
   };
   int passed = 0, failed = 0;
   std::vector<std::string> names = absl::StrSplit(absl::GetFlag(FLAGS_workloads), ',', absl::SkipEmpty());
+  std::vector<std::string> faults = absl::StrSplit(absl::GetFlag(FLAGS_faults), ',', absl::SkipEmpty());
+  if (faults.size() == 1 && faults[0] == "all") faults = ken::testing::FaultKinds();
+  for (const std::string& f : faults) {
+    const auto& kinds = ken::testing::FaultKinds();
+    if (std::find(kinds.begin(), kinds.end(), f) == kinds.end()) {
+      fprintf(stderr, "unknown fault %s (known: %s, all)\n", f.c_str(), absl::StrJoin(kinds, ", ").c_str());
+      return 2;
+    }
+  }
   for (const std::string& name : names) {
     auto it = known.find(name);
     if (it == known.end()) {
       fprintf(stderr, "unknown workload %s\n", name.c_str());
       return 2;
     }
-    (ken::RunWorkload(it->second, seed, absl::GetFlag(FLAGS_duration)) == 0 ? passed : failed)++;
+    (ken::RunWorkload(it->second, seed, absl::GetFlag(FLAGS_duration), faults) == 0 ? passed : failed)++;
   }
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
