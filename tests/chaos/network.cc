@@ -9,7 +9,8 @@
 namespace ken::testing {
 
 const std::vector<std::string>& FaultKinds() {
-  static const std::vector<std::string> kinds = {"partition", "isolate", "asymmetric", "flap", "slow", "stall"};
+  static const std::vector<std::string> kinds = {"partition", "isolate", "asymmetric", "flap",
+                                                 "slow",      "throttle", "stall",     "reset"};
   return kinds;
 }
 
@@ -106,6 +107,20 @@ Fault NetworkChaos::Apply(const std::string& kind) {
     }
     for (const std::string& link : f.slow) net_.Set(link, slow);
     f.description = absl::StrCat("slow ", node, " (", slow.latency_ms, "+0..200 ms each way)");
+  } else if (kind == "throttle") {
+    LinkFaults thin;
+    thin.bandwidth_bytes_per_s = 2000 + static_cast<int64_t>(rng_() % 18001);
+    for (const std::string& peer : ids_) {
+      if (peer == node) continue;
+      f.slow.push_back(Link(node, peer));
+      f.slow.push_back(Link(peer, node));
+    }
+    for (const std::string& link : f.slow) net_.Set(link, thin);
+    f.description = absl::StrCat("throttle ", node, " (", thin.bandwidth_bytes_per_s, " bytes/s each way)");
+  } else if (kind == "reset") {
+    f.resetting = node;
+    Tick(f);
+    f.description = absl::StrCat("reset ", node, "'s connections every 200-800 ms");
   } else if (kind == "stall") {
     f.stalled = Link(node, other);
     net_.Stall(f.stalled);
@@ -118,6 +133,13 @@ Fault NetworkChaos::Apply(const std::string& kind) {
 }
 
 void NetworkChaos::Tick(const Fault& fault) {
+  if (!fault.resetting.empty()) {
+    for (const std::string& peer : ids_) {
+      if (peer == fault.resetting) continue;
+      net_.Reset(Link(fault.resetting, peer));
+      net_.Reset(Link(peer, fault.resetting));
+    }
+  }
   if (fault.flapping.empty()) return;
   const size_t arrow = fault.flapping.find("->");
   const std::string a = fault.flapping.substr(0, arrow), b = fault.flapping.substr(arrow + 2);

@@ -30,6 +30,8 @@ namespace ken::testing {
 //   flap       one link (both ways) cut and healed every 200-800 ms
 //   slow       one node's links (in and out) get 500-2000 ms latency and
 //              jitter, next to fast links
+//   throttle   one node's links limited to 2-20 KB/s each way
+//   reset      one node's connections reset (RST) every 200-800 ms
 //   stall      one link's open connections stalled (bytes accepted, never
 //              forwarded); new connections work
 // A cut is, at random, a blackhole (packets dropped: calls hang until their
@@ -42,7 +44,8 @@ struct Fault {
   std::vector<std::string> cut;  // links cut (names "A->B")
   bool blackhole = false;
   std::string stalled;           // stall: the link
-  std::vector<std::string> slow; // slow: its links
+  std::vector<std::string> slow; // slow, throttle: its links
+  std::string resetting;         // reset: the node
   std::string flapping;          // flap: the node pair's link "A->B" (and "B->A")
 };
 
@@ -61,7 +64,8 @@ class NetworkChaos {
   Fault Apply(const std::string& kind);
   // A partition of the cluster into two random sides, cut both ways.
   Fault Partition(bool blackhole);
-  // Flapping links change state: call every few hundred ms while a flap holds.
+  // Flapping links change state, resetting ones are reset: call every few
+  // hundred ms while a fault holds.
   void Tick(const Fault& fault);
   // Ends every fault (stalled connections are reset).
   void HealAll();

@@ -148,9 +148,21 @@ void CheckUnreachableShown(const Cluster& c, const Fault& f, Checker& check) {
   }
 }
 
-// During a stall: the stalled link's sender still runs turns.
-void CheckTurnLoopAnswers(const Cluster& c, const Fault& f, Checker& check) {
+// During a stall: the stalled link's sender still runs turns, and its other
+// channels that had envelopes waiting at the stall got acks meanwhile.
+void CheckStallBlocksNothingElse(const Cluster& c, const Fault& f, const Snapshot& before, Checker& check) {
   const std::string from = f.stalled.substr(0, f.stalled.find("->"));
+  const std::string stalled_peer = f.stalled.substr(f.stalled.find("->") + 2);
+  std::optional<v1::StatusReply> now = Status(c, from);
+  auto b = before.find(from);
+  if (now && b != before.end()) {
+    for (const auto& ch : b->second.channels()) {
+      if (ch.peer() == stalled_peer || ch.unacked() == 0) continue;
+      const v1::ChannelStatus* n = ChannelOf(*now, ch.peer());
+      check.Expect(n != nullptr && n->acked_through() > ch.acked_through(),
+                   absl::StrCat(f.description, ": ", from, "'s channel to ", ch.peer(), " made no progress"));
+    }
+  }
   auto t0 = Clock::now();
   absl::StatusOr<v1::EvalReply> r = AdminEval(c.address.at(from), c.token, "1 + 1", 3000);
   check.Expect(r.ok() && r->ok() && MsSince(t0) <= 3000,
@@ -202,7 +214,7 @@ RoundsResult RunNetworkRounds(const Cluster& c, NetworkChaos& net, const RoundsO
       poll();
     }
     if (kills == 0 && !f.cut.empty() && !f.blackhole && hold_ms >= 6000) CheckUnreachableShown(c, f, check);
-    if (kills == 0 && !f.stalled.empty()) CheckTurnLoopAnswers(c, f, check);
+    if (kills == 0 && !f.stalled.empty()) CheckStallBlocksNothingElse(c, f, before, check);
     check.Expect(AllUp(c, 60), absl::StrCat(f.description, ": not every node answered 60 s after the fault"));
     const Snapshot at_heal = Take(c);
     net.HealAll();
@@ -220,10 +232,10 @@ RoundsResult RunNetworkRounds(const Cluster& c, NetworkChaos& net, const RoundsO
     row.delta.retransmits += d.retransmits;
     row.wire_bytes += wire;
     if (drain >= 0) row.drains.push_back(drain);
-    printf("  %-60s held %5lld ms, kills %d, delivered %llu, retransmits %llu, drained in %lld ms\n",
-           f.description.c_str(), static_cast<long long>(hold_ms), kills,
-           static_cast<unsigned long long>(d.delivered), static_cast<unsigned long long>(d.retransmits),
-           static_cast<long long>(drain));
+    printf("  %-60s held %5lld ms, kills %d, delivered %llu, retransmits %llu, %s\n", f.description.c_str(),
+           static_cast<long long>(hold_ms), kills, static_cast<unsigned long long>(d.delivered),
+           static_cast<unsigned long long>(d.retransmits),
+           drain >= 0 ? absl::StrCat("drained in ", drain, " ms").c_str() : "NOT DRAINED");
     if (storm) {
       const std::set<std::string> cut(f.cut.begin(), f.cut.end());
       const Delta on_cut = Between(before, after, &cut);
