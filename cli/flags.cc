@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "base/host_port.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, store, "", "path of the node's store (SQLite file)");
@@ -108,6 +109,14 @@ std::string CheckFlagSyntax(const std::vector<std::string>& args, FlagScan* scan
       value = args[++i];
     }
     collect();
+    if (flag->Name() == "peer") {
+      const size_t at = value.find('=');
+      std::string host;
+      int port = 0;
+      if (at == std::string::npos || at == 0 || !ParseHostPort(value.substr(at + 1), &host, &port)) {
+        return absl::StrCat("--peer '", value, "' must be ID=HOST:PORT (a node id, then where to dial it)");
+      }
+    }
     if (flag->IsOfType<bool>()) {
       bool b;
       if (!absl::SimpleAtob(value, &b)) return absl::StrCat(Shown(name), " is true or false, not '", value, "'");

@@ -123,6 +123,11 @@ int main(int argc, char** argv) {
   spdlog::set_level(static_cast<spdlog::level::level_enum>(values.log_level));
   ken::RouteGrpcLogToSpdlog();
 
+  if (!scan.peers.empty() && command != "run") {
+    fprintf(stderr, "ken %s: --peer is for ken run (a cluster config sets it per node: peer_addresses)\n",
+            command.c_str());
+    return 2;
+  }
   if (command == "cluster") {
     if (rest.size() < 3) {
       fprintf(stderr, "ken cluster: usage: ken cluster up|status|kill|down|eval CLUSTER.yaml ... (see ken --help)\n");

@@ -62,7 +62,10 @@ int RunNode(const RunOptions& options) {
               peer == me->id ? "this node itself" : absl::StrCat("which is not a node of ", config->path).c_str());
       return 2;
     }
-    peer_flags[peer] = arg.substr(eq + 1);
+    if (!peer_flags.emplace(peer, arg.substr(eq + 1)).second) {
+      fprintf(stderr, "ken run: --peer names '%s' twice\n", peer.c_str());
+      return 2;
+    }
   }
   spdlog::set_pattern(getenv("KEN_SUPERVISED") != nullptr
                           ? "[%Y-%m-%d %H:%M:%S.%e] [%l] %v"

@@ -328,12 +328,21 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
         return Error(name, peers, absl::StrCat("node '", node.id, "': 'peer_addresses' must map node ids to host:port"));
       }
       for (const auto& kv : peers) {
-        const std::string peer = kv.first.IsScalar() ? kv.first.as<std::string>() : "";
+        if (!kv.first.IsScalar()) {
+          return Error(name, kv.first, absl::StrCat("node '", node.id, "': peer_addresses: a key must be a node id"));
+        }
+        const std::string peer = kv.first.as<std::string>();
+        if (node.peer_addresses.count(peer)) {
+          return Error(name, kv.first, absl::StrCat("node '", node.id, "': peer_addresses: duplicate key '", peer, "'"));
+        }
         std::string h;
         int p;
         if (!kv.second.IsScalar() || !ParseHostPort(kv.second.as<std::string>(), &h, &p)) {
-          return Error(name, kv.second, absl::StrCat("node '", node.id, "': peer_addresses: the address of '", peer,
-                                                     "' must be host:port"));
+          const std::string got = kv.second.IsScalar() ? absl::StrCat("'", kv.second.as<std::string>(), "'")
+                                                       : std::string("a list or mapping");
+          return Error(name, kv.second,
+                       absl::StrCat("node '", node.id, "': peer_addresses: the address of '", peer, "' is ", got,
+                                    "; it must be host:port (a host name, an IPv4 address or [IPv6], a port 1-65535)"));
         }
         node.peer_addresses[peer] = kv.second.as<std::string>();
         peer_marks.push_back({node.id, peer, kv.first});

@@ -54,7 +54,11 @@ TEST_F(ConfigTest, PeerAddressesOverrideWhereANodeDialsItsPeers) {
   ExpectError(std::string(kGood) + "    peer_addresses:\n      pong: 127.0.0.1:9001\n",
               "node 'pong': peer_addresses names 'pong', the node itself");
   ExpectError(std::string(kGood) + "    peer_addresses:\n      ping: no-port\n",
-              "node 'pong': peer_addresses: the address of 'ping' must be host:port");
+              "node 'pong': peer_addresses: the address of 'ping' is 'no-port'; it must be host:port");
+  ExpectError(std::string(kGood) + "    peer_addresses:\n      ping: [a, b]\n",
+              "the address of 'ping' is a list or mapping; it must be host:port");
+  ExpectError(std::string(kGood) + "    peer_addresses:\n      ping: 127.0.0.1:9001\n      ping: 127.0.0.1:9002\n",
+              "node 'pong': peer_addresses: duplicate key 'ping'");
   ExpectError(std::string(kGood) + "    peer_addresses: 127.0.0.1:9001\n",
               "node 'pong': 'peer_addresses' must map node ids to host:port");
 }

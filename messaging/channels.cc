@@ -480,7 +480,38 @@ std::string Channels::RefusalFor(const std::string& peer) const {
   return o != out_.end() ? o->second.error : std::string();
 }
 
+void Channels::FillAckLocked(const std::string& peer, const In& in, v1::Ack* ack) const {
+  ack->set_src(peer);
+  ack->set_dst(self_);
+  ack->set_acked_through(in.delivered_through);
+  ack->set_acked_stamp(in.delivered_stamp);
+  ack->set_src_incarnation(in.peer_incarnation);
+  ack->set_dst_incarnation(incarnation_);
+}
+
+bool Channels::ReplyAck(const std::string& peer, uint64_t peer_knows_through, v1::Ack* ack) const {
+  MutexLock l(&mu_);
+  auto it = in_.find(peer);
+  if (it == in_.end() || !it->second.error.empty() || it->second.delivered_through == 0) return false;
+  if (it->second.delivered_through <= peer_knows_through) return false;
+  FillAckLocked(peer, it->second, ack);
+  return true;
+}
+
 void Channels::OnReply(const std::string& peer, const v1::BatchReply& reply, const std::string& sent_incarnation) {
+  ApplyReplyHeader(peer, reply, sent_incarnation);
+  for (const v1::Ack& ack : reply.acks()) {
+    std::string reason;
+    if (ack.dst() != peer) {
+      spdlog::warn("rejected an ack for channel {}->{} in a reply from '{}'", ack.src(), ack.dst(), peer);
+    } else if (!OnAck(ack, &reason)) {
+      spdlog::warn("rejected {} (in a reply)", reason);
+    }
+  }
+}
+
+void Channels::ApplyReplyHeader(const std::string& peer, const v1::BatchReply& reply,
+                                const std::string& sent_incarnation) {
   MutexLock l(&mu_);
   // Only a transmission that carried the current incarnation told the peer.
   if (sent_incarnation == incarnation_) out_[peer].notice_due = false;
@@ -568,13 +599,7 @@ v1::Batch Channels::TakeDue(const std::string& peer, int* retransmitted, bool* n
   auto iit = in_.find(peer);
   if (iit != in_.end() && iit->second.ack_due && iit->second.error.empty()) {
     In& in = iit->second;
-    v1::Ack* ack = batch.add_acks();
-    ack->set_src(peer);
-    ack->set_dst(self_);
-    ack->set_acked_through(in.delivered_through);
-    ack->set_acked_stamp(in.delivered_stamp);
-    ack->set_src_incarnation(in.peer_incarnation);
-    ack->set_dst_incarnation(incarnation_);
+    FillAckLocked(peer, in, batch.add_acks());
     in.ack_due = false;
   }
   if (oit != out_.end() && oit->second.notice_due) {
@@ -609,6 +634,7 @@ void Channels::OnSendOk(const std::string& peer) {
   // Reconnected: everything unacked goes again now rather than on backoff.
   oit->second.failing = false;
   oit->second.reachability_changed_ms = now;
+  oit->second.last_send_error.clear();
   for (auto& [seq, pending] : oit->second.unacked) pending.next_send_ms = now;
 }
 

@@ -184,11 +184,18 @@ class Channels {
   // What to tell `peer` in a BatchReply: why its channels are refused
   // ("" when they are not).
   std::string RefusalFor(const std::string& peer) const;
+  // The cumulative ack for channel peer->self as durably delivered, for a
+  // BatchReply: true (and *ack filled) when something is delivered and the
+  // peer's transmission showed it knew less (`peer_knows_through`, the
+  // highest acked_through its envelopes carried; 0 for an empty probe).
+  // Leaves the ack due for this node's own transmissions too.
+  bool ReplyAck(const std::string& peer, uint64_t peer_knows_through, v1::Ack* ack) const;
 
   // --- network, replies (sender threads) ---
   // The reply to a transmission to `peer` that carried `sent_incarnation`:
   // learns a re-created receiver (another incarnation) and a refusal, and
-  // breaks the channels so both ends report it.
+  // breaks the channels so both ends report it; applies the acks it carries
+  // (as OnAck; a rejected one is logged).
   void OnReply(const std::string& peer, const v1::BatchReply& reply, const std::string& sent_incarnation);
 
   // --- going back in time ---
@@ -267,6 +274,10 @@ class Channels {
   };
 
   int64_t RetransmitDelayMs(int attempts) const;
+  // OnReply without the acks: went-back, incarnation and refusal.
+  void ApplyReplyHeader(const std::string& peer, const v1::BatchReply& reply, const std::string& sent_incarnation);
+  // The cumulative ack for channel peer->self_.
+  void FillAckLocked(const std::string& peer, const In& in, v1::Ack* ack) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks both directions with `peer` broken (first reason wins).
   void BreakLocked(const std::string& peer, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // This node's store went back in time: break everything, ask for a new

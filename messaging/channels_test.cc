@@ -1,5 +1,6 @@
 #include "messaging/channels.h"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <random>
@@ -90,6 +91,51 @@ TEST_F(ChannelsTest, SendsAreReleasedOnlyAfterCommit) {
   EXPECT_EQ(sent.envelopes(0).seq(), 1u);
   EXPECT_EQ(sent.envelopes(1).payload(), "two");
   EXPECT_EQ(sent.envelopes(0).src_incarnation(), "inc-a");
+}
+
+// b cannot dial a (a one-way fault): b's own transmissions, which carry its
+// acks, never arrive. The replies to a's transmissions carry the ack
+// instead, so a's outbox drains; a reply carries none when a's envelopes
+// show it knows the ack already, or nothing is delivered yet.
+TEST_F(ChannelsTest, AOneWayLinkDrainsThroughAcksInReplies) {
+  SendFromA(3);
+  auto transmit_and_reply = [&]() {
+    v1::Batch batch = a_->TakeDue("b");
+    uint64_t knows = 0;
+    std::string reason;
+    for (const v1::Envelope& e : batch.envelopes()) {
+      knows = std::max(knows, e.acked_through());
+      b_->Receive(e, &reason);
+    }
+    v1::BatchReply reply;
+    reply.set_incarnation(b_->incarnation());
+    v1::Ack ack;
+    if (b_->ReplyAck("a", knows, &ack)) *reply.add_acks() = ack;
+    a_->OnReply("b", reply, batch.incarnation());
+    return reply;
+  };
+  EXPECT_EQ(transmit_and_reply().acks_size(), 0);  // nothing delivered yet
+  EXPECT_EQ(DeliverAtB().size(), 3u);
+  EXPECT_EQ(b_->TakeDue("a").acks_size(), 1);  // b's own ack is due ...
+  b_->OnSendFailed("a", "connection refused");  // ... and lost
+  EXPECT_EQ(a_->Status()[0].unacked(), 3u);
+  clock_.Advance(200);  // a retransmits; b drops the duplicates and acks in the reply
+  v1::BatchReply reply = transmit_and_reply();
+  ASSERT_EQ(reply.acks_size(), 1);
+  EXPECT_EQ(reply.acks(0).acked_through(), 3u);
+  EXPECT_EQ(a_->Status()[0].unacked(), 0u);
+  EXPECT_EQ(a_->Status()[0].acked_through(), 3u);
+  SendFromA(1);  // a's next envelope says it has the ack: the reply repeats none
+  EXPECT_EQ(transmit_and_reply().acks_size(), 0);
+  // An ack in a reply from someone else's channel is refused.
+  v1::BatchReply forged;
+  forged.set_incarnation(b_->incarnation());
+  v1::Ack* bad = forged.add_acks();
+  bad->set_src("a");
+  bad->set_dst("c");
+  bad->set_acked_through(4);
+  a_->OnReply("b", forged, a_->incarnation());
+  EXPECT_EQ(a_->Status()[0].unacked(), 1u);
 }
 
 TEST_F(ChannelsTest, StageErrors) {
@@ -374,6 +420,10 @@ TEST_F(ChannelsTest, ExactlyOnceUnderLossDuplicationAndCrashes) {
           reply.set_incarnation(to.incarnation());
           reply.set_refused(to.RefusalFor(batch.from()));
           reply.set_sender_went_back(went_back);
+          uint64_t knows = 0;
+          for (const v1::Envelope& e : batch.envelopes()) knows = std::max(knows, e.acked_through());
+          v1::Ack reply_ack;
+          if (to.ReplyAck(batch.from(), knows, &reply_ack)) *reply.add_acks() = reply_ack;
           if (rng() % 5 != 0) from.OnReply(to.self(), reply, batch.incarnation());  // else: the reply is lost
           ASSERT_EQ(a_->ReincarnationRequest(), "") << "seed " << seed;
           ASSERT_EQ(b_->ReincarnationRequest(), "") << "seed " << seed;

@@ -1,5 +1,6 @@
 #include "messaging/inbound.h"
 
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -64,6 +65,13 @@ v1::BatchReply ReceiveBatch(Channels& channels, const v1::Batch& batch, void (*c
   reply.set_incarnation(channels.incarnation());  // after the envelopes: they may have changed it
   reply.set_refused(channels.RefusalFor(batch.from()));
   reply.set_sender_went_back(sender_went_back);
+  // Acks normally travel in this node's own transmissions to the sender;
+  // the reply carries one too when the sender showed it lacks it, so a
+  // sender whose peer cannot dial it back still drains its outbox.
+  uint64_t sender_knows = 0;
+  for (const v1::Envelope& e : batch.envelopes()) sender_knows = std::max(sender_knows, e.acked_through());
+  v1::Ack ack;
+  if (channels.ReplyAck(batch.from(), sender_knows, &ack)) *reply.add_acks() = std::move(ack);
   return reply;
 }
 

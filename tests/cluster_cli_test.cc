@@ -239,10 +239,20 @@ TEST(ClusterCliTest, RunDialsAPeerWhereToldAndStatusShowsEachChannel) {
   ::ken::testing::FaultNet net;
   absl::StatusOr<int> proxy = net.AddLink("b->a", "127.0.0.1:" + std::to_string(port_a));
   ASSERT_TRUE(proxy.ok()) << proxy.status();
+  auto twice = RunProgram({kKen, "run", "--cluster", config, "--id", "b", "--peer", "a=127.0.0.1:1",
+                           "--peer=a=127.0.0.1:2"});
+  EXPECT_EQ(twice.exit_code, 2) << twice.output;
+  EXPECT_NE(twice.output.find("--peer names 'a' twice"), std::string::npos) << twice.output;
+  for (const char* action : {"status", "up"}) {  // --peer belongs to ken run only, and is checked everywhere
+    auto r = RunProgram({kKen, "cluster", action, config, "--peer", "a=127.0.0.1:1"});
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("--peer is for ken run"), std::string::npos) << r.output;
+    r = RunProgram({kKen, "cluster", action, config, "--peer=garbage"});
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("--peer 'garbage' must be ID=HOST:PORT"), std::string::npos) << r.output;
+  }
   Process a({kKen, "run", "--cluster", config, "--id", "a"});
-  // Given twice: the last one for a peer counts.
-  Process b({kKen, "run", "--cluster", config, "--id", "b", "--peer", "a=127.0.0.1:1",
-             "--peer=a=127.0.0.1:" + std::to_string(*proxy)});
+  Process b({kKen, "run", "--cluster", config, "--id", "b", "--peer=a=127.0.0.1:" + std::to_string(*proxy)});
   ASSERT_TRUE(a.WaitFor(" up: ", 30000)) << a.output();
   ASSERT_TRUE(b.WaitFor(" up: ", 30000)) << b.output();
   auto hits = [&] { return RunProgram({kKen, "cluster", "eval", config, "a", "hits"}).output; };
@@ -266,6 +276,25 @@ TEST(ClusterCliTest, RunDialsAPeerWhereToldAndStatusShowsEachChannel) {
   auto json = RunProgram({kKen, "cluster", "status", config, "--json"}).output;
   EXPECT_NE(json.find("\"reachable\": false"), std::string::npos) << json;
   EXPECT_NE(json.find("\"last_send_error\": \""), std::string::npos) << json;
+  // One way only: a's messages to b still get acked (in the replies to a's
+  // own transmissions, as b cannot dial a), so a's outbox drains.
+  ASSERT_EQ(RunProgram({kKen, "cluster", "eval", config, "b", "var got = 0; ken.receive(function () { got++; }); 0"})
+                .exit_code,
+            0);
+  ASSERT_EQ(RunProgram({kKen, "cluster", "eval", config, "a", "ken.send('b', 9)"}).exit_code, 0);
+  EXPECT_TRUE(StatusShows(config, "a -> b                            reachable ", 20, &status)) << status;
+  // a's row of `status --json`: its "outbox" (all destinations; a sends only to b).
+  auto a_outbox = [&]() -> std::string {
+    const std::string js = RunProgram({kKen, "cluster", "status", config, "--json"}).output;
+    const size_t at = js.find("\"outbox\": ", js.find("\"id\": \"a\""));
+    return at == std::string::npos ? js : js.substr(at, js.find(',', at) - at);
+  };
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (a_outbox() != "\"outbox\": 0" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(a_outbox(), "\"outbox\": 0") << "a's outbox to b did not drain with b unable to dial a";
+  EXPECT_EQ(RunProgram({kKen, "cluster", "eval", config, "b", "got"}).output, "1\n");
   net.HealAll();
   deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (hits() != "3\n" && std::chrono::steady_clock::now() < deadline) {

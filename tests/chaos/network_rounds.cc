@@ -135,11 +135,16 @@ bool KillOne(const Cluster& c, std::mt19937& rng) {
   return true;
 }
 
+// "A->B" as {A, B}.
+std::pair<std::string, std::string> Ends(const std::string& link) {
+  const size_t arrow = link.find("->");
+  return {link.substr(0, arrow), link.substr(arrow + 2)};
+}
+
 // After a refused cut: every cut link's sender, if up, shows the peer unreachable.
 void CheckUnreachableShown(const Cluster& c, const Fault& f, Checker& check) {
   for (const std::string& link : f.cut) {
-    const size_t arrow = link.find("->");
-    const std::string from = link.substr(0, arrow), to = link.substr(arrow + 2);
+    const auto [from, to] = Ends(link);
     std::optional<v1::StatusReply> s = Status(c, from);
     if (!s) continue;
     const v1::ChannelStatus* ch = ChannelOf(*s, to);
@@ -151,8 +156,7 @@ void CheckUnreachableShown(const Cluster& c, const Fault& f, Checker& check) {
 // During a stall: the stalled link's sender still runs turns, and its other
 // channels that had envelopes waiting at the stall got acks meanwhile.
 void CheckStallBlocksNothingElse(const Cluster& c, const Fault& f, const Snapshot& before, Checker& check) {
-  const std::string from = f.stalled.substr(0, f.stalled.find("->"));
-  const std::string stalled_peer = f.stalled.substr(f.stalled.find("->") + 2);
+  const auto [from, stalled_peer] = Ends(f.stalled);
   std::optional<v1::StatusReply> now = Status(c, from);
   auto b = before.find(from);
   if (now && b != before.end()) {
@@ -167,6 +171,22 @@ void CheckStallBlocksNothingElse(const Cluster& c, const Fault& f, const Snapsho
   absl::StatusOr<v1::EvalReply> r = AdminEval(c.address.at(from), c.token, "1 + 1", 3000);
   check.Expect(r.ok() && r->ok() && MsSince(t0) <= 3000,
                absl::StrCat(f.description, ": ", from, "'s turn loop did not answer an eval within 3 s"));
+}
+
+// During a one-way cut A->B (A cannot reach B): B's messages to A still get
+// acked, in the replies to B's own transmissions, so B's outbox to A keeps
+// draining: its oldest unacked envelope stays young.
+void CheckReverseChannelDrains(const Cluster& c, const Fault& f, Checker& check) {
+  for (const std::string& link : f.cut) {
+    const auto [from, to] = Ends(link);
+    std::optional<v1::StatusReply> s = Status(c, to);
+    if (!s) continue;
+    const v1::ChannelStatus* ch = ChannelOf(*s, from);
+    check.Expect(ch != nullptr && ch->oldest_unacked_age_ms() <= 3000,
+                 absl::StrCat(f.description, ": ", to, "'s messages to ", from, " went unacked for ",
+                              ch != nullptr ? ch->oldest_unacked_age_ms() : -1, " ms although ", to, "->", from,
+                              " is up"));
+  }
 }
 
 }  // namespace
@@ -215,6 +235,7 @@ RoundsResult RunNetworkRounds(const Cluster& c, NetworkChaos& net, const RoundsO
     }
     if (kills == 0 && !f.cut.empty() && !f.blackhole && hold_ms >= 6000) CheckUnreachableShown(c, f, check);
     if (kills == 0 && !f.stalled.empty()) CheckStallBlocksNothingElse(c, f, before, check);
+    if (kills == 0 && f.kind == "asymmetric" && hold_ms >= 5000) CheckReverseChannelDrains(c, f, check);
     check.Expect(AllUp(c, 60), absl::StrCat(f.description, ": not every node answered 60 s after the fault"));
     const Snapshot at_heal = Take(c);
     net.HealAll();
