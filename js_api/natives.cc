@@ -85,7 +85,8 @@ void ThrowError(v8::Isolate* isolate, const std::string& message) {
 
 // natives.send(dst, value): structured-clones `value` (V8 ValueSerializer;
 // functions and symbols throw a DataCloneError) and stages it.
-void Send(const v8::FunctionCallbackInfo<v8::Value>& info) {
+// Serializes `value` after `prefix` and stages it for `dst` (info[0]).
+void SendPayload(const v8::FunctionCallbackInfo<v8::Value>& info, v8::Local<v8::Value> value, std::string prefix) {
   v8::Isolate* isolate = info.GetIsolate();
   if (!info[0]->IsString()) {
     isolate->ThrowException(v8::Exception::TypeError(
@@ -96,13 +97,16 @@ void Send(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
   v8::ValueSerializer serializer(isolate);
   serializer.WriteHeader();
-  if (!serializer.WriteValue(context, info[1]).FromMaybe(false)) return;  // DataCloneError thrown
+  if (!serializer.WriteValue(context, value).FromMaybe(false)) return;  // DataCloneError thrown
   std::pair<uint8_t*, size_t> bytes = serializer.Release();
-  std::string payload(reinterpret_cast<char*>(bytes.first), bytes.second);
+  std::string payload = std::move(prefix);
+  payload.append(reinterpret_cast<char*>(bytes.first), bytes.second);
   free(bytes.first);  // ValueSerializer's default delegate allocates with realloc
   absl::Status s = HostOf(isolate)->Send(std::string(*dst, dst.length()), std::move(payload));
   if (!s.ok()) ThrowError(isolate, std::string(s.message()));
 }
+
+void Send(const v8::FunctionCallbackInfo<v8::Value>& info) { SendPayload(info, info[1], std::string()); }
 KEN_NATIVE(2, "send", Send);
 
 void Me(const v8::FunctionCallbackInfo<v8::Value>& info) {
@@ -278,6 +282,21 @@ const Registrar kRegisterNamespaceSetter(
     &setter_found);
 KEN_NATIVE(19, "esmStatus", EsmStatus);
 
+// natives.sendFrame(dst, kind, callId, value): as send, framed as a call or
+// a reply (natives.h, MessageFrame). `kind` 1..3, `callId` a safe integer >= 1.
+void SendFrame(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  const double kind = info[1]->IsNumber() ? info[1].As<v8::Number>()->Value() : 0;
+  const double id = info[2]->IsNumber() ? info[2].As<v8::Number>()->Value() : 0;
+  if (!(kind >= 1 && kind <= 3 && kind == static_cast<int>(kind)) || !(id >= 1 && id <= 9007199254740991.0) ||
+      id != static_cast<double>(static_cast<uint64_t>(id))) {
+    ThrowError(isolate, "natives.sendFrame: bad kind or call id");
+    return;
+  }
+  SendPayload(info, info[3], FrameHeader(static_cast<MessageKind>(static_cast<int>(kind)), static_cast<uint64_t>(id)));
+}
+KEN_NATIVE(20, "sendFrame", SendFrame);
+
 void SetFunction(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> target,
                  const char* name, v8::FunctionCallback callback) {
   v8::Local<v8::FunctionTemplate> t = v8::FunctionTemplate::New(
@@ -409,6 +428,10 @@ const std::vector<Upgrade>& Upgrades() {
       // module namespaces printed as Node prints them (inspect.js, and
       // console.js, which holds its functions).
       {5, nullptr, {"ken:inspect.js", "ken:console.js", "ken:modules.js", "ken:esm.js"}},
+      // Version 6: request/reply (ken.js: ken.call, call and reply frames;
+      // a heap whose `ken` was frozen before keeps it, answering calls but
+      // not making them), built-in durable timers for its timeouts (timers.js).
+      {6, nullptr, {"ken:timers.js", "ken:ken.js"}},
   };
   return *upgrades;
 }
@@ -523,8 +546,35 @@ std::string StdString(v8::Isolate* isolate, v8::Local<v8::Value> value) {
   return *utf8 ? std::string(*utf8, static_cast<size_t>(utf8.length())) : std::string();
 }
 
+std::string FrameHeader(MessageKind kind, uint64_t call_id) {
+  std::string header(kMessageFrameMagic, sizeof(kMessageFrameMagic));
+  header.push_back(static_cast<char>(kind));
+  for (int i = 0; i < 8; ++i) header.push_back(static_cast<char>((call_id >> (8 * i)) & 0xFF));
+  return header;
+}
+
+bool ParseMessageFrame(std::string_view payload, MessageFrame* frame) {
+  frame->kind = MessageKind::kPlain;
+  frame->call_id = 0;
+  frame->body = payload;
+  constexpr size_t kMagic = sizeof(kMessageFrameMagic);
+  if (payload.size() < kMagic || payload.substr(0, kMagic) != std::string_view(kMessageFrameMagic, kMagic)) {
+    return true;  // a plain ken.send payload
+  }
+  if (payload.size() < kMessageFrameHeaderBytes) return false;
+  const uint8_t kind = static_cast<uint8_t>(payload[kMagic]);
+  if (kind < 1 || kind > 3) return false;
+  uint64_t id = 0;
+  for (int i = 0; i < 8; ++i) id |= static_cast<uint64_t>(static_cast<uint8_t>(payload[kMagic + 1 + i])) << (8 * i);
+  if (id == 0 || id > (uint64_t{1} << 53) - 1) return false;
+  frame->kind = static_cast<MessageKind>(kind);
+  frame->call_id = id;
+  frame->body = payload.substr(kMessageFrameHeaderBytes);
+  return true;
+}
+
 v8::MaybeLocal<v8::Value> DeserializeMessage(v8::Isolate* isolate, v8::Local<v8::Context> context,
-                                             const std::string& payload) {
+                                             std::string_view payload) {
   v8::ValueDeserializer deserializer(isolate, reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
   if (!deserializer.ReadHeader(context).FromMaybe(false)) {
     if (!isolate->IsExecutionTerminating()) ThrowError(isolate, "malformed message: bad ValueSerializer header");

@@ -60,8 +60,9 @@ inline constexpr uint32_t kNativeHostSlot = 0;
 // 4: values printed as Node's util.inspect prints them (inspect.js, with
 // the natives brand, proxyDetails, previewEntries, constructorName),
 // request.params and rejected handler promises answered 500 (http.js);
-// 5: CommonJS modules, the global `require` (modules.js).
-inline constexpr int kBuiltinsVersion = 5;
+// 5: CommonJS modules, the global `require` (modules.js); 6: request/reply,
+// ken.call (ken.js, natives.sendFrame), internal durable timers (timers.js).
+inline constexpr int kBuiltinsVersion = 6;
 
 // The built-ins version of the heap whose `internals` these are.
 int BuiltinsVersion(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals);
@@ -159,10 +160,33 @@ bool RunBuiltinScripts(v8::Isolate* isolate, v8::Local<v8::Context> context,
 v8::Local<v8::String> V8String(v8::Isolate* isolate, std::string_view text);
 std::string StdString(v8::Isolate* isolate, v8::Local<v8::Value> value);
 
-// Deserializes a ken.send payload (v8::ValueDeserializer) in the current
-// context. Empty on malformed bytes, with a JS exception pending.
+// Deserializes a ken.send payload (v8::ValueDeserializer; for a framed one,
+// its body) in the current context. Empty on malformed bytes, with a JS
+// exception pending.
 v8::MaybeLocal<v8::Value> DeserializeMessage(v8::Isolate* isolate, v8::Local<v8::Context> context,
-                                             const std::string& payload);
+                                             std::string_view payload);
+
+// Calls and replies (ken.call, js_api/ken.js) are messages like any other
+// (same channels, same exactly-once delivery) whose payload is framed: the
+// 3 bytes kMessageFrameMagic, the kind (1 byte), the call id (8 bytes,
+// little-endian, 1..2^53-1), then the value's ValueSerializer bytes. A plain
+// ken.send payload starts with V8's own header (0xFF, then its format
+// version, 13-15 for V8 10.x, never 0), so the two cannot be confused, and a
+// program cannot forge a frame with ken.send.
+enum class MessageKind : uint8_t { kPlain = 0, kCall = 1, kReply = 2, kErrorReply = 3 };
+inline constexpr char kMessageFrameMagic[3] = {'\xFF', '\x00', 'K'};
+inline constexpr size_t kMessageFrameHeaderBytes = sizeof(kMessageFrameMagic) + 1 + 8;
+struct MessageFrame {
+  MessageKind kind = MessageKind::kPlain;
+  uint64_t call_id = 0;   // kCall: the caller's id; replies: the id they answer
+  std::string_view body;  // the ValueSerializer bytes (a view into the payload)
+};
+// The frame header for `kind` (not kPlain) and `call_id`.
+std::string FrameHeader(MessageKind kind, uint64_t call_id);
+// Splits `payload`: a plain payload is kPlain with the whole payload as
+// body. False if it starts like a frame but is malformed (too short, an
+// unknown kind, call id 0 or over 2^53-1).
+bool ParseMessageFrame(std::string_view payload, MessageFrame* frame);
 
 }  // namespace ken
 

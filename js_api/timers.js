@@ -35,7 +35,10 @@ const {
 {
   const MAX_DELAY = 2147483647;  // as browsers: larger delays overflow to 1
   // id -> { due, interval, callback, args } (null prototype); next id.
-  const state = { __proto__: null, table: new Map(), nextId: 1 };
+  // Kept when this script runs again to upgrade an existing heap's built-ins.
+  const state = internals.state.timers !== undefined
+      ? internals.state.timers
+      : { __proto__: null, table: new Map(), nextId: 1 };
   internals.state.timers = state;
 
   const toDelay = (delay) => {
@@ -60,6 +63,10 @@ const {
     clearTimeout(id) { clear(id); },
     clearInterval(id) { clear(id); },
   };
+  // For the built-ins (ken.call's timeouts): the same durable timers, out
+  // of the program's reach (it may replace the globals).
+  internals.addTimer = (callback, delay) => add(callback, delay, NullProtoArray(), false);
+  internals.clearTimer = clear;
   const names = ['setTimeout', 'setInterval', 'clearTimeout', 'clearInterval'];
   for (let i = 0; i < names.length; i++) {
     const fn = api[names[i]];

@@ -415,6 +415,7 @@ void Node::RunBatchAsync(const std::vector<TurnInput>& inputs, const TurnInput* 
   current_ = batch;
   run_failed_.assign(inputs.size(), false);
   run_fallback_failed_.assign(inputs.size(), false);
+  run_failure_input_.assign(inputs.size(), std::nullopt);
   run_recording_.assign(inputs.size() + 1, Recording());  // the last: the observation
   // Each turn's clock is fixed once, for every re-run of it.
   const int64_t now = SystemClockMs();
@@ -517,7 +518,8 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
       if (failed[i]) {
         // The failed input's fallback (if any) takes its place.
         if (!inputs[i].on_failure || fallback_failed[i]) continue;
-        TurnResult fallback = RunRecorded(inputs[i].on_failure, run_clock_[i], &run_recording_[i]);
+        const TurnInput& fallback_input = run_failure_input_[i] ? *run_failure_input_[i] : inputs[i];
+        TurnResult fallback = RunRecorded(fallback_input.on_failure, run_clock_[i], &run_recording_[i]);
         if (fallback.ok()) {
           any_ok = true;
           continue;
@@ -548,6 +550,9 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
       }
       batch.RollbackTo(mark);
       failed[i] = true;
+      if (inputs[i].with_failure) {
+        run_failure_input_[i] = inputs[i].with_failure(CutText(out->results[i].error, kDeadLetterErrorBytes));
+      }
       if (any_ok || inputs[i].on_failure) {  // the dropped isolate held earlier turns of this batch
         rerun = true;
         break;
@@ -626,7 +631,10 @@ absl::Status Node::RunGroup(const std::vector<TurnInput>& inputs, const std::vec
       for (size_t i : idx) {
         const bool fallback_ran = failed[i] && inputs[i].on_failure && !fallback_failed[i];
         if (failed[i] && !fallback_ran) continue;
-        add_turn(inputs[i].record, run_clock_[i], fallback_ran, run_recording_[i]);
+        // A fallback that needed the body's error is journaled with it.
+        const v1::TurnInput& record = fallback_ran && run_failure_input_[i] ? run_failure_input_[i]->record
+                                                                             : inputs[i].record;
+        add_turn(record, run_clock_[i], fallback_ran, run_recording_[i]);
       }
       if (observed) add_turn(observe->record, observe_clock, false, run_recording_.back());
       google::protobuf::RepeatedPtrField<v1::DeadLetter> kept;

@@ -348,6 +348,9 @@ class Node {
   // Per RunBatch: which inputs (by index) failed, whose fallback failed.
   std::vector<bool> run_failed_;
   std::vector<bool> run_fallback_failed_;
+  // Per input whose fallback needs the body's error (TurnInput::with_failure):
+  // the input made from that error, once the body failed.
+  std::vector<std::optional<TurnInput>> run_failure_input_;
   std::vector<Recording> run_recording_;     // of each input's last run (journal mode)
   Recording* recording_ = nullptr;           // of the turn being run, if recorded
   bool loads_modules_ = false;               // the turn being run may read module files

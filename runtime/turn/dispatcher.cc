@@ -112,13 +112,38 @@ v8::MaybeLocal<v8::Value> TakeReply(const TurnScope& scope, uint64_t id) {
   return CallHook(scope, "takeReply", 1, args);
 }
 
+// A delivered message: internals.deliver(value, from, kind, callId) for a
+// call or a reply (natives.h, MessageFrame), deliver(value, from) for a
+// plain message.
 absl::StatusOr<std::string> RunDelivery(const TurnScope& scope, const v1::Envelope& e) {
-  v8::Local<v8::Value> value;
-  if (!DeserializeMessage(scope.isolate, scope.context, e.payload()).ToLocal(&value)) {
+  MessageFrame frame;
+  if (!ParseMessageFrame(e.payload(), &frame)) {
+    scope.isolate->ThrowException(v8::Exception::Error(
+        V8String(scope.isolate, "malformed message: a call or reply frame that cannot be parsed")));
     return absl::AbortedError("threw");
   }
-  v8::Local<v8::Value> args[] = {value, V8String(scope.isolate, e.src())};
-  if (CallHook(scope, "deliver", 2, args).IsEmpty()) return absl::AbortedError("threw");
+  v8::Local<v8::Value> value;
+  if (!DeserializeMessage(scope.isolate, scope.context, frame.body).ToLocal(&value)) {
+    return absl::AbortedError("threw");
+  }
+  v8::Local<v8::Value> args[] = {value, V8String(scope.isolate, e.src()),
+                                 v8::Integer::New(scope.isolate, static_cast<int>(frame.kind)),
+                                 v8::Number::New(scope.isolate, static_cast<double>(frame.call_id))};
+  if (CallHook(scope, "deliver", frame.kind == MessageKind::kPlain ? 2 : 4, args).IsEmpty()) {
+    return absl::AbortedError("threw");
+  }
+  return std::string();
+}
+
+// After the handler of call `e` failed (threw, timed out, reached the heap
+// limit): internals.callFailed(from, callId, error) sends the error reply.
+absl::StatusOr<std::string> RunCallFailed(const TurnScope& scope, const v1::Envelope& e, uint64_t call_id,
+                                          const std::string& error) {
+  if (!HasHook(scope, "callFailed")) return std::string();  // a heap from before ken.call: no caller waits
+  v8::Local<v8::Value> args[] = {V8String(scope.isolate, e.src()),
+                                 v8::Number::New(scope.isolate, static_cast<double>(call_id)),
+                                 V8String(scope.isolate, error)};
+  if (CallHook(scope, "callFailed", 3, args).IsEmpty()) return absl::AbortedError("threw");
   return std::string();
 }
 
@@ -348,6 +373,21 @@ TurnInput MakeTurn(v1::TurnInput record) {
       input.delivered_seq = e.seq();
       input.dead_letter = true;
       input.body = [e](const TurnScope& scope) { return RunDelivery(scope, e); };
+      MessageFrame frame;
+      if (ParseMessageFrame(e.payload(), &frame) && frame.kind == MessageKind::kCall) {
+        // A call whose handler fails still gets an answer: the error reply,
+        // committed with the dead letter. The error is part of the record
+        // of that fallback turn, so a journal replay sends the same reply.
+        const uint64_t call_id = frame.call_id;
+        input.on_failure = [e, call_id, error = record.delivery().failure()](const TurnScope& scope) {
+          return RunCallFailed(scope, e, call_id, error);
+        };
+        input.with_failure = [record](const std::string& error) {
+          v1::TurnInput failed = record;
+          failed.mutable_delivery()->set_failure(error);
+          return MakeTurn(std::move(failed));
+        };
+      }
       break;
     }
     case v1::TurnInput::kHttp:

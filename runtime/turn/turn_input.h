@@ -5,6 +5,7 @@
 #define KEN_RUNTIME_TURN_TURN_INPUT_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -22,6 +23,10 @@ struct TurnInput {
   // Runs in place of `body` once `body` has failed (e.g. a timer whose
   // callback threw is still consumed). Must not throw; may be empty.
   PersistentIsolate::TurnBody on_failure;
+  // Set when the fallback needs to know why `body` failed (a call's error
+  // reply): given TurnResult::error, the input whose on_failure runs instead
+  // and whose record is journaled for that fallback turn.
+  std::function<TurnInput(const std::string& error)> with_failure;
   // A failure is kept as a dead letter (messages, timers); other inputs
   // answer their caller with the error instead (HTTP, eval, shell).
   bool dead_letter = false;
