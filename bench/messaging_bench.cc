@@ -72,6 +72,9 @@ ABSL_FLAG(std::string, dir, "/tmp",
           "directory for the temporary cluster; its file system is the disk the nodes fsync to");
 ABSL_FLAG(std::string, durability, "journal", "Ken's durability mode: journal or snapshot");
 ABSL_FLAG(int, timeout_s, 120, "give up on a Ken row after this many seconds");
+ABSL_FLAG(bool, calls, false,
+          "request/reply: a awaits ken.call('b', msg) in `window` concurrent loops and b's handler returns "
+          "the message; the peer is gRPC unary calls from `window` threads");
 ABSL_FLAG(bool, echo_server, false,
           "internal: run as the gRPC echo peer (prints its port, serves until killed)");
 
@@ -341,6 +344,41 @@ for (var k = 0; k < W && sent < N; k++) sendNext();
 )js");
 }
 
+// --calls: node a keeps W calls in flight (W loops, each awaiting
+// ken.call('b', {i, p}) before its next call); the same records.
+std::string CallerScript(int messages, int window, int payload_bytes) {
+  return absl::StrCat(
+      "// messaging_bench --calls node a: ", messages, " calls, window ", window, "\n",
+      "var N = ", messages, ", W = ", window, ";\n",
+      "var payload = 'x'.repeat(", payload_bytes, ").toLowerCase();  // one flat string\n",
+      R"js(var sent = 0, got = 0, duplicates = 0, t0 = 0, t1 = 0;
+var sentAt = new Float64Array(N);      // Date.now() at ken.call
+var rtt = new Int32Array(N).fill(-1);  // ms from ken.call to the turn that got its reply
+async function loop() {
+  while (sent < N) {
+    var i = sent++;
+    sentAt[i] = Date.now();
+    var reply = await ken.call('b', {i: i, p: payload}, {timeout: Infinity});
+    var now = Date.now();
+    if (rtt[reply.i] !== -1) { duplicates++; continue; }
+    rtt[reply.i] = now - sentAt[reply.i];
+    if (++got === N) t1 = now;
+  }
+}
+t0 = Date.now();
+for (var k = 0; k < W; k++) loop();
+)js");
+}
+
+// --calls: node b's handler returns each call's message as its reply.
+constexpr char kReplyScript[] = R"js(// messaging_bench --calls node b: replies with every call's message
+var echoed = 0;
+ken.receive(function (msg) {
+  echoed++;
+  return msg;
+});
+)js";
+
 // Node b: echoes every message to its sender.
 constexpr char kEchoScript[] = R"js(// messaging_bench node b: echoes every message
 var echoed = 0;
@@ -473,11 +511,13 @@ absl::StatusOr<KenResult> KenRow(const std::string& ken, const std::string& dir,
   const std::string address_a = absl::StrCat("127.0.0.1:", *port_a);
   const std::string address_b = absl::StrCat("127.0.0.1:", *port_b);
   const std::string config = dir + "/cluster.yaml";
-  if (absl::Status s = WriteFile(dir + "/a.js", SenderScript(messages, window, payload_bytes));
+  const bool calls = absl::GetFlag(FLAGS_calls);
+  if (absl::Status s = WriteFile(dir + "/a.js", calls ? CallerScript(messages, window, payload_bytes)
+                                                      : SenderScript(messages, window, payload_bytes));
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = WriteFile(dir + "/b.js", kEchoScript); !s.ok()) return s;
+  if (absl::Status s = WriteFile(dir + "/b.js", calls ? kReplyScript : kEchoScript); !s.ok()) return s;
   if (absl::Status s = WriteFile(
           config, absl::StrCat("token: ", kToken, "\ndurability: ", absl::GetFlag(FLAGS_durability), "\nnodes:\n",
                                "  - id: a\n    address: ", address_a, "\n    script: a.js\n",
@@ -562,6 +602,11 @@ class EchoService final : public ken::bench::Echo::Service {
     while (stream->Read(&message)) {
       if (!stream->Write(message)) break;
     }
+    return grpc::Status::OK;
+  }
+  grpc::Status Unary(grpc::ServerContext*, const ken::bench::EchoMessage* request,
+                     ken::bench::EchoMessage* reply) override {
+    *reply = *request;
     return grpc::Status::OK;
   }
 };
@@ -651,6 +696,48 @@ absl::StatusOr<Measured> GrpcRow(const std::string& address, int window, int mes
   return Summarize(rtts, elapsed_ms);
 }
 
+// --calls: `window` threads, each making blocking unary calls one after
+// another until `messages` calls are done; per-call round trip.
+absl::StatusOr<Measured> GrpcUnaryRow(const std::string& address, int window, int messages,
+                                      int payload_bytes) {
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
+    return absl::UnavailableError(absl::StrCat("cannot connect to the echo server at ", address));
+  }
+  std::unique_ptr<ken::bench::Echo::Stub> stub = ken::bench::Echo::NewStub(channel);
+  std::vector<double> rtts(messages, -1);
+  std::atomic<int> next{0};
+  std::atomic<int> failed{0};
+  std::string error;
+  std::mutex mu;
+  Clock::time_point start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < window; ++t) {
+    threads.emplace_back([&] {
+      ken::bench::EchoMessage request;
+      request.set_payload(std::string(payload_bytes, 'x'));
+      for (int i = next++; i < messages && !g_interrupted; i = next++) {
+        request.set_seq(i);
+        ken::bench::EchoMessage reply;
+        grpc::ClientContext context;
+        Clock::time_point at = Clock::now();
+        grpc::Status status = stub->Unary(&context, request, &reply);
+        if (!status.ok() || reply.seq() != static_cast<uint64_t>(i)) {
+          ++failed;
+          std::lock_guard<std::mutex> lock(mu);
+          error = status.error_message();
+          continue;
+        }
+        rtts[i] = std::chrono::duration<double, std::milli>(Clock::now() - at).count();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  if (failed > 0) return absl::UnavailableError(absl::StrCat(failed.load(), " unary calls failed: ", error));
+  return Summarize(rtts, MsSince(start));
+}
+
 // ------------------------------------------------------------------- table
 
 struct Row {
@@ -726,9 +813,17 @@ absl::Status Run(const std::string& root) {
   if (!port.ok()) return port.status();
   const std::string echo_address = absl::StrCat("127.0.0.1:", *port);
 
-  absl::PrintF("messaging_bench: %d-byte messages echoed a -> b -> a; ken: 2 `ken run` nodes "
-               "(%s), stores in %s; grpc: 1 bidi stream to an echo process\n",
-               payload_bytes, *ken, root);
+  const bool calls = absl::GetFlag(FLAGS_calls);
+  if (calls) {
+    absl::PrintF("messaging_bench --calls: %d-byte values, a awaits ken.call('b') and b's handler returns it "
+                 "(msgs = calls); ken: 2 `ken run` nodes (%s), stores in %s; grpc: unary calls from `window` "
+                 "threads to an echo process\n",
+                 payload_bytes, *ken, root);
+  } else {
+    absl::PrintF("messaging_bench: %d-byte messages echoed a -> b -> a; ken: 2 `ken run` nodes "
+                 "(%s), stores in %s; grpc: 1 bidi stream to an echo process\n",
+                 payload_bytes, *ken, root);
+  }
   PrintHeader();
   fflush(stdout);
   for (int window : *windows) {
@@ -740,7 +835,8 @@ absl::Status Run(const std::string& root) {
         KenRow(*ken, absl::StrCat(root, "/ken_w", window), window, messages, payload_bytes);
     if (!ken_result.ok()) return ken_result.status();
     row.ken = *ken_result;
-    absl::StatusOr<Measured> grpc = GrpcRow(echo_address, window, messages, payload_bytes);
+    absl::StatusOr<Measured> grpc = calls ? GrpcUnaryRow(echo_address, window, messages, payload_bytes)
+                                          : GrpcRow(echo_address, window, messages, payload_bytes);
     if (!grpc.ok()) return grpc.status();
     row.grpc = *grpc;
     PrintRow(row);
