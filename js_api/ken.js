@@ -104,19 +104,26 @@ const {
 
   // What an error reply carries: the error's name, message and stack (own
   // data, so that it structured-clones whatever the program threw).
+  // Reading them runs the program's getters: one that throws gives a
+  // placeholder rather than no reply at all.
   const errorInfo = (error, prefix = '') => {
     let name = 'Error';
     let message;
     let stack = '';
-    if (error !== null && (typeof error === 'object' || typeof error === 'function')) {
-      const n = error.name;
-      const m = error.message;
-      const s = error.stack;
-      if (typeof n === 'string' && n !== '') name = n;
-      message = typeof m === 'string' ? m : internals.format([error]);
-      if (typeof s === 'string') stack = s;
-    } else {
-      message = internals.format([error]);
+    try {
+      if (error !== null && (typeof error === 'object' || typeof error === 'function')) {
+        const n = error.name;
+        const m = error.message;
+        const s = error.stack;
+        if (typeof n === 'string' && n !== '') name = n;
+        message = typeof m === 'string' ? m : internals.format([error]);
+        if (typeof s === 'string') stack = s;
+      } else {
+        message = internals.format([error]);
+      }
+    } catch (unreadable) {
+      name = 'Error';
+      message = 'the callee failed with an error that could not be read';
     }
     return { name, message: `${prefix}${message}`, stack };
   };

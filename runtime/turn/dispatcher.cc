@@ -331,9 +331,15 @@ PersistentIsolate::TurnBody ListGlobalsBody() {
 
 std::string Describe(const v1::TurnInput& r) {
   switch (r.kind_case()) {
-    case v1::TurnInput::kDelivery:
-      return absl::StrCat("message ", r.delivery().envelope().src(), "->", r.delivery().envelope().dst(), " #",
+    case v1::TurnInput::kDelivery: {
+      MessageFrame frame;
+      const bool framed = ParseMessageFrame(r.delivery().envelope().payload(), &frame);
+      const char* what = !framed || frame.kind == MessageKind::kPlain ? "message "
+                         : frame.kind == MessageKind::kCall           ? "call "
+                                                                      : "reply ";
+      return absl::StrCat(what, r.delivery().envelope().src(), "->", r.delivery().envelope().dst(), " #",
                           r.delivery().envelope().seq());
+    }
     case v1::TurnInput::kHttp:
       return absl::StrCat("http ", r.http().method(), " ", r.http().uri());
     case v1::TurnInput::kTimer:

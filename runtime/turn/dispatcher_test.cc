@@ -8,6 +8,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "js_api/natives.h"
 #include "runtime/isolate/v8_init.h"
 #include "tests/util/subprocess.h"
 
@@ -56,6 +57,28 @@ TEST(DispatcherTest, RecordsRoundTripAndDescribeThemselves) {
   TurnInput timer = MakeTurn(TimerRecord(1, 1));
   EXPECT_TRUE(static_cast<bool>(timer.on_failure));
   EXPECT_EQ(timer.record.timer().id(), 1);
+  // A call (a framed message): its fallback sends the error reply, and the
+  // fallback's record carries the error, so that a replay repeats it.
+  v1::Envelope call = MessageFrom("b", 5, "x");
+  call.set_payload(FrameHeader(MessageKind::kCall, 9) + call.payload());
+  EXPECT_EQ(Describe(DeliveryRecord(call)), "call b->a #5");
+  TurnInput called = MakeTurn(DeliveryRecord(call));
+  EXPECT_TRUE(called.dead_letter);
+  ASSERT_TRUE(static_cast<bool>(called.on_failure));
+  ASSERT_TRUE(static_cast<bool>(called.with_failure));
+  TurnInput failed = called.with_failure("Uncaught TypeError: no");
+  EXPECT_EQ(failed.record.delivery().failure(), "Uncaught TypeError: no");
+  EXPECT_TRUE(static_cast<bool>(failed.on_failure));
+  EXPECT_EQ(RoundTrip(failed.record).delivery().failure(), "Uncaught TypeError: no");
+  // A plain message has no fallback; a malformed frame is still described.
+  EXPECT_FALSE(static_cast<bool>(MakeTurn(DeliveryRecord(MessageFrom("b", 1, "x"))).with_failure));
+  v1::Envelope broken = MessageFrom("b", 6, "x");
+  broken.set_payload(std::string("\xFF\x00K\x07", 4));
+  EXPECT_EQ(Describe(DeliveryRecord(broken)), "message b->a #6");
+  MessageFrame frame;
+  EXPECT_FALSE(ParseMessageFrame(broken.payload(), &frame));
+  EXPECT_TRUE(ParseMessageFrame(MessageFrom("b", 1, "x").payload(), &frame));
+  EXPECT_EQ(frame.kind, MessageKind::kPlain);
 }
 
 TEST(DispatcherTest, EachKindRunsItsCall) {
