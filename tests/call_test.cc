@@ -178,6 +178,42 @@ TEST_F(CallTest, TimeoutsRejectAndLateRepliesAreDroppedAndCounted) {
   EXPECT_EQ(Wait("out.r[1]", "\"TimeoutError\""), "\"TimeoutError\"");
 }
 
+// Programs that replace the builtins ken.call relies on (Promise.prototype.then,
+// Map, Object.defineProperty, Error, ...) still call and answer: the
+// built-ins use the intrinsics captured when the heap was made.
+const char kPoison[] = R"(
+Promise.prototype.then = function () { throw new Error('poisoned then'); };
+Map.prototype.get = Map.prototype.set = Map.prototype.delete = function () { throw new Error('poisoned map'); };
+Object.defineProperty = function () { throw new Error('poisoned defineProperty'); };
+Array.prototype.push = function () { throw new Error('poisoned push'); };
+String.prototype.indexOf = function () { throw new Error('poisoned indexOf'); };
+RegExp.prototype.exec = function () { throw new Error('poisoned exec'); };
+globalThis.Error = function () { throw new Error('poisoned Error'); };
+)";
+
+TEST(CallHostileTest, ReplacedBuiltinsDoNotBreakCalls) {
+  TestCluster cluster(kKen, {{"a", std::string(kPoison) + R"(
+var got = [];
+(async function () {
+  got[got.length] = await ken.call('b', 5, { timeout: '30s' });
+  try { await ken.call('b', -1); } catch (e) { got[got.length] = e.name + ': ' + e.message; }
+  try { await ken.call('b', 0); } catch (e) { got[got.length] = e.name + ': ' + e.message; }
+})();
+)"},
+                             {"b", std::string(kPoison) + R"(
+ken.receive(async function (v) {
+  if (v < 0) throw new RangeError('negative');
+  if (v === 0) null.boom;
+  return v * 3;
+});
+)"}});
+  cluster.Start("b");
+  cluster.Start("a");
+  EXPECT_EQ(cluster.WaitForValue("a", "got.length", "3"), "3") << cluster.Output("a") << cluster.Output("b");
+  EXPECT_EQ(cluster.Inspect("a", "got"),
+            "[15,\"RangeError: negative\",\"TypeError: Cannot read properties of null (reading 'boom')\"]");
+}
+
 // The caller awaits kCalls calls in a loop that lives in its heap; every 9th
 // call's handler throws. Whatever crashes, the caller's results are each
 // call's answer exactly once, in order, and the callee's effects happened
