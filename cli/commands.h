@@ -71,6 +71,14 @@ struct ClusterOptions {
 // errors, 2 on usage/config errors, 3 when an eval throws.
 int RunCluster(const ClusterOptions& options);
 
+struct ClusterConfig;  // cluster/config.h
+
+// `ken cluster actors CONFIG [KIND]` (cli/actors_command.cc): per node, the
+// actors its newest commit holds (kind, key, state bytes, calls, last
+// activity), read-only; `json` prints a JSON array instead of the table.
+// Exit code 0; 1 if a node's store cannot be read; 2 on usage errors.
+int ClusterActors(const ClusterConfig& config, const std::vector<std::string>& args, bool json);
+
 }  // namespace ken
 
 #endif  // KEN_CLI_COMMANDS_H_

@@ -52,6 +52,9 @@ Usage:
   ken cluster kill CLUSTER.yaml NODE      SIGKILL one node (the supervisor restarts it)
   ken cluster down CLUSTER.yaml           stop the supervisor and every node
   ken cluster eval CLUSTER.yaml NODE EXPR run EXPR as a turn on NODE, print its value
+  ken cluster actors CLUSTER.yaml [KIND] [--json]
+      the actors each node hosts (kind, key, state bytes, calls, last
+      activity), read from each store's newest commit, as ken inspect reads
   ken inspect --store PATH [-e EXPR]
       Read-only: loads PATH's newest checkpoint (also while a node runs on
       it) and prints EXPR's value as JSON when it has one, else as the shell
@@ -130,7 +133,7 @@ int main(int argc, char** argv) {
   }
   if (command == "cluster") {
     if (rest.size() < 3) {
-      fprintf(stderr, "ken cluster: usage: ken cluster up|status|kill|down|eval CLUSTER.yaml ... (see ken --help)\n");
+      fprintf(stderr, "ken cluster: usage: ken cluster up|status|kill|down|eval|actors CLUSTER.yaml ... (see ken --help)\n");
       return 2;
     }
     ken::ClusterOptions options;

@@ -85,6 +85,7 @@ int RunNode(const RunOptions& options) {
   node_options.store_path = store;
   node_options.node_id = me->id;
   node_options.peers = config->PeersOf(me->id);
+  node_options.actor_placement = config->ActorPlacementJson();
   node_options.channels.max_message_bytes = static_cast<size_t>(config->max_message_bytes);
   node_options.channels.max_unacked_messages = static_cast<size_t>(me->limits.max_unacked_messages);
   node_options.channels.max_unacked_bytes = static_cast<size_t>(me->limits.max_unacked_bytes);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -19,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "base/host_port.h"
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
 
 namespace ken {
@@ -139,6 +141,44 @@ int SecondDocumentLine(const std::string& yaml) {
   return 0;
 }
 
+absl::Status CheckKeys(const std::string& name, const YAML::Node& map, const std::set<std::string>& allowed,
+                       const std::string& where);
+
+// `actors:`: kind -> {placement: [node ids]}. Kinds are 1-100 printable
+// ASCII characters; each list is non-empty, of nodes of the config, each once.
+absl::Status ParseActors(const std::string& name, const YAML::Node& actors, ClusterConfig* config) {
+  if (!actors) return absl::OkStatus();
+  if (!actors.IsMap()) {
+    return Error(name, actors, "'actors' must map actor kinds to their settings (e.g. Room: {placement: [a, b]})");
+  }
+  for (const auto& kv : actors) {
+    const std::string kind = kv.first.IsScalar() ? kv.first.as<std::string>() : "";
+    bool printable = !kind.empty() && kind.size() <= 100;
+    for (char c : kind) printable = printable && c > 0x20 && c < 0x7f;
+    if (!printable) return Error(name, kv.first, "actors: a kind must be 1-100 printable ASCII characters without spaces");
+    if (config->actor_placement.count(kind)) return Error(name, kv.first, absl::StrCat("actors: duplicate kind '", kind, "'"));
+    if (!kv.second.IsMap()) return Error(name, kv.second, absl::StrCat("actors: '", kind, "' must be a mapping (placement)"));
+    if (absl::Status s = CheckKeys(name, kv.second, {"placement"}, absl::StrCat(" in actors: ", kind)); !s.ok()) return s;
+    const YAML::Node list = kv.second["placement"];
+    if (!list || !list.IsSequence() || list.size() == 0) {
+      return Error(name, list ? list : kv.second,
+                   absl::StrCat("actors: '", kind, "': 'placement' must be a non-empty list of node ids"));
+    }
+    std::vector<std::string>& ids = config->actor_placement[kind];
+    for (const YAML::Node& n : list) {
+      const std::string id = n.IsScalar() ? n.as<std::string>() : "";
+      if (config->Find(id) == nullptr) {
+        return Error(name, n, absl::StrCat("actors: '", kind, "': placement names '", id, "', which is not a node of this config"));
+      }
+      if (std::find(ids.begin(), ids.end(), id) != ids.end()) {
+        return Error(name, n, absl::StrCat("actors: '", kind, "': placement names '", id, "' twice"));
+      }
+      ids.push_back(id);
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Every key of `map` must be a scalar in `allowed`, given once.
 absl::Status CheckKeys(const std::string& name, const YAML::Node& map, const std::set<std::string>& allowed,
                        const std::string& where) {
@@ -221,7 +261,7 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
   }
   if (!root.IsMap()) return Error(name, root, "the cluster config must be a mapping (token, nodes, ...)");
   ClusterConfig config;
-  std::set<std::string> top_keys = {"token", "durability", "nodes", "max_message_bytes"};
+  std::set<std::string> top_keys = {"token", "durability", "nodes", "max_message_bytes", "actors"};
   std::set<std::string> node_keys = {"id", "address", "script", "store", "http", "durability", "peer_addresses"};
   for (const char* k : kLimitKeys) {
     top_keys.insert(k);
@@ -357,12 +397,24 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
                                              m.peer == m.node ? "the node itself" : "which is not a node of this config"));
     }
   }
+  if (absl::Status s = ParseActors(name, root["actors"], &config); !s.ok()) return s;
   return config;
 }
 
 }  // namespace
 
 bool ValidDurability(const std::string& mode) { return mode == "snapshot" || mode == "journal"; }
+
+std::string ClusterConfig::ActorPlacementJson() const {
+  nlohmann::json ids = nlohmann::json::array();
+  std::vector<std::string> sorted;
+  for (const NodeConfig& n : nodes) sorted.push_back(n.id);
+  std::sort(sorted.begin(), sorted.end());
+  for (const std::string& id : sorted) ids.push_back(id);
+  nlohmann::json kinds = nlohmann::json::object();
+  for (const auto& [kind, list] : actor_placement) kinds[kind] = list;
+  return nlohmann::json{{"nodes", ids}, {"kinds", kinds}}.dump();
+}
 
 absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path) {
   std::ifstream in(path);

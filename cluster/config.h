@@ -62,6 +62,10 @@ struct ClusterConfig {
   int64_t max_message_bytes = 4 << 20;
   NodeLimits limits;
   std::vector<NodeConfig> nodes;
+  // `actors:` (top level): per actor kind, the node ids its actors are
+  // placed over (`placement:`), in config order; kinds not named are placed
+  // over every node (js_api/actors.js).
+  std::map<std::string, std::vector<std::string>> actor_placement;
 
   // nullptr if absent.
   const NodeConfig* Find(const std::string& id) const;
@@ -70,6 +74,9 @@ struct ClusterConfig {
   // Where node `id` dials each of its peers: their `address`, or the
   // node's `peer_addresses` entry for them.
   std::map<std::string, std::string> DialAddressesOf(const std::string& id) const;
+  // What a node's heap places actors by (js_api/actors.js): JSON
+  // {"nodes": [every id, sorted], "kinds": {kind: [ids, as in the config]}}.
+  std::string ActorPlacementJson() const;
 };
 
 // Reads and validates `path`. Relative paths in it resolve against its
@@ -77,7 +84,8 @@ struct ClusterConfig {
 // the file's token. Errors (kInvalidArgument / kNotFound): unreadable file,
 // YAML syntax, unknown or non-scalar key, missing field, bad id, duplicate id
 // or address, unparsable address, a `peer_addresses` entry naming an unknown
-// node or the node itself, unreadable script, a token that is not
+// node or the node itself, an `actors:` placement naming an unknown node,
+// unreadable script, a token that is not
 // printable ASCII (it travels as gRPC metadata), a limit out of range; the
 // message names the file and the line.
 absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path);

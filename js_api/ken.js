@@ -55,6 +55,8 @@ const {
   const KIND_CALL = 1;
   const KIND_REPLY = 2;
   const KIND_ERROR_REPLY = 3;
+  const KIND_ACTOR_CALL = 4;
+  const KIND_ACTOR_SEND = 5;
   const DEFAULT_TIMEOUT_MS = 30000;
   const REPLY_RETRY_MS = 250;  // a reply refused by back-pressure is sent again this much later
 
@@ -181,14 +183,13 @@ const {
     }
     state.receiveHandler = handler;
   };
-  const call = function call(dest, value, options) {
-    if (arguments.length < 2) throw new TypeError('ken.call(dest, value[, options]) needs a destination and a value');
-    if (options !== undefined && (options === null || typeof options !== 'object')) {
-      throw new TypeError('ken.call: options must be an object such as { timeout: 5000 }');
-    }
-    const ms = timeoutMs(options === undefined ? undefined : options.timeout);
+  // Sends `value` to `dest` as a call of `kind` (a call, an actor call)
+  // and returns the promise its reply settles; `what` names it in the
+  // timeout's message. Throws as ken.send does (unknown node,
+  // back-pressure, a value that cannot be cloned, ...).
+  const startCall = (dest, kind, value, ms, what) => {
     const id = state.nextCallId++;
-    nativeSendFrame(dest, KIND_CALL, id, value);  // throws as ken.send does (unknown node, back-pressure, ...)
+    nativeSendFrame(dest, kind, id, value);
     let resolve;
     let reject;
     const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
@@ -198,12 +199,37 @@ const {
         if (MapPrototypeGet(state.calls, id) !== entry) return;
         MapPrototypeDelete(state.calls, id);
         state.timedOut++;
-        reject(new TimeoutError(`ken.call to '${dest}' got no reply within ${ms} ms; whether it ran there is `
+        reject(new TimeoutError(`${what} got no reply within ${ms} ms; whether it ran there is `
                                 + 'unknown (a reply that comes later is dropped)'));
       }, ms);
     }
     MapPrototypeSet(state.calls, id, entry);
     return promise;
+  };
+  internals.startCall = startCall;
+  internals.callTimeoutMs = timeoutMs;
+  internals.nextCallId = () => state.nextCallId++;
+
+  // Answers call `id` of `from` with `result`: at once, or when the promise
+  // (thenable) it is settles.
+  const answer = (from, id, result) => {
+    if (internals.isThenable(result)) {
+      PromisePrototypeThen(ReflectApply(PromiseResolve, Promise, [result]),
+          (v) => { sendReply(from, id, KIND_REPLY, v); },
+          (e) => { sendReply(from, id, KIND_ERROR_REPLY, errorInfo(e)); });
+    } else {
+      sendReply(from, id, KIND_REPLY, result);
+    }
+  };
+  internals.answerCall = answer;
+
+  const call = function call(dest, value, options) {
+    if (arguments.length < 2) throw new TypeError('ken.call(dest, value[, options]) needs a destination and a value');
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw new TypeError('ken.call: options must be an object such as { timeout: 5000 }');
+    }
+    const ms = timeoutMs(options === undefined ? undefined : options.timeout);
+    return startCall(dest, KIND_CALL, value, ms, `ken.call to '${dest}'`);
   };
   const callStats = function callStats() {
     return { pending: MapPrototypeGetSize(state.calls), timedOut: state.timedOut, lateReplies: state.lateReplies,
@@ -224,6 +250,14 @@ const {
     member('call', call);
     member('callStats', callStats);
     member('TimeoutError', TimeoutError);
+    // Actors (js_api/actors.js, which runs after this script).
+    const actor = function actor(kind, methods) { return internals.actorApi.actor(kind, methods); };
+    const ref = function ref(kind, key) { return internals.actorApi.ref(kind, key); };
+    const actors = function actors(kind) { return internals.actorApi.actors(kind); };
+    internals.markNative(actor, ref, actors);
+    member('actor', actor);
+    member('ref', ref);
+    member('actors', actors);
     if (internals.httpApi) member('http', internals.httpApi);
     ObjectDefineProperty(global, 'ken', {
       __proto__: null, value: ObjectFreeze(ken), writable: false, enumerable: false, configurable: false,
@@ -231,7 +265,12 @@ const {
   }
   internals.markNative(send, receive, call, callStats, me, peers);
 
-  internals.deliver = (value, from, kind, id) => {
+  internals.deliver = (value, from, kind, id, mayHoldRefs) => {
+    if (mayHoldRefs === true && internals.reviveRefs !== undefined) internals.reviveRefs(value);
+    if (kind === KIND_ACTOR_CALL || kind === KIND_ACTOR_SEND) {
+      internals.deliverToActor(value, from, kind === KIND_ACTOR_CALL ? id : 0);
+      return;
+    }
     if (kind === KIND_REPLY || kind === KIND_ERROR_REPLY) {
       const entry = MapPrototypeGet(state.calls, id);
       if (entry === undefined || entry.dest !== from) {
@@ -250,14 +289,7 @@ const {
                       + 'cannot be delivered');
     }
     const result = ReflectApply(receiveHandler, undefined, [value, from]);
-    if (kind !== KIND_CALL) return;
-    if (internals.isThenable(result)) {
-      PromisePrototypeThen(ReflectApply(PromiseResolve, Promise, [result]),
-          (v) => { sendReply(from, id, KIND_REPLY, v); },
-          (e) => { sendReply(from, id, KIND_ERROR_REPLY, errorInfo(e)); });
-    } else {
-      sendReply(from, id, KIND_REPLY, result);
-    }
+    if (kind === KIND_CALL) answer(from, id, result);
   };
 
   // Call `id` of `from` failed (its turn aborted with `text`, the turn's

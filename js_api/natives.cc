@@ -283,12 +283,12 @@ const Registrar kRegisterNamespaceSetter(
 KEN_NATIVE(19, "esmStatus", EsmStatus);
 
 // natives.sendFrame(dst, kind, callId, value): as send, framed as a call or
-// a reply (natives.h, MessageFrame). `kind` 1..3, `callId` a safe integer >= 1.
+// a reply (natives.h, MessageFrame). `kind` 1..5, `callId` a safe integer >= 1.
 void SendFrame(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Isolate* isolate = info.GetIsolate();
   const double kind = info[1]->IsNumber() ? info[1].As<v8::Number>()->Value() : 0;
   const double id = info[2]->IsNumber() ? info[2].As<v8::Number>()->Value() : 0;
-  if (!(kind >= 1 && kind <= 3 && kind == static_cast<int>(kind)) || !(id >= 1 && id <= 9007199254740991.0) ||
+  if (!(kind >= 1 && kind <= kMaxMessageKind && kind == static_cast<int>(kind)) || !(id >= 1 && id <= 9007199254740991.0) ||
       id != static_cast<double>(static_cast<uint64_t>(id))) {
     ThrowError(isolate, "natives.sendFrame: bad kind or call id");
     return;
@@ -296,6 +296,20 @@ void SendFrame(const v8::FunctionCallbackInfo<v8::Value>& info) {
   SendPayload(info, info[3], FrameHeader(static_cast<MessageKind>(static_cast<int>(kind)), static_cast<uint64_t>(id)));
 }
 KEN_NATIVE(20, "sendFrame", SendFrame);
+
+// natives.serializedSize(value): the bytes V8's ValueSerializer writes for
+// `value` (what a message or a structured clone of it takes); throws as a
+// send would for what cannot be cloned.
+void SerializedSize(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::ValueSerializer serializer(isolate);
+  serializer.WriteHeader();
+  if (!serializer.WriteValue(isolate->GetCurrentContext(), info[0]).FromMaybe(false)) return;
+  std::pair<uint8_t*, size_t> bytes = serializer.Release();
+  free(bytes.first);
+  info.GetReturnValue().Set(v8::Number::New(isolate, static_cast<double>(bytes.second)));
+}
+KEN_NATIVE(21, "serializedSize", SerializedSize);
 
 void SetFunction(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> target,
                  const char* name, v8::FunctionCallback callback) {
@@ -428,10 +442,11 @@ const std::vector<Upgrade>& Upgrades() {
       // module namespaces printed as Node prints them (inspect.js, and
       // console.js, which holds its functions).
       {5, nullptr, {"ken:inspect.js", "ken:console.js", "ken:modules.js", "ken:esm.js"}},
-      // Version 6: request/reply (ken.js: ken.call, call and reply frames;
-      // a heap whose `ken` was frozen before keeps it, answering calls but
-      // not making them), built-in durable timers for its timeouts (timers.js).
-      {6, nullptr, {"ken:timers.js", "ken:ken.js"}},
+      // Version 6: request/reply and actors (ken.js: ken.call, call and
+      // reply frames; actors.js: ken.actor, ken.ref; a heap whose `ken` was
+      // frozen before keeps it, answering calls but not making them),
+      // built-in durable timers for call timeouts (timers.js).
+      {6, nullptr, {"ken:timers.js", "ken:ken.js", "ken:actors.js"}},
   };
   return *upgrades;
 }
@@ -563,7 +578,7 @@ bool ParseMessageFrame(std::string_view payload, MessageFrame* frame) {
   }
   if (payload.size() < kMessageFrameHeaderBytes) return false;
   const uint8_t kind = static_cast<uint8_t>(payload[kMagic]);
-  if (kind < 1 || kind > 3) return false;
+  if (kind < 1 || kind > kMaxMessageKind) return false;
   uint64_t id = 0;
   for (int i = 0; i < 8; ++i) id |= static_cast<uint64_t>(static_cast<uint8_t>(payload[kMagic + 1 + i])) << (8 * i);
   if (id == 0 || id > (uint64_t{1} << 53) - 1) return false;

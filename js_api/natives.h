@@ -173,7 +173,12 @@ v8::MaybeLocal<v8::Value> DeserializeMessage(v8::Isolate* isolate, v8::Local<v8:
 // ken.send payload starts with V8's own header (0xFF, then its format
 // version, 13-15 for V8 10.x, never 0), so the two cannot be confused, and a
 // program cannot forge a frame with ken.send.
-enum class MessageKind : uint8_t { kPlain = 0, kCall = 1, kReply = 2, kErrorReply = 3 };
+// kActorCall / kActorSend: a method call (with a reply) or message (none)
+// for an actor (js_api/actors.js).
+enum class MessageKind : uint8_t { kPlain = 0, kCall = 1, kReply = 2, kErrorReply = 3, kActorCall = 4, kActorSend = 5 };
+inline constexpr uint8_t kMaxMessageKind = 5;
+// The key by which a cloned actor reference is recognized (js_api/actors.js).
+inline constexpr std::string_view kActorRefMarker = "@kenRef";
 inline constexpr char kMessageFrameMagic[3] = {'\xFF', '\x00', 'K'};
 inline constexpr size_t kMessageFrameHeaderBytes = sizeof(kMessageFrameMagic) + 1 + 8;
 struct MessageFrame {

@@ -289,6 +289,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::OpenOnce(const NodeOptions& given) {
       if (absl::Status s = node->ConvertTo(options.durability, options); !s.ok()) return s;
     }
     if (absl::Status s = node->EnsureHeapDurability(); !s.ok()) return s;
+    if (absl::Status s = node->EnsureActorPlacement(options.actor_placement); !s.ok()) return s;
   }
   return node;
 }

@@ -82,6 +82,10 @@ struct NodeOptions {
   // node's timers and lose its messages); read_only opens are allowed.
   std::string node_id;
   std::vector<std::string> peers;
+  // The cluster config's actor placement (ClusterConfig::ActorPlacementJson);
+  // given to the heap at open, as a turn, when it differs from the heap's.
+  // Empty: none (the shell; actors are then all local).
+  std::string actor_placement;
   ChannelOptions channels;
   // A commit whose heap snapshot plus state would be larger (bytes) fails as
   // described under "Poison inputs". Below SQLite's 1,000,000,000-byte limit
@@ -288,6 +292,9 @@ class Node {
   // Runs the durability switch turn if the heap's globals are not set for
   // the mode in use (js_api/durability.js).
   absl::Status EnsureHeapDurability();
+  // Runs the actor placement turn if the heap's placement is not `json`
+  // (js_api/actors.js); a no-op for "" or built-ins without actors.
+  absl::Status EnsureActorPlacement(const std::string& json);
   // Drops the commits of tail_ at or before `seq` (a blob holds them).
   void TrimTail(int64_t seq);
   IsolateOptions LiveIsolateOptions(IsolateOptions base, bool plain);

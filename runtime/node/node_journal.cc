@@ -246,6 +246,35 @@ absl::Status Node::EnsureHeapDurability() {
   return absl::OkStatus();
 }
 
+absl::Status Node::EnsureActorPlacement(const std::string& json) {
+  if (json.empty()) return absl::OkStatus();
+  bool differs = false;
+  TurnResult probe = isolate_->RunTurn(
+      [&](const TurnScope& scope) -> absl::StatusOr<std::string> {
+        v8::Local<v8::Value> fn;
+        if (!scope.internals->Get(scope.context, V8String(scope.isolate, "actorPlacementJson")).ToLocal(&fn) ||
+            !fn->IsFunction()) {
+          return std::string();  // built-ins without actors
+        }
+        v8::Local<v8::Value> now;
+        if (!fn.As<v8::Function>()->Call(scope.context, v8::Undefined(scope.isolate), 0, nullptr).ToLocal(&now)) {
+          return absl::AbortedError("threw");
+        }
+        differs = StdString(scope.isolate, now) != json;
+        return std::string();
+      },
+      TurnMode::kKeep);
+  if (!probe.ok() || !differs) return absl::OkStatus();
+  v1::TurnInput record;
+  record.mutable_actor_placement()->set_json(json);
+  BatchResult r = RunBatch({MakeTurn(std::move(record))});
+  if (!r.results[0].ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("store ", store_->path(), ": giving the heap the config's actor placement failed: ", r.results[0].error));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Node::ConvertTo(const std::string& mode, const NodeOptions& options) {
   const std::string& path = store_->path();
   const std::string from = durability();

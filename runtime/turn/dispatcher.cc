@@ -112,9 +112,9 @@ v8::MaybeLocal<v8::Value> TakeReply(const TurnScope& scope, uint64_t id) {
   return CallHook(scope, "takeReply", 1, args);
 }
 
-// A delivered message: internals.deliver(value, from, kind, callId) for a
-// call or a reply (natives.h, MessageFrame), deliver(value, from) for a
-// plain message.
+// A delivered message: internals.deliver(value, from, kind, callId,
+// mayHoldRefs); kind and callId from its frame (natives.h, MessageFrame;
+// 0 and 0 for a plain message).
 absl::StatusOr<std::string> RunDelivery(const TurnScope& scope, const v1::Envelope& e) {
   MessageFrame frame;
   if (!ParseMessageFrame(e.payload(), &frame)) {
@@ -126,12 +126,15 @@ absl::StatusOr<std::string> RunDelivery(const TurnScope& scope, const v1::Envelo
   if (!DeserializeMessage(scope.isolate, scope.context, frame.body).ToLocal(&value)) {
     return absl::AbortedError("threw");
   }
+  // Whether the value may hold actor references to bring back to life
+  // (js_api/actors.js): their marker key appears in the bytes (V8 writes
+  // an ASCII key as its bytes).
+  const bool may_hold_refs = frame.body.find(kActorRefMarker) != std::string_view::npos;
   v8::Local<v8::Value> args[] = {value, V8String(scope.isolate, e.src()),
                                  v8::Integer::New(scope.isolate, static_cast<int>(frame.kind)),
-                                 v8::Number::New(scope.isolate, static_cast<double>(frame.call_id))};
-  if (CallHook(scope, "deliver", frame.kind == MessageKind::kPlain ? 2 : 4, args).IsEmpty()) {
-    return absl::AbortedError("threw");
-  }
+                                 v8::Number::New(scope.isolate, static_cast<double>(frame.call_id)),
+                                 v8::Boolean::New(scope.isolate, may_hold_refs)};
+  if (CallHook(scope, "deliver", 5, args).IsEmpty()) return absl::AbortedError("threw");
   return std::string();
 }
 
@@ -336,6 +339,8 @@ std::string Describe(const v1::TurnInput& r) {
       const bool framed = ParseMessageFrame(r.delivery().envelope().payload(), &frame);
       const char* what = !framed || frame.kind == MessageKind::kPlain ? "message "
                          : frame.kind == MessageKind::kCall           ? "call "
+                         : frame.kind == MessageKind::kActorCall      ? "actor call "
+                         : frame.kind == MessageKind::kActorSend      ? "actor message "
                                                                       : "reply ";
       return absl::StrCat(what, r.delivery().envelope().src(), "->", r.delivery().envelope().dst(), " #",
                           r.delivery().envelope().seq());
@@ -361,6 +366,8 @@ std::string Describe(const v1::TurnInput& r) {
       return "observe the heap after a batch";
     case v1::TurnInput::kDurabilitySwitch:
       return "switch the heap to durability mode " + r.durability_switch().mode();
+    case v1::TurnInput::kActorPlacement:
+      return "actor placement from the cluster config";
     case v1::TurnInput::KIND_NOT_SET:
       break;
   }
@@ -380,7 +387,8 @@ TurnInput MakeTurn(v1::TurnInput record) {
       input.dead_letter = true;
       input.body = [e](const TurnScope& scope) { return RunDelivery(scope, e); };
       MessageFrame frame;
-      if (ParseMessageFrame(e.payload(), &frame) && frame.kind == MessageKind::kCall) {
+      if (ParseMessageFrame(e.payload(), &frame) &&
+          (frame.kind == MessageKind::kCall || frame.kind == MessageKind::kActorCall)) {
         // A call whose handler fails still gets an answer: the error reply,
         // committed with the dead letter. The error is part of the record
         // of that fallback turn, so a journal replay sends the same reply.
@@ -440,6 +448,14 @@ TurnInput MakeTurn(v1::TurnInput record) {
         if (!UpgradeBuiltins(scope.isolate, scope.context, scope.internals, from, seed)) {
           return absl::AbortedError("threw");
         }
+        return std::string();
+      };
+      break;
+    case v1::TurnInput::kActorPlacement:
+      input.body = [json = record.actor_placement().json()](const TurnScope& scope) -> absl::StatusOr<std::string> {
+        if (!HasHook(scope, "setActorPlacement")) return std::string();  // built-ins without actors
+        v8::Local<v8::Value> args[] = {V8String(scope.isolate, json)};
+        if (CallHook(scope, "setActorPlacement", 1, args).IsEmpty()) return absl::AbortedError("threw");
         return std::string();
       };
       break;

@@ -1,0 +1,331 @@
+// Actors by key: ken.actor(kind, methods) defines a kind; ken.ref(kind, key)
+// is a reference to the actor of that kind and key, created on first use
+// (with methods.state(key)) on the node that owns the key, where its state
+// lives in the heap like any other object. ref.call(method, ...args) is a
+// ken.call to that node (the method runs with the state as `this`; its
+// value, or its promise's, is the reply); ref.send(method, ...args) a
+// ken.send. An actor whose owner is this node runs its methods here, in
+// order, each in a microtask of the calling turn.
+//
+// Placement: the owner of (kind, key) is the rendezvous-hashing winner
+// (highest hash of kind, key and node id) over the kind's placement list:
+// the config's `actors: KIND: placement:` list, else every node id. The
+// list a kind uses is fixed the first time this heap uses the kind and
+// kept: a later config change (a node added) never moves an actor away
+// from its state. Every actor message carries the list its sender used;
+// a node whose own list for the kind differs refuses the message (an error
+// reply), so two nodes that disagree are told so instead of creating the
+// same actor twice.
+//
+// References are plain data when cloned ({'@kenRef': kind, key}); a
+// delivered value holding such objects gets them back as references
+// (reviveRefs, when the host saw the marker in the message's bytes).
+//
+// Runs as `function (natives, internals)` after ken.js and timers.js.
+'use strict';
+const {
+  ArrayIsArray,
+  ArrayPrototypeJoin,
+  DateNow,
+  Error,
+  JSONParse,
+  JSONStringify,
+  Map,
+  MapPrototypeForEach,
+  MapPrototypeGet,
+  MapPrototypeSet,
+  MathImul,
+  NumberIsSafeInteger,
+  ObjectDefineProperty,
+  ObjectGetPrototypeOf,
+  ObjectKeys,
+  ObjectPrototype,
+  ObjectPrototypeHasOwnProperty,
+  ObjectSetPrototypeOf,
+  Promise,
+  PromisePrototypeThen,
+  PromiseResolve,
+  ReflectApply,
+  SetPrototypeAdd,
+  SetPrototypeForEach,
+  SetPrototypeHas,
+  Set,
+  StringPrototypeCharCodeAt,
+  TypeError,
+} = internals.primordials;
+{
+  const nativeSendFrame = natives.sendFrame;
+  const serializedSize = natives.serializedSize;
+  const KIND_ACTOR_CALL = 4;
+  const KIND_ACTOR_SEND = 5;
+  const MARKER = '@kenRef';
+
+  const state = internals.state.actors !== undefined ? internals.state.actors : {
+    __proto__: null,
+    kinds: new Map(),      // kind -> { state, methods (null-prototype object) }
+    hosted: new Map(),     // kind -> Map(key tag -> { key, state, created, last, calls })
+    config: null,          // the config's placement: { nodes: [...], kinds: { kind: [...] } }
+    used: new Map(),       // kind -> placement list, fixed at the kind's first use
+    configJson: '',
+  };
+  internals.state.actors = state;
+
+  const checkKind = (kind, where) => {
+    if (typeof kind !== 'string' || kind === '') throw new TypeError(`${where}: the kind must be a non-empty string`);
+  };
+  const checkKey = (key, where) => {
+    if (typeof key !== 'string' && !(typeof key === 'number' && NumberIsSafeInteger(key))) {
+      throw new TypeError(`${where}: the key must be a string or a safe integer, not ${
+        key === null ? 'null' : typeof key}`);
+    }
+  };
+  // Keys 1 and '1' are different actors.
+  const keyTag = (key) => (typeof key === 'number' ? `n:${key}` : `s:${key}`);
+
+  // A 53-bit hash of a string (cyrb53, public domain): the same on every node.
+  const hash = (text) => {
+    let h1 = 0xdeadbeef;
+    let h2 = 0x41c6ce57;
+    for (let i = 0; i < text.length; i++) {
+      const c = StringPrototypeCharCodeAt(text, i);
+      h1 = MathImul(h1 ^ c, 2654435761);
+      h2 = MathImul(h2 ^ c, 1597334677);
+    }
+    h1 = MathImul(h1 ^ (h1 >>> 16), 2246822507) ^ MathImul(h2 ^ (h2 >>> 13), 3266489909);
+    h2 = MathImul(h2 ^ (h2 >>> 16), 2246822507) ^ MathImul(h1 ^ (h1 >>> 13), 3266489909);
+    return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+  };
+
+  // The placement list of `kind`, fixed at its first use; null outside a
+  // cluster (every actor is local).
+  const placementOf = (kind) => {
+    const used = MapPrototypeGet(state.used, kind);
+    if (used !== undefined) return used;
+    if (state.config === null) return null;
+    const kinds = state.config.kinds;
+    const list = ObjectPrototypeHasOwnProperty(kinds, kind) ? kinds[kind] : state.config.nodes;
+    MapPrototypeSet(state.used, kind, list);
+    return list;
+  };
+  const ownerOf = (kind, key, list) => {
+    let best = null;
+    let bestScore = -1;
+    const tag = keyTag(key);
+    for (let i = 0; i < list.length; i++) {
+      const score = hash(`${kind}\u0000${tag}\u0000${list[i]}`);
+      if (score > bestScore || (score === bestScore && list[i] < best)) {
+        best = list[i];
+        bestScore = score;
+      }
+    }
+    return best;
+  };
+
+  // The actor itself, created on first use.
+  const instanceOf = (kind, key) => {
+    const def = MapPrototypeGet(state.kinds, kind);
+    if (def === undefined) {
+      throw new Error(`actor kind '${kind}' is not defined on node '${natives.me()}' (ken.actor('${kind}', ...))`);
+    }
+    let table = MapPrototypeGet(state.hosted, kind);
+    if (table === undefined) {
+      table = new Map();
+      MapPrototypeSet(state.hosted, kind, table);
+    }
+    const tag = keyTag(key);
+    let actor = MapPrototypeGet(table, tag);
+    if (actor === undefined) {
+      const initial = def.state === undefined ? {} : ReflectApply(def.state, undefined, [key]);
+      if (initial === null || (typeof initial !== 'object' && typeof initial !== 'function')) {
+        throw new TypeError(`actor ${kind} '${key}': state() must return an object`);
+      }
+      actor = { __proto__: null, key, state: initial, created: 0, last: 0, calls: 0 };
+      actor.created = DateNow();
+      MapPrototypeSet(table, tag, actor);
+    }
+    return { def, actor };
+  };
+  // Runs `method` of actor (kind, key) here; returns what it returned.
+  const invoke = (kind, key, method, args) => {
+    const { def, actor } = instanceOf(kind, key);
+    const fn = typeof method === 'string' && ObjectPrototypeHasOwnProperty(def.methods, method) ? def.methods[method]
+                                                                                              : undefined;
+    if (fn === undefined) throw new TypeError(`actor kind '${kind}' has no method '${method}'`);
+    actor.last = DateNow();
+    actor.calls++;
+    return ReflectApply(fn, actor.state, args);
+  };
+
+  // A message for an actor, from a peer: [kind, key, method, args, placement].
+  internals.deliverToActor = (message, from, callId) => {
+    if (!ArrayIsArray(message) || message.length !== 5 || !ArrayIsArray(message[3])) {
+      throw new TypeError(`a malformed actor message from '${from}'`);
+    }
+    const kind = message[0];
+    const key = message[1];
+    const method = message[2];
+    const args = message[3];
+    const theirs = message[4];
+    checkKind(kind, 'actor message');
+    checkKey(key, 'actor message');
+    const list = placementOf(kind);
+    const mine = list === null ? '' : ArrayPrototypeJoin(list, ',');
+    if (theirs !== mine) {
+      throw new Error(`actor ${kind} '${key}': node '${from}' places ${kind} actors over [${theirs}] but node '${
+        natives.me()}' over [${mine}] (fixed when each first used the kind); refusing, so that no actor is created `
+        + `twice: give the kind one placement list (actors: ${kind}: placement: [...]) and re-create the stores that disagree`);
+    }
+    const owner = list === null ? natives.me() : ownerOf(kind, key, list);
+    if (owner !== natives.me()) {
+      throw new Error(`actor ${kind} '${key}' belongs to node '${owner}', not '${natives.me()}'`);
+    }
+    const result = invoke(kind, key, method, args);
+    if (callId !== 0) internals.answerCall(from, callId, result);
+  };
+
+  const refPrototype = { __proto__: null };
+  const makeRef = (kind, key) => {
+    const ref = { __proto__: refPrototype };
+    ObjectDefineProperty(ref, MARKER, { __proto__: null, value: kind, enumerable: true });
+    ObjectDefineProperty(ref, 'key', { __proto__: null, value: key, enumerable: true });
+    return ref;
+  };
+  // Where (kind, key) lives: null for this node.
+  const route = (ref) => {
+    const kind = ref[MARKER];
+    const key = ref.key;
+    checkKind(kind, 'actor reference');
+    checkKey(key, 'actor reference');
+    const list = placementOf(kind);
+    if (list === null) return { kind, key, owner: null, fingerprint: '' };
+    const owner = ownerOf(kind, key, list);
+    return { kind, key, owner: owner === natives.me() ? null : owner, fingerprint: ArrayPrototypeJoin(list, ',') };
+  };
+  const local = (kind, key, method, args) =>
+    PromisePrototypeThen(ReflectApply(PromiseResolve, Promise, [undefined]), () => invoke(kind, key, method, args));
+  const plainArray = (args) => {
+    const out = [];
+    for (let i = 0; i < args.length; i++) out[i] = args[i];
+    return out;
+  };
+  const methods = {
+    __proto__: null,
+    // Calls `method` of the actor; a promise of its result.
+    call(method, ...args) {
+      const r = route(this);
+      if (typeof method !== 'string') throw new TypeError('ref.call(method, ...args): method must be a string');
+      if (r.owner === null) return local(r.kind, r.key, method, args);
+      return internals.startCall(r.owner, KIND_ACTOR_CALL, [r.kind, r.key, method, plainArray(args), r.fingerprint],
+                                 internals.callTimeoutMs(undefined), `${r.kind} '${r.key}'.${method}() on '${r.owner}'`);
+    },
+    // Sends `method` with `args` to the actor; no reply.
+    send(method, ...args) {
+      const r = route(this);
+      if (typeof method !== 'string') throw new TypeError('ref.send(method, ...args): method must be a string');
+      if (r.owner === null) {
+        local(r.kind, r.key, method, args);
+        return undefined;
+      }
+      nativeSendFrame(r.owner, KIND_ACTOR_SEND, internals.nextCallId(),
+                      [r.kind, r.key, method, plainArray(args), r.fingerprint]);
+      return undefined;
+    },
+    toString() { return `[actor ${this[MARKER]} ${JSONStringify(this.key)}]`; },
+  };
+  const names = ObjectKeys(methods);
+  for (let i = 0; i < names.length; i++) {
+    ObjectDefineProperty(refPrototype, names[i], { __proto__: null, value: methods[names[i]], writable: true, configurable: true });
+    internals.markNative(methods[names[i]]);
+  }
+  ObjectDefineProperty(refPrototype, 'kind', { __proto__: null, get() { return this[MARKER]; }, configurable: true });
+
+  // Brings cloned references in a delivered value back to life.
+  internals.reviveRefs = (value) => {
+    const seen = new Set();
+    const visit = (v) => {
+      if (v === null || typeof v !== 'object' || SetPrototypeHas(seen, v)) return;
+      SetPrototypeAdd(seen, v);
+      if (ObjectGetPrototypeOf(v) === ObjectPrototype && ObjectPrototypeHasOwnProperty(v, MARKER) &&
+          typeof v[MARKER] === 'string' && ObjectPrototypeHasOwnProperty(v, 'key')) {
+        ObjectSetPrototypeOf(v, refPrototype);
+        return;
+      }
+      if (v instanceof Map) {
+        MapPrototypeForEach(v, (x, k) => { visit(k); visit(x); });
+        return;
+      }
+      if (v instanceof Set) {
+        const items = [];
+        SetPrototypeForEach(v, (x) => { items[items.length] = x; });
+        for (let i = 0; i < items.length; i++) visit(items[i]);
+        return;
+      }
+      const keys = ObjectKeys(v);
+      for (let i = 0; i < keys.length; i++) visit(v[keys[i]]);
+    };
+    visit(value);
+  };
+
+  internals.actorApi = {
+    __proto__: null,
+    actor(kind, definition) {
+      checkKind(kind, 'ken.actor(kind, methods)');
+      if (definition === null || typeof definition !== 'object') {
+        throw new TypeError('ken.actor(kind, methods): methods must be an object of functions');
+      }
+      const def = { __proto__: null, state: undefined, methods: { __proto__: null } };
+      const keys = ObjectKeys(definition);
+      for (let i = 0; i < keys.length; i++) {
+        const v = definition[keys[i]];
+        if (typeof v !== 'function') throw new TypeError(`ken.actor('${kind}'): '${keys[i]}' is not a function`);
+        if (keys[i] === 'state') def.state = v;
+        else def.methods[keys[i]] = v;
+      }
+      // Defining a kind again replaces its methods; its actors keep their state.
+      MapPrototypeSet(state.kinds, kind, def);
+    },
+    ref(kind, key) {
+      checkKind(kind, 'ken.ref(kind, key)');
+      checkKey(key, 'ken.ref(kind, key)');
+      return makeRef(kind, key);
+    },
+    // The actors this node hosts (of `kind`, or all): a new array of
+    // { kind, key, state, stateBytes, created, lastActive, calls }.
+    actors(kind) {
+      if (kind !== undefined) checkKind(kind, 'ken.actors(kind)');
+      const out = [];
+      MapPrototypeForEach(state.hosted, (table, k) => {
+        if (kind !== undefined && k !== kind) return;
+        MapPrototypeForEach(table, (a) => {
+          let bytes = -1;
+          try { bytes = serializedSize(a.state); } catch (e) { bytes = -1; }
+          out[out.length] = { kind: k, key: a.key, state: a.state, stateBytes: bytes, created: a.created,
+                              lastActive: a.last, calls: a.calls };
+        });
+      });
+      return out;
+    },
+  };
+
+  // The config's placement, given by the host at open when it differs.
+  internals.setActorPlacement = (json) => {
+    const parsed = JSONParse(json);
+    const nodes = parsed.nodes;
+    const kinds = { __proto__: null };
+    const given = parsed.kinds;
+    const names = ObjectKeys(given);
+    for (let i = 0; i < names.length; i++) kinds[names[i]] = given[names[i]];
+    state.config = { __proto__: null, nodes, kinds };
+    state.configJson = json;
+    // Kinds already used keep their list; say so when the config moved on.
+    MapPrototypeForEach(state.used, (list, kind) => {
+      const now = ObjectPrototypeHasOwnProperty(kinds, kind) ? kinds[kind] : nodes;
+      if (ArrayPrototypeJoin(now, ',') !== ArrayPrototypeJoin(list, ',')) {
+        natives.write(2, `actors: ${kind} actors stay placed over [${ArrayPrototypeJoin(list, ',')}] (fixed at first `
+                       + `use); the config now says [${ArrayPrototypeJoin(now, ',')}], which would move actors away `
+                       + 'from their state');
+      }
+    });
+  };
+  internals.actorPlacementJson = () => state.configJson;
+}
