@@ -63,6 +63,29 @@ TEST_F(ConfigTest, PeerAddressesOverrideWhereANodeDialsItsPeers) {
               "node 'pong': 'peer_addresses' must map node ids to host:port");
 }
 
+TEST_F(ConfigTest, ActorPlacementPerKind) {
+  auto none = Parse(kGood);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->ActorPlacementJson(), R"({"kinds":{},"nodes":["ping","pong"]})");
+  auto c = Parse(std::string(kGood) + "actors:\n  Room:\n    placement: [pong]\n  Cart: {placement: [pong, ping]}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->actor_placement.at("Room"), std::vector<std::string>{"pong"});
+  EXPECT_EQ(c->ActorPlacementJson(), R"({"kinds":{"Cart":["pong","ping"],"Room":["pong"]},"nodes":["ping","pong"]})");
+  for (const auto& [yaml, message] : std::vector<std::pair<std::string, std::string>>{
+           {"actors: [Room]\n", "'actors' must map actor kinds to their settings"},
+           {"actors:\n  Room: 3\n", "actors: 'Room' must be a mapping (placement)"},
+           {"actors:\n  Room: {}\n", "actors: 'Room': 'placement' must be a non-empty list of node ids"},
+           {"actors:\n  Room: {placement: []}\n", "'placement' must be a non-empty list of node ids"},
+           {"actors:\n  Room: {placement: [ping, nobody]}\n",
+            "actors: 'Room': placement names 'nobody', which is not a node of this config"},
+           {"actors:\n  Room: {placement: [ping, ping]}\n", "actors: 'Room': placement names 'ping' twice"},
+           {"actors:\n  Room: {placement: [ping], where: x}\n", "unknown key 'where' in actors: Room"},
+           {"actors:\n  Room: {placement: [ping]}\n  Room: {placement: [pong]}\n", "duplicate kind 'Room'"},
+           {"actors:\n  'a b': {placement: [ping]}\n", "a kind must be 1-100 printable ASCII characters"}}) {
+    ExpectError(std::string(kGood) + yaml, message);
+  }
+}
+
 TEST_F(ConfigTest, ParsesAndResolvesPaths) {
   auto c = Parse(kGood);
   ASSERT_TRUE(c.ok()) << c.status();
