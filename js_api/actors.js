@@ -59,6 +59,7 @@ const {
   const KIND_ACTOR_CALL = 4;
   const KIND_ACTOR_SEND = 5;
   const MARKER = '@kenRef';
+  const TIMEOUT = '@kenTimeout';  // own, non-enumerable: not cloned
 
   const state = internals.state.actors !== undefined ? internals.state.actors : {
     __proto__: null,
@@ -215,8 +216,17 @@ const {
       const r = route(this);
       if (typeof method !== 'string') throw new TypeError('ref.call(method, ...args): method must be a string');
       if (r.owner === null) return local(r.kind, r.key, method, args);
+      const ms = ObjectPrototypeHasOwnProperty(this, TIMEOUT) ? this[TIMEOUT] : internals.callTimeoutMs(undefined);
       return internals.startCall(r.owner, KIND_ACTOR_CALL, [r.kind, r.key, method, plainArray(args), r.fingerprint],
-                                 internals.callTimeoutMs(undefined), `${r.kind} '${r.key}'.${method}() on '${r.owner}'`);
+                                 ms, `${r.kind} '${r.key}'.${method}() on '${r.owner}'`);
+    },
+    // The same reference with another timeout for its calls (as ken.call's
+    // options.timeout; not part of a clone: a received reference has the
+    // default, 30 s).
+    withTimeout(timeout) {
+      const copy = makeRef(this[MARKER], this.key);
+      ObjectDefineProperty(copy, TIMEOUT, { __proto__: null, value: internals.callTimeoutMs(timeout) });
+      return copy;
     },
     // Sends `method` with `args` to the actor; no reply.
     send(method, ...args) {

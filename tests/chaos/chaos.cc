@@ -7,6 +7,11 @@
 //   bank3, bank5  examples/bank: transfers debit at the source node and send a
 //                 credit message. Money is conserved; every transfer is
 //                 applied exactly once at its source and destination.
+//   rooms3        examples/rooms: 2000 chat rooms as actors (ken.actor) over 3
+//                 room nodes and the driver; every node posts numbered posts
+//                 to its share of the rooms with `await ref.call(...)`. Every
+//                 post must be in its room exactly once, each sender's in
+//                 order, and each room hosted by one node.
 //   chain5        examples/chain: tokens forwarded through 5 relays for 40
 //                 hops each. Every (token, hop) is seen exactly once, every
 //                 token finishes exactly once. Stresses long causal chains
@@ -52,10 +57,10 @@
 
 ABSL_FLAG(uint32_t, seed, 0, "kill schedule seed (0: pick one and print it)");
 ABSL_FLAG(int, duration, 60, "seconds of chaos per workload");
-ABSL_FLAG(std::string, workloads, "bank3,bank5,chain5", "comma-separated: bank3, bank5, chain5");
+ABSL_FLAG(std::string, workloads, "bank3,bank5,chain5,rooms3", "comma-separated: bank3, bank5, chain5, rooms3");
 ABSL_FLAG(std::string, ken, "cli/ken", "path of the ken binary");
 ABSL_FLAG(std::string, durability, "", "durability of every node: snapshot or journal (default: KEN_TEST_DURABILITY, else Ken's)");
-ABSL_FLAG(std::string, examples, "examples", "folder holding bank/ and chain/");
+ABSL_FLAG(std::string, examples, "examples", "folder holding bank/, chain/ and rooms/");
 ABSL_FLAG(std::string, faults, "",
           "network faults between nodes, comma-separated: partition, isolate, asymmetric, flap, slow, stall, or all "
           "(empty: kills only)");
@@ -123,6 +128,21 @@ Cluster Write(const Workload& w, const std::string& examples, uint32_t seed, Net
   return c;
 }
 
+// A rooms node's state: its posters' counters and, per room it hosts, the
+// posts per sender and any that broke the 0, 1, 2, ... numbering.
+constexpr char kRoomsState[] = R"js(({
+  issued: run.issued, done: run.done, posted: run.posted, refused: run.refused, waiting: 0,
+  rooms: ken.actors('Room').map(function (a) {
+    var per = {}, bad = [];
+    a.state.posts.forEach(function (p) {
+      var next = per[p[0]] || 0;
+      if (p[1] !== next) bad.push(p[0] + ' #' + p[1] + ' where #' + next + ' was due');
+      per[p[0]] = next + 1;
+    });
+    return [a.key, per, bad];
+  })
+}))js";
+
 void CheckCommon(const Cluster& c, const std::map<std::string, json>& state, Checker& check) {
   for (const std::string& id : c.ids) {
     const json& s = state.at(id);
@@ -186,6 +206,33 @@ void CheckChain(const Cluster& c, const Workload& w, const std::map<std::string,
   }
 }
 
+// rooms: state[id] = {issued, done, posted: {room: n}, refused, rooms: [[key, {sender: n}, [bad...]]]}.
+void CheckRooms(const Cluster& c, const std::map<std::string, json>& state, Checker& check) {
+  std::map<std::string, std::string> host;                  // room -> node hosting it
+  std::map<std::pair<std::string, std::string>, int64_t> in_room;  // (room, sender) -> posts
+  for (const std::string& id : c.ids) {
+    for (const json& room : state.at(id)["rooms"]) {
+      const std::string key = room[0].get<std::string>();
+      const auto [at, first] = host.emplace(key, id);
+      check.Expect(first, absl::StrCat(key, " is hosted by both ", at->second, " and ", id));
+      for (auto& [sender, n] : room[1].items()) in_room[{key, sender}] = n.get<int64_t>();
+      check.Expect(room[2].empty(), absl::StrCat(key, ": posts doubled or out of order: ", room[2].dump()));
+    }
+  }
+  for (const std::string& id : c.ids) {
+    const json& s = state.at(id);
+    check.Expect(s["done"] == s["issued"], absl::StrCat(id, ": ", s["done"].dump(), " of ", s["issued"].dump(), " posts done"));
+    for (auto& [room, n] : s["posted"].items()) {
+      const int64_t got = in_room.count({room, id}) ? in_room[{room, id}] : 0;
+      check.Expect(got == n.get<int64_t>(), absl::StrCat(room, " holds ", got, " posts of ", id, ", which completed ", n.dump()));
+      in_room.erase({room, id});
+    }
+  }
+  for (const auto& [where, n] : in_room) {
+    check.Expect(false, absl::StrCat(where.first, " holds ", n, " posts of ", where.second, " that it never completed"));
+  }
+}
+
 int RunWorkload(const Workload& w, uint32_t seed, int duration_s, const std::vector<std::string>& faults) {
   const std::string examples = absl::GetFlag(FLAGS_examples);
   NetworkSetup network;
@@ -242,14 +289,21 @@ int RunWorkload(const Workload& w, uint32_t seed, int duration_s, const std::vec
     supervisor.Poll(&exit_code);
   }
   // Stop issuing, then wait until everything issued is done and every outbox is empty.
-  std::optional<json> issued = Eval(c, "driver", "limit = issued");
-  check.Expect(issued.has_value(), "could not stop the driver");
+  const bool rooms = w.folder == "rooms";
+  const std::vector<std::string> issuers = rooms ? c.ids : std::vector<std::string>{"driver"};
+  for (const std::string& id : issuers) {
+    std::optional<json> issued = Eval(c, id, rooms ? "run.limit = run.issued" : "limit = issued");
+    check.Expect(issued.has_value(), "could not stop " + id);
+  }
   bool quiet = false;
   auto quiesce_deadline = Clock::now() + std::chrono::seconds(180);
   while (!quiet && Clock::now() < quiesce_deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    std::optional<json> progress = Eval(c, "driver", w.progress + " === issued");
-    quiet = progress && progress->is_boolean() && progress->get<bool>();
+    quiet = true;
+    for (const std::string& id : issuers) {
+      std::optional<json> progress = Eval(c, id, rooms ? "run.done === run.issued" : w.progress + " === issued");
+      quiet = quiet && progress && progress->is_boolean() && progress->get<bool>();
+    }
     for (const std::string& id : c.ids) {
       auto s = Status(c, id);
       quiet = quiet && s && s->unacked_total() == 0;
@@ -261,7 +315,7 @@ int RunWorkload(const Workload& w, uint32_t seed, int duration_s, const std::vec
   uint64_t restarts = 0, retransmits = 0, duplicates = 0, dead = 0, refused = 0;
   for (const std::string& id : c.ids) {
     // The workload's own globals (the script's `var`s), as JSON.
-    std::optional<json> s = Eval(c, id, "({" +
+    std::optional<json> s = Eval(c, id, rooms ? std::string(kRoomsState) : "({" +
         std::string(w.folder == "bank"
                         ? (id == "driver" ? "issued, done, doneCount, okCount, duplicates, fifoViolations"
                                           : "accounts, debits, credits, rejected, duplicates, fifoViolations")
@@ -289,15 +343,23 @@ int RunWorkload(const Workload& w, uint32_t seed, int duration_s, const std::vec
   check.Expect(dead == 0, absl::StrCat(dead, " dead letters"));
   if (check.violations == 0) {
     if (w.folder == "bank") CheckBank(c, w, state, check);
+    else if (rooms) CheckRooms(c, state, check);
     else CheckChain(c, w, state, check);
   }
   supervisor.Kill(SIGTERM);
   supervisor.Wait(30000);
   const json& driver = state["driver"];
+  int64_t posts = 0, hosted = 0;
+  for (const std::string& id : c.ids) {
+    if (!rooms) break;
+    posts += state[id].value("issued", 0);
+    hosted += state[id]["rooms"].size();
+  }
   printf("%s seed %u: %s %lld (%s), kills %d, restarts %llu, retransmits %llu, duplicates dropped %llu, sends refused (outbox full) and retried %llu, violations %d\n",
-         w.name.c_str(), seed, w.folder == "bank" ? "transfers" : "tokens",
-         static_cast<long long>(driver.value("issued", 0)),
+         w.name.c_str(), seed, w.folder == "bank" ? "transfers" : rooms ? "posts" : "tokens",
+         static_cast<long long>(rooms ? posts : driver.value("issued", 0)),
          w.folder == "bank" ? absl::StrCat(driver.value("okCount", 0), " applied").c_str()
+         : rooms            ? absl::StrCat("into ", hosted, " room actors").c_str()
                             : absl::StrCat(driver.value("hops", 0), " hops each").c_str(),
          kills, static_cast<unsigned long long>(restarts), static_cast<unsigned long long>(retransmits),
          static_cast<unsigned long long>(duplicates), static_cast<unsigned long long>(refused), check.violations);
@@ -321,6 +383,7 @@ int main(int argc, char** argv) {
       {"bank3", {"bank3", "bank", {"bank-1", "bank-2", "bank-3"}, "bank.js", "doneCount"}},
       {"bank5", {"bank5", "bank", {"bank-1", "bank-2", "bank-3", "bank-4", "bank-5"}, "bank.js", "doneCount"}},
       {"chain5", {"chain5", "chain", {"relay-1", "relay-2", "relay-3", "relay-4", "relay-5"}, "relay.js", "finishedCount"}},
+      {"rooms3", {"rooms3", "rooms", {"room-1", "room-2", "room-3"}, "rooms.js", "run.done"}},
   };
   int passed = 0, failed = 0;
   std::vector<std::string> names = absl::StrSplit(absl::GetFlag(FLAGS_workloads), ',', absl::SkipEmpty());
