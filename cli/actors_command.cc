@@ -10,7 +10,6 @@
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "cluster/config.h"
-#include "js_api/natives.h"
 #include "nlohmann/json.hpp"
 #include "runtime/isolate/v8_init.h"
 #include "runtime/node/node.h"
