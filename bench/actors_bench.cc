@@ -23,6 +23,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "bench/script_body.h"
 #include "runtime/isolate/persistent_isolate.h"
 #include "runtime/isolate/v8_init.h"
 #include "runtime/node/node.h"
@@ -38,12 +39,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 ken::PersistentIsolate::TurnBody Script(std::string source) {
-  return [source = std::move(source)](const ken::TurnScope& scope) -> absl::StatusOr<std::string> {
-    v8::Local<v8::Value> value;
-    if (!ken::EvalScript(scope, source, "actors_bench").ToLocal(&value)) return absl::AbortedError("script threw");
-    v8::String::Utf8Value text(scope.isolate, value);
-    return std::string(*text != nullptr ? *text : "", text.length());
-  };
+  return ken::bench::ScriptBody(std::move(source), "actors_bench");
 }
 
 // Median ms of `iterations` Evaluate runs of `source`; -1 on an error.

@@ -31,6 +31,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bench/script_body.h"
 #include "runtime/isolate/persistent_isolate.h"
 #include "runtime/isolate/v8_init.h"
 #include "runtime/node/node.h"
@@ -101,16 +102,8 @@ void ResetPeakRss() {
   clear_refs << "5";
 }
 
-// A turn body that runs `source` and returns its completion value as text.
 ken::PersistentIsolate::TurnBody Script(std::string source) {
-  return [source = std::move(source)](const ken::TurnScope& scope) -> absl::StatusOr<std::string> {
-    v8::Local<v8::Value> value;
-    if (!ken::EvalScript(scope, source, "checkpoint_bench").ToLocal(&value)) {
-      return absl::AbortedError("script threw");  // the host reports the exception
-    }
-    v8::String::Utf8Value text(scope.isolate, value);
-    return std::string(*text != nullptr ? *text : "", text.length());
-  };
+  return ken::bench::ScriptBody(std::move(source), "checkpoint_bench");
 }
 
 absl::StatusOr<std::string> Checked(const ken::TurnResult& result, const char* what) {

@@ -629,16 +629,22 @@ int RunEchoServer() {
   return 0;
 }
 
+// A stub of the echo server at `address`, once its channel is connected (10 s at most).
+absl::StatusOr<std::unique_ptr<ken::bench::Echo::Stub>> ConnectEcho(const std::string& address) {
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
+    return absl::UnavailableError(absl::StrCat("cannot connect to the echo server at ", address));
+  }
+  return ken::bench::Echo::NewStub(channel);
+}
+
 // The same workload as node a: `messages` payloads with `window` in flight,
 // on one stream; per-message round trip from Write to Read.
 absl::StatusOr<Measured> GrpcRow(const std::string& address, int window, int messages,
                                  int payload_bytes) {
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
-    return absl::UnavailableError(absl::StrCat("cannot connect to the echo server at ", address));
-  }
-  std::unique_ptr<ken::bench::Echo::Stub> stub = ken::bench::Echo::NewStub(channel);
+  absl::StatusOr<std::unique_ptr<ken::bench::Echo::Stub>> connected = ConnectEcho(address);
+  if (!connected.ok()) return connected.status();
+  std::unique_ptr<ken::bench::Echo::Stub> stub = std::move(*connected);
   grpc::ClientContext context;
   std::unique_ptr<grpc::ClientReaderWriter<ken::bench::EchoMessage, ken::bench::EchoMessage>>
       stream = stub->Stream(&context);
@@ -700,12 +706,9 @@ absl::StatusOr<Measured> GrpcRow(const std::string& address, int window, int mes
 // another until `messages` calls are done; per-call round trip.
 absl::StatusOr<Measured> GrpcUnaryRow(const std::string& address, int window, int messages,
                                       int payload_bytes) {
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
-    return absl::UnavailableError(absl::StrCat("cannot connect to the echo server at ", address));
-  }
-  std::unique_ptr<ken::bench::Echo::Stub> stub = ken::bench::Echo::NewStub(channel);
+  absl::StatusOr<std::unique_ptr<ken::bench::Echo::Stub>> connected = ConnectEcho(address);
+  if (!connected.ok()) return connected.status();
+  std::unique_ptr<ken::bench::Echo::Stub> stub = std::move(*connected);
   std::vector<double> rtts(messages, -1);
   std::atomic<int> next{0};
   std::atomic<int> failed{0};
