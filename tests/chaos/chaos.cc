@@ -364,8 +364,12 @@ int RunWorkload(const Workload& w, uint32_t seed, int duration_s, const std::vec
          kills, static_cast<unsigned long long>(restarts), static_cast<unsigned long long>(retransmits),
          static_cast<unsigned long long>(duplicates), static_cast<unsigned long long>(refused), check.violations);
   if (check.violations > 0) {
-    printf("FAILED: replay with --seed=%u --workloads=%s --faults=%s\n", seed, w.name.c_str(),
-           absl::StrJoin(faults, ",").c_str());
+    printf("FAILED: replay with --seed=%u --workloads=%s --faults=%s (stores and logs kept in %s)\n", seed,
+           w.name.c_str(), absl::StrJoin(faults, ",").c_str(), c.dir.c_str());
+  } else {
+    // A passing run leaves nothing behind (its journal segments take GBs).
+    std::error_code ignored;
+    std::filesystem::remove_all(c.dir, ignored);
   }
   fflush(stdout);
   return check.violations == 0 ? 0 : 1;
