@@ -245,10 +245,13 @@ int RunWorkload(const Workload& w, uint32_t seed, int duration_s, const std::vec
   std::map<std::string, std::string> incarnation;
   std::map<std::string, uint64_t> turns;
   auto up_deadline = Clock::now() + std::chrono::seconds(60);
-  while (incarnation.size() < c.ids.size() && Clock::now() < up_deadline) {
+  int exit_code = 0;
+  bool supervisor_exited = false;
+  while (incarnation.size() < c.ids.size() && Clock::now() < up_deadline && !supervisor_exited) {
     for (const std::string& id : c.ids) {
       if (auto s = Status(c, id)) incarnation[id] = s->incarnation();
     }
+    supervisor_exited = supervisor.Poll(&exit_code);  // also reads its output so the pipe never fills
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (network.net) {
@@ -258,12 +261,18 @@ int RunWorkload(const Workload& w, uint32_t seed, int duration_s, const std::vec
   }
   Checker check;
   if (incarnation.size() < c.ids.size()) {
-    fprintf(stderr, "cluster did not come up:\n%s\n", supervisor.output().c_str());
+    std::vector<std::string> down;
+    for (const std::string& id : c.ids) {
+      if (!incarnation.count(id)) down.push_back(absl::StrCat(id, " (", c.address.at(id), ")"));
+    }
+    fprintf(stderr, "cluster did not come up: no status from %s within 60 s%s; ken cluster up printed:\n%s\n",
+            absl::StrJoin(down, ", ").c_str(),
+            supervisor_exited ? absl::StrCat(" (it exited with code ", exit_code, ")").c_str() : "",
+            supervisor.output().c_str());
     return 1;
   }
   std::mt19937 rng(seed);
   int kills = 0;
-  int exit_code = 0;
   auto chaos_end = Clock::now() + std::chrono::seconds(duration_s);
   if (network.net) {
     ::ken::testing::RoundsOptions rounds;

@@ -12,6 +12,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <random>
+#include <set>
 #include <sstream>
 
 #include "gtest/gtest.h"
@@ -149,17 +152,58 @@ bool Process::Poll(int* exit_code) {
   return true;
 }
 
-int FreePort() {
+namespace {
+
+// Binds a fresh socket to 127.0.0.1:`port` (0: the kernel picks); returns
+// the bound port, or 0 if it is taken.
+int TryBind(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) abort();
   struct sockaddr_in addr = {};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) != 0) abort();
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<struct sockaddr*>(&addr), &len);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  int bound = 0;
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) == 0) {
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<struct sockaddr*>(&addr), &len);
+    bound = ntohs(addr.sin_port);
+  }
   close(fd);
-  return ntohs(addr.sin_port);
+  return bound;
+}
+
+// The lowest port of the kernel's ephemeral range.
+int EphemeralLow() {
+  std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0, high = 0;
+  if (!(f >> low >> high) || low <= 0) return 32768;
+  return low;
+}
+
+}  // namespace
+
+int FreePort() {
+  constexpr int kFirst = 10000;
+  static std::mutex mu;
+  static std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(getpid()));
+  static std::set<int> handed_out;  // so two calls never return one port
+  std::lock_guard<std::mutex> lock(mu);
+  const int low = EphemeralLow();
+  if (low > kFirst + 1000) {
+    std::uniform_int_distribution<int> pick(kFirst, low - 1);
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      const int candidate = pick(rng);
+      if (handed_out.count(candidate)) continue;
+      if (int port = TryBind(candidate); port != 0) {
+        handed_out.insert(port);
+        return port;
+      }
+    }
+  }
+  int port = TryBind(0);
+  if (port == 0) abort();
+  return port;
 }
 
 ChildResult RunProgram(const std::vector<std::string>& argv, const std::string& input, int timeout_ms) {

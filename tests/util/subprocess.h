@@ -74,7 +74,13 @@ inline std::string DurabilityUnderTest() {
 // A fresh directory under TEST_TMPDIR (or /tmp).
 std::string MakeTempDir();
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0).
+// A TCP port on 127.0.0.1 that was free a moment ago, chosen at random
+// below the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range,
+// 32768-60999 by default). A port from bind(0) would be in that range, where
+// the kernel may hand it to the next bind(0) (a fault proxy's listener) or to
+// an outgoing connection's local end before the node that was meant to listen
+// on it starts or restarts, and that node then cannot bind for as long as the
+// other socket lives. Falls back to bind(0) if no port below the range is free.
 int FreePort();
 
 std::string ReadFileOrEmpty(const std::string& path);
