@@ -4,8 +4,14 @@
 // lives in the heap like any other object. ref.call(method, ...args) is a
 // ken.call to that node (the method runs with the state as `this`; its
 // value, or its promise's, is the reply); ref.send(method, ...args) a
-// ken.send. An actor whose owner is this node runs its methods here, in
-// order, each in a microtask of the calling turn.
+// ken.send. A call or send to an actor whose owner is this node is a turn
+// of its own, as one to another node is: the method runs in a durable
+// internal timer's turn (due at once; calls made in one turn run in the
+// order made) on a structured clone of the arguments; a method that
+// throws is rolled back with its turn, kept as a dead letter, and the
+// caller's promise rejects with its error (e.node is this node); the
+// result (or its promise's settlement) is cloned and settles the caller's
+// promise in another turn.
 //
 // Placement: the owner of (kind, key) is the rendezvous-hashing winner
 // (highest hash of kind, key and node id) over the kind's placement list:
@@ -15,7 +21,13 @@
 // from its state. Every actor message carries the list its sender used;
 // a node whose own list for the kind differs refuses the message (an error
 // reply), so two nodes that disagree are told so instead of creating the
-// same actor twice.
+// same actor twice. And a node that fixes a kind's list asks every other
+// node of the config which list it uses for the kind (method
+// '@placement'; a node that never used it answers null); until all have
+// answered, this node runs no method of the kind (calls wait in a queue),
+// and if one uses another list it refuses every call of the kind (until a
+// config that pins that list), so that a node added later, or one that
+// never used the kind, cannot host a second copy of an actor.
 //
 // References are plain data when cloned ({'@kenRef': kind, key}); a
 // delivered value holding such objects gets them back as references
@@ -31,6 +43,7 @@ const {
   JSONParse,
   JSONStringify,
   Map,
+  MapPrototypeDelete,
   MapPrototypeForEach,
   MapPrototypeGet,
   MapPrototypeSet,
@@ -42,9 +55,7 @@ const {
   ObjectPrototype,
   ObjectPrototypeHasOwnProperty,
   ObjectSetPrototypeOf,
-  Promise,
   PromisePrototypeThen,
-  PromiseResolve,
   ReflectApply,
   SetPrototypeAdd,
   SetPrototypeForEach,
@@ -56,10 +67,12 @@ const {
 {
   const nativeSendFrame = natives.sendFrame;
   const serializedSize = natives.serializedSize;
+  const nativeClone = natives.clone;
   const KIND_ACTOR_CALL = 4;
   const KIND_ACTOR_SEND = 5;
   const MARKER = '@kenRef';
   const TIMEOUT = '@kenTimeout';  // own, non-enumerable: not cloned
+  const PLACEMENT_QUERY = '@placement';  // the method name of a placement query (never an actor's)
 
   const state = internals.state.actors !== undefined ? internals.state.actors : {
     __proto__: null,
@@ -70,6 +83,10 @@ const {
     configJson: '',
   };
   internals.state.actors = state;
+  // kind -> { fingerprint, waiting (peers yet to answer), queue (thunks run
+  // once all agree), refusal ('' or why this node refuses the kind) }. No
+  // entry: agreed (or used before built-ins version 7, which did not ask).
+  if (state.agreement === undefined) state.agreement = new Map();
 
   const checkKind = (kind, where) => {
     if (typeof kind !== 'string' || kind === '') throw new TypeError(`${where}: the kind must be a non-empty string`);
@@ -97,16 +114,21 @@ const {
     return 4294967296 * (2097151 & h2) + (h1 >>> 0);
   };
 
-  // The placement list of `kind`, fixed at its first use; null outside a
-  // cluster (every actor is local).
+  // The placement list of `kind`, fixed at its first use (which asks the
+  // other nodes for theirs: startAgreement); null outside a cluster (every
+  // actor is local).
   const placementOf = (kind) => {
     const used = MapPrototypeGet(state.used, kind);
     if (used !== undefined) return used;
     if (state.config === null) return null;
-    const kinds = state.config.kinds;
-    const list = ObjectPrototypeHasOwnProperty(kinds, kind) ? kinds[kind] : state.config.nodes;
+    const list = configListOf(kind);
     MapPrototypeSet(state.used, kind, list);
+    startAgreement(kind, list);
     return list;
+  };
+  const configListOf = (kind) => {
+    const kinds = state.config.kinds;
+    return ObjectPrototypeHasOwnProperty(kinds, kind) ? kinds[kind] : state.config.nodes;
   };
   const ownerOf = (kind, key, list) => {
     let best = null;
@@ -120,6 +142,73 @@ const {
       }
     }
     return best;
+  };
+
+
+  // Agreement on a kind's placement (see the top of this file).
+  const AGREEMENT_RETRY_MS = 1000;
+  const startAgreement = (kind, list) => {
+    const me = natives.me();
+    const fingerprint = ArrayPrototypeJoin(list, ',');
+    const a = { __proto__: null, fingerprint, waiting: 0, queue: [], refusal: '' };
+    const nodes = state.config.nodes;
+    for (let i = 0; i < nodes.length; i++) {
+      if (nodes[i] !== me) a.waiting++;
+    }
+    if (a.waiting === 0) return;
+    MapPrototypeSet(state.agreement, kind, a);
+    for (let i = 0; i < nodes.length; i++) {
+      if (nodes[i] !== me) ask(kind, a, nodes[i]);
+    }
+  };
+  // Asks `peer` for its list of `kind` (again after a delay if it cannot
+  // answer: an outbox full, an older Ken, ...; a call to a node that is
+  // down waits until it is up: messages are retransmitted until acked).
+  const ask = (kind, a, peer) => {
+    const retry = () => {
+      internals.addTimer(() => { if (MapPrototypeGet(state.agreement, kind) === a) ask(kind, a, peer); },
+                         AGREEMENT_RETRY_MS);
+    };
+    let reply;
+    try {
+      reply = internals.startCall(peer, KIND_ACTOR_CALL, [kind, '', PLACEMENT_QUERY, [], a.fingerprint], Infinity,
+                                  `the placement of ${kind} actors on '${peer}'`);
+    } catch (error) {
+      retry();
+      return;
+    }
+    PromisePrototypeThen(reply, (theirs) => {
+      if (MapPrototypeGet(state.agreement, kind) !== a || a.refusal !== '') return;
+      if (theirs !== null && theirs !== a.fingerprint) {
+        refuse(kind, a, `node '${peer}' places ${kind} actors over [${theirs}] (fixed when it first used the kind) `
+               + `but this node, '${natives.me()}', would place them over [${a.fingerprint}]; refusing every ${kind} `
+               + 'call here so that no actor is hosted twice: pin the list the cluster uses in the config '
+               + `(actors: ${kind}: placement: [${theirs}]) and restart this node`);
+        return;
+      }
+      if (--a.waiting === 0) {
+        MapPrototypeDelete(state.agreement, kind);
+        for (let i = 0; i < a.queue.length; i++) a.queue[i].run();
+        a.queue = [];
+      }
+    }, retry);
+  };
+  const refuse = (kind, a, why) => {
+    a.refusal = why;
+    natives.write(2, `actors: ${why}\n`);
+    for (let i = 0; i < a.queue.length; i++) a.queue[i].refuse(why);
+    a.queue = [];
+  };
+  // Runs `item.run()` now if the kind is agreed, later if this node still
+  // waits for answers; throws the refusal if it refuses the kind.
+  const whenAgreed = (kind, item) => {
+    const a = MapPrototypeGet(state.agreement, kind);
+    if (a === undefined) {
+      item.run();
+      return;
+    }
+    if (a.refusal !== '') throw new Error(`actor kind ${kind}: ${a.refusal}`);
+    a.queue[a.queue.length] = item;
   };
 
   // The actor itself, created on first use.
@@ -169,19 +258,43 @@ const {
     const theirs = message[4];
     checkKind(kind, 'actor message');
     checkKey(key, 'actor message');
+    if (method === PLACEMENT_QUERY) {
+      // Another node asks which list this one uses (without fixing one).
+      const used = MapPrototypeGet(state.used, kind);
+      if (callId !== 0) internals.answerCall(from, callId, used === undefined ? null : ArrayPrototypeJoin(used, ','));
+      return;
+    }
     const list = placementOf(kind);
     const mine = list === null ? '' : ArrayPrototypeJoin(list, ',');
     if (theirs !== mine) {
       throw new Error(`actor ${kind} '${key}': node '${from}' places ${kind} actors over [${theirs}] but node '${
         natives.me()}' over [${mine}] (fixed when each first used the kind); refusing, so that no actor is created `
-        + `twice: give the kind one placement list (actors: ${kind}: placement: [...]) and re-create the stores that disagree`);
+        + `twice: pin the list the cluster uses in the config (actors: ${kind}: placement: [...]) and restart the `
+        + 'nodes that place otherwise');
     }
     const owner = list === null ? natives.me() : ownerOf(kind, key, list);
     if (owner !== natives.me()) {
       throw new Error(`actor ${kind} '${key}' belongs to node '${owner}', not '${natives.me()}'`);
     }
-    const result = invoke(kind, key, method, args);
-    if (callId !== 0) internals.answerCall(from, callId, result);
+    const a = MapPrototypeGet(state.agreement, kind);
+    if (a === undefined) {
+      const result = invoke(kind, key, method, args);
+      if (callId !== 0) internals.answerCall(from, callId, result);
+      return;
+    }
+    whenAgreed(kind, {
+      __proto__: null,
+      // Later, in a turn of its own, as a call made here would be.
+      run() {
+        internals.addTimer(() => {
+          const result = invoke(kind, key, method, args);
+          if (callId !== 0) internals.answerCall(from, callId, result);
+        }, 0, callId === 0 ? undefined : (error) => { internals.callFailed(from, callId, error); });
+      },
+      refuse(why) {
+        if (callId !== 0) internals.callFailed(from, callId, `Uncaught Error: actor kind ${kind}: ${why}`);
+      },
+    });
   };
 
   const refPrototype = { __proto__: null };
@@ -199,11 +312,31 @@ const {
     checkKey(key, 'actor reference');
     const list = placementOf(kind);
     if (list === null) return { kind, key, owner: null, fingerprint: '' };
+    const a = MapPrototypeGet(state.agreement, kind);
+    if (a !== undefined && a.refusal !== '') throw new Error(`actor kind ${kind}: ${a.refusal}`);
     const owner = ownerOf(kind, key, list);
     return { kind, key, owner: owner === natives.me() ? null : owner, fingerprint: ArrayPrototypeJoin(list, ',') };
   };
-  const local = (kind, key, method, args) =>
-    PromisePrototypeThen(ReflectApply(PromiseResolve, Promise, [undefined]), () => invoke(kind, key, method, args));
+  // A call (`id` >= 1: answered) or send (id 0) to actor (kind, key) of
+  // this node, with `args` already cloned: its turn.
+  const runLocally = (kind, key, method, args, id) => {
+    internals.reviveRefs(args);
+    const result = invoke(kind, key, method, args);
+    if (id !== 0) internals.answerLocally(id, result);
+  };
+  const local = (kind, key, method, args, id) => {
+    const copy = nativeClone(plainArray(args));  // throws, as a send does, for what cannot be cloned
+    whenAgreed(kind, {
+      __proto__: null,
+      run() {
+        internals.addTimer(() => { runLocally(kind, key, method, copy, id); }, 0,
+                           id === 0 ? undefined : (error) => { internals.localCallFailed(id, error); });
+      },
+      refuse(why) {
+        if (id !== 0) internals.localCallFailed(id, `Uncaught Error: actor kind ${kind}: ${why}`);
+      },
+    });
+  };
   const plainArray = (args) => {
     const out = [];
     for (let i = 0; i < args.length; i++) out[i] = args[i];
@@ -215,8 +348,12 @@ const {
     call(method, ...args) {
       const r = route(this);
       if (typeof method !== 'string') throw new TypeError('ref.call(method, ...args): method must be a string');
-      if (r.owner === null) return local(r.kind, r.key, method, args);
       const ms = ObjectPrototypeHasOwnProperty(this, TIMEOUT) ? this[TIMEOUT] : internals.callTimeoutMs(undefined);
+      if (r.owner === null) {
+        const id = internals.nextCallId();
+        local(r.kind, r.key, method, args, id);
+        return internals.awaitReply(id, natives.me(), ms, `${r.kind} '${r.key}'.${method}() on this node`);
+      }
       return internals.startCall(r.owner, KIND_ACTOR_CALL, [r.kind, r.key, method, plainArray(args), r.fingerprint],
                                  ms, `${r.kind} '${r.key}'.${method}() on '${r.owner}'`);
     },
@@ -233,7 +370,7 @@ const {
       const r = route(this);
       if (typeof method !== 'string') throw new TypeError('ref.send(method, ...args): method must be a string');
       if (r.owner === null) {
-        local(r.kind, r.key, method, args);
+        local(r.kind, r.key, method, args, 0);
         return undefined;
       }
       nativeSendFrame(r.owner, KIND_ACTOR_SEND, internals.nextCallId(),
@@ -327,9 +464,19 @@ const {
     for (let i = 0; i < names.length; i++) kinds[names[i]] = given[names[i]];
     state.config = { __proto__: null, nodes, kinds };
     state.configJson = json;
+    // A kind this node refused is asked about afresh when the config now
+    // gives it another list (say, the one the cluster uses, pinned).
+    const retry = [];
+    MapPrototypeForEach(state.agreement, (a, kind) => {
+      if (a.refusal !== '' && ArrayPrototypeJoin(configListOf(kind), ',') !== a.fingerprint) retry[retry.length] = kind;
+    });
+    for (let i = 0; i < retry.length; i++) {
+      MapPrototypeDelete(state.agreement, retry[i]);
+      MapPrototypeDelete(state.used, retry[i]);
+    }
     // Kinds already used keep their list; say so when the config moved on.
     MapPrototypeForEach(state.used, (list, kind) => {
-      const now = ObjectPrototypeHasOwnProperty(kinds, kind) ? kinds[kind] : nodes;
+      const now = configListOf(kind);
       if (ArrayPrototypeJoin(now, ',') !== ArrayPrototypeJoin(list, ',')) {
         natives.write(2, `actors: ${kind} actors stay placed over [${ArrayPrototypeJoin(list, ',')}] (fixed at first `
                        + `use); the config now says [${ArrayPrototypeJoin(now, ',')}], which would move actors away `

@@ -52,6 +52,7 @@ const {
   const nativeSendFrame = natives.sendFrame;
   const nativeMe = natives.me;
   const nativePeers = natives.peers;
+  const nativeClone = natives.clone;
   const KIND_CALL = 1;
   const KIND_REPLY = 2;
   const KIND_ERROR_REPLY = 3;
@@ -183,13 +184,9 @@ const {
     }
     state.receiveHandler = handler;
   };
-  // Sends `value` to `dest` as a call of `kind` (a call, an actor call)
-  // and returns the promise its reply settles; `what` names it in the
-  // timeout's message. Throws as ken.send does (unknown node,
-  // back-pressure, a value that cannot be cloned, ...).
-  const startCall = (dest, kind, value, ms, what) => {
-    const id = state.nextCallId++;
-    nativeSendFrame(dest, kind, id, value);
+  // Call `id`, made to `dest`: the promise its reply settles, or its
+  // timeout (`ms`; `what` names the call in the TimeoutError's message).
+  const awaitReply = (id, dest, ms, what) => {
     let resolve;
     let reject;
     const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
@@ -206,21 +203,45 @@ const {
     MapPrototypeSet(state.calls, id, entry);
     return promise;
   };
+  // Sends `value` to `dest` as a call of `kind` (a call, an actor call)
+  // and returns the promise its reply settles; `what` names it in the
+  // timeout's message. Throws as ken.send does (unknown node,
+  // back-pressure, a value that cannot be cloned, ...).
+  const startCall = (dest, kind, value, ms, what) => {
+    const id = state.nextCallId++;
+    nativeSendFrame(dest, kind, id, value);
+    return awaitReply(id, dest, ms, what);
+  };
   internals.startCall = startCall;
+  internals.awaitReply = awaitReply;
   internals.callTimeoutMs = timeoutMs;
   internals.nextCallId = () => state.nextCallId++;
 
   // Answers call `id` of `from` with `result`: at once, or when the promise
-  // (thenable) it is settles.
-  const answer = (from, id, result) => {
+  // (thenable) it is settles; `reply(to, id, kind, value)` sends it.
+  const answer = (from, id, result, reply = sendReply) => {
     if (internals.isThenable(result)) {
       PromisePrototypeThen(ReflectApply(PromiseResolve, Promise, [result]),
-          (v) => { sendReply(from, id, KIND_REPLY, v); },
-          (e) => { sendReply(from, id, KIND_ERROR_REPLY, errorInfo(e)); });
+          (v) => { reply(from, id, KIND_REPLY, v); },
+          (e) => { reply(from, id, KIND_ERROR_REPLY, errorInfo(e)); });
     } else {
-      sendReply(from, id, KIND_REPLY, result);
+      reply(from, id, KIND_REPLY, result);
     }
   };
+  // The reply to a call made on this node (to an actor here): a structured
+  // clone, delivered by a turn of its own as a reply from a peer would be.
+  const replyLocally = (to, id, kind, value) => {
+    let copy;
+    try {
+      copy = nativeClone(value);
+    } catch (error) {
+      if (kind !== KIND_REPLY) throw error;  // errorInfo's plain data always clones
+      kind = KIND_ERROR_REPLY;
+      copy = errorInfo(error, 'the reply could not be sent: ');
+    }
+    internals.addTimer(() => { internals.deliver(copy, to, kind, id, true); }, 0);
+  };
+  internals.answerLocally = (id, result) => { answer(nativeMe(), id, result, replyLocally); };
   internals.answerCall = answer;
 
   const call = function call(dest, value, options) {
@@ -292,10 +313,9 @@ const {
     if (kind === KIND_CALL) answer(from, id, result);
   };
 
-  // Call `id` of `from` failed (its turn aborted with `text`, the turn's
-  // error: "Uncaught TypeError: ...\n    at ..." or "turn aborted: ..."):
-  // its error reply.
-  internals.callFailed = (from, id, text) => {
+  // What a failed turn's error text ("Uncaught TypeError: ...\n    at ..."
+  // or "turn aborted: ...") says: { name, message, stack }.
+  const failureInfo = (text) => {
     let name = 'Error';
     let message = text;
     const at = StringPrototypeIndexOf(text, 'Uncaught ');
@@ -311,6 +331,18 @@ const {
         message = rest;
       }
     }
-    sendReply(from, id, KIND_ERROR_REPLY, { name, message, stack: text });
+    return { name, message, stack: text };
+  };
+  // Call `id` of `from` failed (its turn aborted with `text`, the turn's
+  // error): its error reply.
+  internals.callFailed = (from, id, text) => {
+    sendReply(from, id, KIND_ERROR_REPLY, failureInfo(text));
+  };
+  // A call made on this node to an actor here failed so: its error reply,
+  // in a turn of its own (this runs in the failed turn's fallback).
+  internals.localCallFailed = (id, text) => {
+    const info = failureInfo(text);
+    const me = nativeMe();
+    internals.addTimer(() => { internals.deliver(info, me, KIND_ERROR_REPLY, id, false); }, 0);
   };
 }

@@ -311,6 +311,28 @@ void SerializedSize(const v8::FunctionCallbackInfo<v8::Value>& info) {
 }
 KEN_NATIVE(21, "serializedSize", SerializedSize);
 
+// natives.clone(value): a structured clone of `value` (V8's ValueSerializer
+// then ValueDeserializer, what a message to another node goes through):
+// what a call to an actor of this node gets instead of the caller's own
+// objects (js_api/actors.js). Throws as a send would (a DataCloneError for
+// functions, symbols, ...).
+void Clone(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  v8::ValueSerializer serializer(isolate);
+  serializer.WriteHeader();
+  if (!serializer.WriteValue(context, info[0]).FromMaybe(false)) return;  // DataCloneError thrown
+  std::pair<uint8_t*, size_t> bytes = serializer.Release();
+  v8::Local<v8::Value> copy;
+  {
+    v8::ValueDeserializer deserializer(isolate, bytes.first, bytes.second);
+    if (deserializer.ReadHeader(context).FromMaybe(false)) (void)deserializer.ReadValue(context).ToLocal(&copy);
+  }
+  free(bytes.first);  // ValueSerializer's default delegate allocates with realloc
+  if (!copy.IsEmpty()) info.GetReturnValue().Set(copy);
+}
+KEN_NATIVE(22, "clone", Clone);
+
 void SetFunction(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> target,
                  const char* name, v8::FunctionCallback callback) {
   v8::Local<v8::FunctionTemplate> t = v8::FunctionTemplate::New(
@@ -447,6 +469,10 @@ const std::vector<Upgrade>& Upgrades() {
       // frozen before keeps it, answering calls but not making them),
       // built-in durable timers for call timeouts (timers.js).
       {6, nullptr, {"ken:timers.js", "ken:ken.js", "ken:actors.js"}},
+      // Version 7: calls to actors of the same node run as turns of their
+      // own, on structured clones (actors.js, ken.js; natives.clone), on
+      // internal timers that learn why their callback failed (timers.js).
+      {7, nullptr, {"ken:timers.js", "ken:ken.js", "ken:actors.js"}},
   };
   return *upgrades;
 }

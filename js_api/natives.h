@@ -61,8 +61,11 @@ inline constexpr uint32_t kNativeHostSlot = 0;
 // the natives brand, proxyDetails, previewEntries, constructorName),
 // request.params and rejected handler promises answered 500 (http.js);
 // 5: CommonJS modules, the global `require` (modules.js); 6: request/reply,
-// ken.call (ken.js, natives.sendFrame), internal durable timers (timers.js).
-inline constexpr int kBuiltinsVersion = 6;
+// ken.call (ken.js, natives.sendFrame), internal durable timers (timers.js);
+// 7: a call to an actor of the same node is a turn of its own, on cloned
+// values (actors.js, natives.clone; timers.js: internal timers told why
+// their callback failed).
+inline constexpr int kBuiltinsVersion = 7;
 
 // The built-ins version of the heap whose `internals` these are.
 int BuiltinsVersion(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Object> internals);

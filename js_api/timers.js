@@ -63,9 +63,17 @@ const {
     clearTimeout(id) { clear(id); },
     clearInterval(id) { clear(id); },
   };
-  // For the built-ins (ken.call's timeouts): the same durable timers, out
-  // of the program's reach (it may replace the globals).
-  internals.addTimer = (callback, delay) => add(callback, delay, NullProtoArray(), false);
+  // For the built-ins (ken.call's timeouts, calls to actors of this node):
+  // the same durable timers, out of the program's reach (it may replace the
+  // globals). `onFailure(error)`, if given, runs in the fallback turn after
+  // the callback failed (threw, timed out, reached the heap limit), with the
+  // turn's error text ("Uncaught TypeError: ...\n    at ..."); it must not
+  // throw and should only record or schedule (it runs in the fallback).
+  internals.addTimer = (callback, delay, onFailure) => {
+    const id = add(callback, delay, NullProtoArray(), false);
+    if (typeof onFailure === 'function') MapPrototypeGet(state.table, id).onFailure = onFailure;
+    return id;
+  };
   internals.clearTimer = clear;
   const names = ['setTimeout', 'setInterval', 'clearTimeout', 'clearInterval'];
   for (let i = 0; i < names.length; i++) {
@@ -93,8 +101,12 @@ const {
     const t = consume(id, due);
     if (t !== undefined) ReflectApply(t.callback, global, t.args);
   };
-  // After a failed callback: the firing still counts (not retried forever).
-  internals.consumeTimer = (id, due) => { consume(id, due); };
+  // After a failed callback: the firing still counts (not retried forever);
+  // an internal timer with an onFailure is told the error.
+  internals.consumeTimer = (id, due, error) => {
+    const t = consume(id, due);
+    if (t !== undefined && t.onFailure !== undefined && typeof error === 'string') t.onFailure(error);
+  };
   // The earliest `max` timers as JSON [[id, due], ...], soonest first. The
   // host parses it: written out from numbers here, not by JSON.stringify
   // (which the program may replace, or steer with a toJSON).

@@ -263,10 +263,13 @@ absl::StatusOr<std::string> RunEval(const TurnScope& scope, const std::string& s
   return Serialize(output);
 }
 
+// internals.fireTimer(id, due), or consumeTimer(id, due, failure) after a
+// failed callback.
 absl::StatusOr<std::string> CallTimerHook(const TurnScope& scope, const char* hook, const v1::TimerFiring& t) {
   v8::Local<v8::Value> args[] = {v8::Number::New(scope.isolate, static_cast<double>(t.id())),
-                                 v8::Number::New(scope.isolate, static_cast<double>(t.due_ms()))};
-  if (CallHook(scope, hook, 2, args).IsEmpty()) return absl::AbortedError("threw");
+                                 v8::Number::New(scope.isolate, static_cast<double>(t.due_ms())),
+                                 V8String(scope.isolate, t.failure())};
+  if (CallHook(scope, hook, t.failure().empty() ? 2 : 3, args).IsEmpty()) return absl::AbortedError("threw");
   return std::string();
 }
 
@@ -413,8 +416,15 @@ TurnInput MakeTurn(v1::TurnInput record) {
       input.dead_letter = true;
       const v1::TimerFiring t = record.timer();
       input.body = [t](const TurnScope& scope) { return CallTimerHook(scope, "fireTimer", t); };
-      // After a failed callback the firing still counts (not retried forever).
+      // After a failed callback the firing still counts (not retried
+      // forever), and an internal timer learns why (the error is part of
+      // the fallback turn's record, so that a journal replay repeats it).
       input.on_failure = [t](const TurnScope& scope) { return CallTimerHook(scope, "consumeTimer", t); };
+      input.with_failure = [record](const std::string& error) {
+        v1::TurnInput failed = record;
+        failed.mutable_timer()->set_failure(error);
+        return MakeTurn(std::move(failed));
+      };
       break;
     }
     case v1::TurnInput::kShell:
