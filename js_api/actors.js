@@ -48,6 +48,7 @@ const {
   MapPrototypeGet,
   MapPrototypeSet,
   MathImul,
+  NullProtoArray,
   NumberIsSafeInteger,
   ObjectDefineProperty,
   ObjectGetPrototypeOf,
@@ -150,7 +151,7 @@ const {
   const startAgreement = (kind, list) => {
     const me = natives.me();
     const fingerprint = ArrayPrototypeJoin(list, ',');
-    const a = { __proto__: null, fingerprint, waiting: 0, queue: [], refusal: '' };
+    const a = { __proto__: null, fingerprint, waiting: 0, queue: NullProtoArray(), refusal: '' };
     const nodes = state.config.nodes;
     for (let i = 0; i < nodes.length; i++) {
       if (nodes[i] !== me) a.waiting++;
@@ -189,7 +190,7 @@ const {
       if (--a.waiting === 0) {
         MapPrototypeDelete(state.agreement, kind);
         for (let i = 0; i < a.queue.length; i++) a.queue[i].run();
-        a.queue = [];
+        a.queue = NullProtoArray();
       }
     }, retry);
   };
@@ -197,7 +198,7 @@ const {
     a.refusal = why;
     natives.write(2, `actors: ${why}\n`);
     for (let i = 0; i < a.queue.length; i++) a.queue[i].refuse(why);
-    a.queue = [];
+    a.queue = NullProtoArray();
   };
   // Runs `item.run()` now if the kind is agreed, later if this node still
   // waits for answers; throws the refusal if it refuses the kind.
@@ -466,7 +467,7 @@ const {
     state.configJson = json;
     // A kind this node refused is asked about afresh when the config now
     // gives it another list (say, the one the cluster uses, pinned).
-    const retry = [];
+    const retry = NullProtoArray();
     MapPrototypeForEach(state.agreement, (a, kind) => {
       if (a.refusal !== '' && ArrayPrototypeJoin(configListOf(kind), ',') !== a.fingerprint) retry[retry.length] = kind;
     });

@@ -14,6 +14,7 @@
 const {
   ArrayPrototypePush,
   ArrayPrototypeSort,
+  ArrayPrototypeSplice,
   DateNow,
   MathFloor,
   MathMax,
@@ -23,6 +24,7 @@ const {
   MapPrototypeDelete,
   MapPrototypeForEach,
   MapPrototypeGet,
+  MapPrototypeGetSize,
   MapPrototypeSet,
   NullProtoArray,
   Number,
@@ -40,6 +42,15 @@ const {
       ? internals.state.timers
       : { __proto__: null, table: new Map(), nextId: 1 };
   internals.state.timers = state;
+  // Internal timers due at once (delay 0: calls to actors of this node and
+  // their replies), in a FIFO of ids beside the table, so that listing the
+  // next ones due costs what it lists, not a sort of all of them; their due
+  // times never go back (a clock step back keeps their order).
+  if (state.immediates === undefined) {
+    state.immediates = NullProtoArray();
+    state.immediateHead = 0;
+    state.lastImmediateDue = 0;
+  }
 
   const toDelay = (delay) => {
     let d = Number(delay);
@@ -70,7 +81,17 @@ const {
   // turn's error text ("Uncaught TypeError: ...\n    at ..."); it must not
   // throw and should only record or schedule (it runs in the fallback).
   internals.addTimer = (callback, delay, onFailure) => {
-    const id = add(callback, delay, NullProtoArray(), false);
+    let id;
+    if (delay === 0) {
+      id = state.nextId++;
+      const due = MathMax(DateNow(), state.lastImmediateDue);
+      state.lastImmediateDue = due;
+      MapPrototypeSet(state.table, id, { __proto__: null, due, interval: 0, callback, args: NullProtoArray(),
+                                         immediate: true });
+      ArrayPrototypePush(state.immediates, id);
+    } else {
+      id = add(callback, delay, NullProtoArray(), false);
+    }
     if (typeof onFailure === 'function') MapPrototypeGet(state.table, id).onFailure = onFailure;
     return id;
   };
@@ -112,15 +133,28 @@ const {
   // (which the program may replace, or steer with a toJSON).
   const jsonNumber = (n) => (NumberIsFinite(n) ? `${n}` : 'null');  // as JSON.stringify
   internals.upcomingTimers = (max) => {
-    const list = NullProtoArray();
-    MapPrototypeForEach(state.table, (t, id) => { ArrayPrototypePush(list, [id, t.due]); });
-    ArrayPrototypeSort(list, (a, b) => a[1] - b[1] || a[0] - b[0]);
-    // As list.slice(0, max).
-    const n = list.length;
+    const n = MapPrototypeGetSize(state.table);
     let end = max === undefined ? n : Number(max);
+    // As list.slice(0, max).
     end = end !== end ? 0 : end < 0 ? MathMax(n + MathTrunc(end), 0) : MathMin(MathTrunc(end), n);
+    // The first `end` immediates still in the table (dropping fired ones).
+    const q = state.immediates;
+    while (state.immediateHead < q.length && MapPrototypeGet(state.table, q[state.immediateHead]) === undefined) {
+      state.immediateHead++;
+    }
+    if (state.immediateHead > 1024 && state.immediateHead * 2 > q.length) {
+      ArrayPrototypeSplice(q, 0, state.immediateHead);
+      state.immediateHead = 0;
+    }
+    const list = NullProtoArray();
+    for (let i = state.immediateHead; i < q.length && list.length < end; i++) {
+      const t = MapPrototypeGet(state.table, q[i]);
+      if (t !== undefined) ArrayPrototypePush(list, [q[i], t.due]);
+    }
+    MapPrototypeForEach(state.table, (t, id) => { if (t.immediate !== true) ArrayPrototypePush(list, [id, t.due]); });
+    ArrayPrototypeSort(list, (a, b) => a[1] - b[1] || a[0] - b[0]);
     let json = '[';
-    for (let i = 0; i < end; i++) {
+    for (let i = 0; i < end && i < list.length; i++) {
       json += `${i > 0 ? ',' : ''}[${jsonNumber(list[i][0])},${jsonNumber(list[i][1])}]`;
     }
     return `${json}]`;
