@@ -254,6 +254,14 @@ TEST_F(ActorsTest, CallsToAnActorOfTheSameNodeAreTurnsOfTheirOwn) {
   ASSERT_TRUE(r.ok() && r->ok());
   EXPECT_NE(r->result().find("could not be cloned"), std::string::npos) << r->result();
   for (const auto& [key, hosts] : Owners(cluster)) EXPECT_EQ(hosts, "a") << key;
+  // After kill -9 (a journal store replays the failed turns' fallbacks from
+  // their records, error included) the outcomes and the state are as committed.
+  KillAll(cluster);
+  StartAll(cluster);
+  r = Eval(cluster, "a", "[out.boom[0], out.boom[1], out.boom[2], out.node[1]].join(' ')");
+  ASSERT_TRUE(r.ok() && r->ok());
+  EXPECT_EQ(r->result(), "\"err RangeError no x a\"");
+  EXPECT_EQ(Outcome(cluster, "a", "restarted", x + ".call('members')"), "[\"ok\",[[\"ada\"]]]");
 }
 
 // Rooms under kill -9: a and b each post 60 numbered posts into 12 rooms

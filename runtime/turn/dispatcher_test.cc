@@ -57,6 +57,13 @@ TEST(DispatcherTest, RecordsRoundTripAndDescribeThemselves) {
   TurnInput timer = MakeTurn(TimerRecord(1, 1));
   EXPECT_TRUE(static_cast<bool>(timer.on_failure));
   EXPECT_EQ(timer.record.timer().id(), 1);
+  // A timer's fallback learns why its callback failed (an internal timer
+  // rejects a local actor call's caller with it), from its record.
+  ASSERT_TRUE(static_cast<bool>(timer.with_failure));
+  TurnInput timer_failed = timer.with_failure("Uncaught RangeError: no");
+  EXPECT_EQ(RoundTrip(timer_failed.record).timer().failure(), "Uncaught RangeError: no");
+  EXPECT_EQ(timer_failed.record.timer().id(), 1);
+  EXPECT_TRUE(static_cast<bool>(timer_failed.on_failure));
   // A call (a framed message): its fallback sends the error reply, and the
   // fallback's record carries the error, so that a replay repeats it.
   v1::Envelope call = MessageFrom("b", 5, "x");
