@@ -33,6 +33,7 @@ const {
   ObjectDefineProperty,
   ObjectFreeze,
   ObjectGetOwnPropertyDescriptor,
+  ObjectKeys,
   Promise,
   PromisePrototypeThen,
   PromiseResolve,
@@ -248,6 +249,12 @@ const {
     if (arguments.length < 2) throw new TypeError('ken.call(dest, value[, options]) needs a destination and a value');
     if (options !== undefined && (options === null || typeof options !== 'object')) {
       throw new TypeError('ken.call: options must be an object such as { timeout: 5000 }');
+    }
+    if (options !== undefined) {
+      const keys = ObjectKeys(options);
+      for (let i = 0; i < keys.length; i++) {
+        if (keys[i] !== 'timeout') throw new TypeError(`ken.call: unknown option '${keys[i]}' (the one option is timeout)`);
+      }
     }
     const ms = timeoutMs(options === undefined ? undefined : options.timeout);
     return startCall(dest, KIND_CALL, value, ms, `ken.call to '${dest}'`);

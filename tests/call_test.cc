@@ -161,6 +161,7 @@ TEST_F(CallTest, TimeoutsRejectAndLateRepliesAreDroppedAndCounted) {
            {"ken.call('b', 1, {timeout: 1e12})", "at most 2147483647 ms"},
            {"ken.call('b', 1, {timeout: null})", "TypeError: ken.call: options.timeout must be a number"},
            {"ken.call('b', 1, 5)", "TypeError: ken.call: options must be an object"},
+           {"ken.call('b', 1, {timout: 5})", "TypeError: ken.call: unknown option 'timout' (the one option is timeout)"},
            {"ken.call('b')", "TypeError: ken.call(dest, value[, options]) needs a destination and a value"},
            {"ken.call('nobody', 1)", "unknown destination 'nobody'"},
            {"ken.call('b', function () {})", "could not be cloned"}}) {
