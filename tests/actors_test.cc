@@ -66,13 +66,7 @@ class ActorsTest : public ::testing::Test {
     }
   }
   static absl::StatusOr<v1::EvalReply> Eval(TestCluster& cluster, const std::string& id, const std::string& source) {
-    absl::StatusOr<v1::EvalReply> r;
-    for (int i = 0; i < 100; ++i) {
-      r = cluster.Eval(id, source);
-      if (r.ok()) return r;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return r;
+    return cluster.EvalWhenUp(id, source);
   }
   // Starts `promise` (JS) on `id` as out[name] and waits for its outcome (JSON).
   static std::string Outcome(TestCluster& cluster, const std::string& id, const std::string& name,

@@ -73,13 +73,7 @@ class CallTest : public ::testing::Test {
 
   // An admin eval, retried while the node is starting.
   absl::StatusOr<v1::EvalReply> Eval(const std::string& id, const std::string& source) {
-    absl::StatusOr<v1::EvalReply> r;
-    for (int i = 0; i < 100; ++i) {
-      r = cluster_->Eval(id, source);
-      if (r.ok()) return r;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return r;
+    return cluster_->EvalWhenUp(id, source);
   }
 
   // Starts call `name` on a and waits for its outcome (JSON).

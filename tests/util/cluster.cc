@@ -95,6 +95,18 @@ absl::StatusOr<v1::EvalReply> TestCluster::Eval(const std::string& id, const std
   return AdminEval("127.0.0.1:" + std::to_string(ports_.at(id)), "test-token", source, 30000);
 }
 
+absl::StatusOr<v1::EvalReply> TestCluster::EvalWhenUp(const std::string& id, const std::string& source,
+                                                      int seconds) const {
+  absl::StatusOr<v1::EvalReply> r;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  do {
+    r = Eval(id, source);
+    if (r.ok()) return r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return r;
+}
+
 std::string TestCluster::WaitForValue(const std::string& id, const std::string& expr, const std::string& want,
                                       int seconds) const {
   std::string got;

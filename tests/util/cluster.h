@@ -52,6 +52,9 @@ class TestCluster {
   // Admin.Status / Admin.Eval of a running node (errors as the admin client's).
   absl::StatusOr<v1::StatusReply> Status(const std::string& id) const;
   absl::StatusOr<v1::EvalReply> Eval(const std::string& id, const std::string& source) const;
+  // Eval, retried every 100 ms for up to `seconds` while the node cannot
+  // be reached (starting, restarting); the last answer.
+  absl::StatusOr<v1::EvalReply> EvalWhenUp(const std::string& id, const std::string& source, int seconds = 10) const;
   // Polls `expr` with Inspect until it prints `want` or `seconds` pass;
   // returns the last value read.
   std::string WaitForValue(const std::string& id, const std::string& expr, const std::string& want,
