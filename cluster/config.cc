@@ -413,7 +413,7 @@ std::string ClusterConfig::ActorPlacementJson() const {
   for (const std::string& id : sorted) ids.push_back(id);
   nlohmann::json kinds = nlohmann::json::object();
   for (const auto& [kind, list] : actor_placement) kinds[kind] = list;
-  return nlohmann::json{{"nodes", ids}, {"kinds", kinds}}.dump();
+  return nlohmann::json{{"nodes", ids}, {"kinds", kinds}, {"max_message_bytes", max_message_bytes}}.dump();
 }
 
 absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path) {

@@ -75,7 +75,9 @@ struct ClusterConfig {
   // node's `peer_addresses` entry for them.
   std::map<std::string, std::string> DialAddressesOf(const std::string& id) const;
   // What a node's heap places actors by (js_api/actors.js): JSON
-  // {"nodes": [every id, sorted], "kinds": {kind: [ids, as in the config]}}.
+  // {"nodes": [every id, sorted], "kinds": {kind: [ids, as in the config]},
+  // "max_message_bytes": N} (the limit also applies to the clones a call to
+  // an actor of the same node makes, so it is part of the heap's record).
   std::string ActorPlacementJson() const;
 };
 

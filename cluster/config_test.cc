@@ -66,11 +66,11 @@ TEST_F(ConfigTest, PeerAddressesOverrideWhereANodeDialsItsPeers) {
 TEST_F(ConfigTest, ActorPlacementPerKind) {
   auto none = Parse(kGood);
   ASSERT_TRUE(none.ok()) << none.status();
-  EXPECT_EQ(none->ActorPlacementJson(), R"({"kinds":{},"nodes":["ping","pong"]})");
+  EXPECT_EQ(none->ActorPlacementJson(), R"({"kinds":{},"max_message_bytes":4194304,"nodes":["ping","pong"]})");
   auto c = Parse(std::string(kGood) + "actors:\n  Room:\n    placement: [pong]\n  Cart: {placement: [pong, ping]}\n");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->actor_placement.at("Room"), std::vector<std::string>{"pong"});
-  EXPECT_EQ(c->ActorPlacementJson(), R"({"kinds":{"Cart":["pong","ping"],"Room":["pong"]},"nodes":["ping","pong"]})");
+  EXPECT_EQ(c->ActorPlacementJson(), R"({"kinds":{"Cart":["pong","ping"],"Room":["pong"]},"max_message_bytes":4194304,"nodes":["ping","pong"]})");
   for (const auto& [yaml, message] : std::vector<std::pair<std::string, std::string>>{
            {"actors: [Room]\n", "'actors' must map actor kinds to their settings"},
            {"actors:\n  Room: 3\n", "actors: 'Room' must be a mapping (placement)"},

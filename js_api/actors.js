@@ -38,6 +38,8 @@
 const {
   ArrayIsArray,
   ArrayPrototypeJoin,
+  ArrayPrototypePush,
+  ArrayPrototypeSort,
   DateNow,
   Error,
   JSONParse,
@@ -63,6 +65,7 @@ const {
   SetPrototypeHas,
   Set,
   StringPrototypeCharCodeAt,
+  StringPrototypeSlice,
   TypeError,
 } = internals.primordials;
 {
@@ -89,9 +92,36 @@ const {
   // entry: agreed (or used before built-ins version 7, which did not ask).
   if (state.agreement === undefined) state.agreement = new Map();
 
+  // As the config's `actors:` keys (cluster/config.cc), so that every kind
+  // can be pinned: 1-100 printable ASCII characters, no spaces.
   const checkKind = (kind, where) => {
     if (typeof kind !== 'string' || kind === '') throw new TypeError(`${where}: the kind must be a non-empty string`);
+    let printable = kind.length <= 100;
+    for (let i = 0; i < kind.length && printable; i++) {
+      const c = StringPrototypeCharCodeAt(kind, i);
+      printable = c > 0x20 && c < 0x7f;
+    }
+    if (!printable) {
+      throw new TypeError(`${where}: the kind must be 1-100 printable ASCII characters without spaces (as a config's `
+                          + '`actors:` key), not ' + JSONStringify(StringPrototypeSlice(kind, 0, 120)));
+    }
   };
+  // Placement lists compared as sets (rendezvous hashing does not depend on
+  // their order): the sorted ids, joined by ',' (ids never hold one).
+  const canonical = (fingerprint) => {
+    if (typeof fingerprint !== 'string' || fingerprint === '') return '';
+    const ids = NullProtoArray();
+    let from = 0;
+    for (let i = 0; i <= fingerprint.length; i++) {
+      if (i === fingerprint.length || StringPrototypeCharCodeAt(fingerprint, i) === 44) {
+        ArrayPrototypePush(ids, StringPrototypeSlice(fingerprint, from, i));
+        from = i + 1;
+      }
+    }
+    ArrayPrototypeSort(ids);
+    return ArrayPrototypeJoin(ids, ',');
+  };
+  const nodeName = () => (natives.me() === null ? 'this shell' : `node '${natives.me()}'`);
   const checkKey = (key, where) => {
     if (typeof key !== 'string' && !(typeof key === 'number' && NumberIsSafeInteger(key))) {
       throw new TypeError(`${where}: the key must be a string or a safe integer, not ${
@@ -180,7 +210,7 @@ const {
     }
     PromisePrototypeThen(reply, (theirs) => {
       if (MapPrototypeGet(state.agreement, kind) !== a || a.refusal !== '') return;
-      if (theirs !== null && theirs !== a.fingerprint) {
+      if (theirs !== null && canonical(theirs) !== canonical(a.fingerprint)) {
         refuse(kind, a, `node '${peer}' places ${kind} actors over [${theirs}] (fixed when it first used the kind) `
                + `but this node, '${natives.me()}', would place them over [${a.fingerprint}]; refusing every ${kind} `
                + 'call here so that no actor is hosted twice: pin the list the cluster uses in the config '
@@ -216,7 +246,7 @@ const {
   const instanceOf = (kind, key) => {
     const def = MapPrototypeGet(state.kinds, kind);
     if (def === undefined) {
-      throw new Error(`actor kind '${kind}' is not defined on node '${natives.me()}' (ken.actor('${kind}', ...))`);
+      throw new Error(`actor kind '${kind}' is not defined on ${nodeName()} (ken.actor('${kind}', ...))`);
     }
     let table = MapPrototypeGet(state.hosted, kind);
     if (table === undefined) {
@@ -267,11 +297,11 @@ const {
     }
     const list = placementOf(kind);
     const mine = list === null ? '' : ArrayPrototypeJoin(list, ',');
-    if (theirs !== mine) {
+    if (canonical(theirs) !== canonical(mine)) {
       throw new Error(`actor ${kind} '${key}': node '${from}' places ${kind} actors over [${theirs}] but node '${
         natives.me()}' over [${mine}] (fixed when each first used the kind); refusing, so that no actor is created `
-        + `twice: pin the list the cluster uses in the config (actors: ${kind}: placement: [...]) and restart the `
-        + 'nodes that place otherwise');
+        + `twice: if [${mine}] is the list the cluster uses, pin it in the config (actors: ${kind}: placement: [${
+        mine}]) and restart node '${from}'`);
     }
     const owner = list === null ? natives.me() : ownerOf(kind, key, list);
     if (owner !== natives.me()) {
@@ -326,7 +356,8 @@ const {
     if (id !== 0) internals.answerLocally(id, result);
   };
   const local = (kind, key, method, args, id) => {
-    const copy = nativeClone(plainArray(args));  // throws, as a send does, for what cannot be cloned
+    // Throws, as a send does, for what cannot be cloned or is too big.
+    const copy = nativeClone(plainArray(args), state.maxMessageBytes, `${kind} '${key}'.${method}() arguments`);
     whenAgreed(kind, {
       __proto__: null,
       run() {
@@ -465,11 +496,15 @@ const {
     for (let i = 0; i < names.length; i++) kinds[names[i]] = given[names[i]];
     state.config = { __proto__: null, nodes, kinds };
     state.configJson = json;
+    const limit = parsed.max_message_bytes;
+    state.maxMessageBytes = typeof limit === 'number' && limit > 0 ? limit : 0;
     // A kind this node refused is asked about afresh when the config now
     // gives it another list (say, the one the cluster uses, pinned).
     const retry = NullProtoArray();
     MapPrototypeForEach(state.agreement, (a, kind) => {
-      if (a.refusal !== '' && ArrayPrototypeJoin(configListOf(kind), ',') !== a.fingerprint) retry[retry.length] = kind;
+      if (a.refusal !== '' && canonical(ArrayPrototypeJoin(configListOf(kind), ',')) !== canonical(a.fingerprint)) {
+        retry[retry.length] = kind;
+      }
     });
     for (let i = 0; i < retry.length; i++) {
       MapPrototypeDelete(state.agreement, retry[i]);
@@ -478,7 +513,7 @@ const {
     // Kinds already used keep their list; say so when the config moved on.
     MapPrototypeForEach(state.used, (list, kind) => {
       const now = configListOf(kind);
-      if (ArrayPrototypeJoin(now, ',') !== ArrayPrototypeJoin(list, ',')) {
+      if (canonical(ArrayPrototypeJoin(now, ',')) !== canonical(ArrayPrototypeJoin(list, ','))) {
         natives.write(2, `actors: ${kind} actors stay placed over [${ArrayPrototypeJoin(list, ',')}] (fixed at first `
                        + `use); the config now says [${ArrayPrototypeJoin(now, ',')}], which would move actors away `
                        + 'from their state');
@@ -486,4 +521,7 @@ const {
     });
   };
   internals.actorPlacementJson = () => state.configJson;
+  // The config's max_message_bytes (0: none, outside a cluster), which the
+  // clones of calls to actors of this node keep to as messages do.
+  internals.localMessageLimit = () => (state.maxMessageBytes > 0 ? state.maxMessageBytes : 0);
 }

@@ -234,7 +234,8 @@ const {
   const replyLocally = (to, id, kind, value) => {
     let copy;
     try {
-      copy = nativeClone(value);
+      copy = nativeClone(value, internals.localMessageLimit !== undefined ? internals.localMessageLimit() : 0,
+                         'the reply');
     } catch (error) {
       if (kind !== KIND_REPLY) throw error;  // errorInfo's plain data always clones
       kind = KIND_ERROR_REPLY;

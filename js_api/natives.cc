@@ -311,11 +311,14 @@ void SerializedSize(const v8::FunctionCallbackInfo<v8::Value>& info) {
 }
 KEN_NATIVE(21, "serializedSize", SerializedSize);
 
-// natives.clone(value): a structured clone of `value` (V8's ValueSerializer
-// then ValueDeserializer, what a message to another node goes through):
-// what a call to an actor of this node gets instead of the caller's own
-// objects (js_api/actors.js). Throws as a send would (a DataCloneError for
-// functions, symbols, ...).
+// natives.clone(value, maxBytes, what): a structured clone of `value` (V8's
+// ValueSerializer then ValueDeserializer, what a message to another node
+// goes through): what a call to an actor of the same node gets instead of
+// the caller's own objects (js_api/actors.js). Throws as a send would (a
+// DataCloneError for functions, symbols, ...), and "<what>: a value of N
+// bytes exceeds max_message_bytes (maxBytes)" when maxBytes > 0 and the
+// serialized value is larger (the heap holds the limit, so a replay
+// decides alike).
 void Clone(const v8::FunctionCallbackInfo<v8::Value>& info) {
   v8::Isolate* isolate = info.GetIsolate();
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
@@ -323,6 +326,15 @@ void Clone(const v8::FunctionCallbackInfo<v8::Value>& info) {
   serializer.WriteHeader();
   if (!serializer.WriteValue(context, info[0]).FromMaybe(false)) return;  // DataCloneError thrown
   std::pair<uint8_t*, size_t> bytes = serializer.Release();
+  const double max_bytes = info[1]->IsNumber() ? info[1].As<v8::Number>()->Value() : 0;
+  if (max_bytes > 0 && static_cast<double>(bytes.second) > max_bytes) {
+    free(bytes.first);
+    v8::String::Utf8Value what(isolate, info[2]);
+    ThrowError(isolate, absl::StrCat(info[2]->IsString() ? std::string(*what, what.length()) : std::string("clone"),
+                                     ": a value of ", bytes.second, " bytes exceeds max_message_bytes (",
+                                     static_cast<uint64_t>(max_bytes), ")"));
+    return;
+  }
   v8::Local<v8::Value> copy;
   {
     v8::ValueDeserializer deserializer(isolate, bytes.first, bytes.second);

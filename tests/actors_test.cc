@@ -247,6 +247,16 @@ TEST_F(ActorsTest, CallsToAnActorOfTheSameNodeAreTurnsOfTheirOwn) {
   r = Eval(cluster, "a", "try { " + x + ".call('join', function () {}); 'accepted' } catch (e) { e.message }");
   ASSERT_TRUE(r.ok() && r->ok());
   EXPECT_NE(r->result().find("could not be cloned"), std::string::npos) << r->result();
+  // As big a limit as a message to another node has (the config's
+  // max_message_bytes, 4 MiB by default); kinds the config could not pin
+  // are refused.
+  r = Eval(cluster, "a", "try { " + x + ".call('join', 'z'.repeat(5 << 20)); 'accepted' } catch (e) { e.message }");
+  ASSERT_TRUE(r.ok() && r->ok());
+  EXPECT_NE(r->result().find("Room 'x'.join() arguments: a value of 5242"), std::string::npos) << r->result();
+  EXPECT_NE(r->result().find("bytes exceeds max_message_bytes (4194304)"), std::string::npos) << r->result();
+  r = Eval(cluster, "a", "try { ken.actor('Chat Room', {}); 'accepted' } catch (e) { e.message }");
+  ASSERT_TRUE(r.ok() && r->ok());
+  EXPECT_NE(r->result().find("printable ASCII characters without spaces"), std::string::npos) << r->result();
   for (const auto& [key, hosts] : Owners(cluster)) EXPECT_EQ(hosts, "a") << key;
   // After kill -9 (a journal store replays the failed turns' fallbacks from
   // their records, error included) the outcomes and the state are as committed.
