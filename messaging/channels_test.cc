@@ -184,7 +184,9 @@ TEST_F(ChannelsTest, AFailingPeerGetsOneEnvelopePerRetryThenTheWholeOutbox) {
     clock_.Advance(2000);
     v1::Batch batch = a_->TakeDue("b");
     ASSERT_LE(batch.envelopes_size(), 1);
-    if (batch.envelopes_size() == 1) EXPECT_EQ(batch.envelopes(0).seq(), 1u);  // the oldest
+    if (batch.envelopes_size() == 1) {
+      EXPECT_EQ(batch.envelopes(0).seq(), 1u);  // the oldest
+    }
     sent += batch.envelopes_size();
     a_->OnSendFailed("b");
   }

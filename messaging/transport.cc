@@ -156,6 +156,12 @@ void TransportServer::Shutdown() {
 PeerSenders::PeerSenders(Channels* channels, const std::map<std::string, std::string>& addresses,
                          std::string token, size_t max_message_bytes)
     : channels_(channels), token_(std::move(token)), max_message_bytes_(max_message_bytes) {
+  // spdlog makes its registry and default logger at the first log call; made
+  // here, before the sender threads, two of them logging their first line at
+  // once do not race to make it (TSan saw that in a process that had not
+  // logged before: the registry's lazy creation happens in Debian's
+  // uninstrumented libspdlog).
+  (void)spdlog::default_logger_raw();
   for (const auto& [peer, address] : addresses) {
     threads_.emplace_back([this, peer = peer, address = address] { Loop(peer, address); });
   }

@@ -67,7 +67,7 @@ TEST(StoreSafetyTest, SecondWriterThroughAnotherPathIsRefused) {
   Send(holder, "var v = 7", "undefined\n");
   ASSERT_EQ(symlink(store.c_str(), (dir + "/sym.ken").c_str()), 0);
   ASSERT_EQ(link(store.c_str(), (dir + "/hard.ken").c_str()), 0);
-  for (const std::string other : {dir + "/sym.ken", dir + "/hard.ken", dir + "/./s.ken"}) {
+  for (const std::string& other : {dir + "/sym.ken", dir + "/hard.ken", dir + "/./s.ken"}) {
     auto r = RunProgram({kKen, "shell", "--store", other}, "v = 8\n");
     EXPECT_EQ(r.exit_code, 1) << other << ": " << r.output;
     EXPECT_TRUE(r.output.find("already open for writing by another process") != std::string::npos ||
