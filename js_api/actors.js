@@ -125,7 +125,7 @@ const {
   const checkKey = (key, where) => {
     if (typeof key !== 'string' && !(typeof key === 'number' && NumberIsSafeInteger(key))) {
       throw new TypeError(`${where}: the key must be a string or a safe integer, not ${
-        key === null ? 'null' : typeof key}`);
+        key === null ? 'null' : typeof key === 'number' ? `${key}` : typeof key}`);
     }
   };
   // Keys 1 and '1' are different actors.
@@ -259,6 +259,10 @@ const {
       const initial = def.state === undefined ? {} : ReflectApply(def.state, undefined, [key]);
       if (initial === null || (typeof initial !== 'object' && typeof initial !== 'function')) {
         throw new TypeError(`actor ${kind} '${key}': state() must return an object`);
+      }
+      if (internals.isThenable(initial)) {
+        throw new TypeError(`actor ${kind} '${key}': state() must return the state itself, not a promise (it runs `
+                            + 'when the actor is first used, in that call\'s turn)');
       }
       actor = { __proto__: null, key, state: initial, created: 0, last: 0, calls: 0 };
       actor.created = DateNow();

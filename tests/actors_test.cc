@@ -227,7 +227,7 @@ TEST_F(ActorsTest, PinnedPlacementAndNodesThatDisagree) {
 // e.node set, a message whose method throws is a dead letter, and what
 // cannot be cloned is refused at the call.
 TEST_F(ActorsTest, CallsToAnActorOfTheSameNodeAreTurnsOfTheirOwn) {
-  TestCluster cluster(kKen, ThreeNodes(), "actors:\n  Room: {placement: [a]}\n");
+  TestCluster cluster(kKen, ThreeNodes(), "actors:\n  Room: {placement: [a]}\n  Lazy: {placement: [a]}\n");
   StartAll(cluster);
   const std::string x = "ken.ref('Room', 'x')";
   EXPECT_EQ(Outcome(cluster, "a", "join",
@@ -257,6 +257,13 @@ TEST_F(ActorsTest, CallsToAnActorOfTheSameNodeAreTurnsOfTheirOwn) {
   r = Eval(cluster, "a", "try { ken.actor('Chat Room', {}); 'accepted' } catch (e) { e.message }");
   ASSERT_TRUE(r.ok() && r->ok());
   EXPECT_NE(r->result().find("printable ASCII characters without spaces"), std::string::npos) << r->result();
+  r = Eval(cluster, "a", "try { ken.ref('Room', 1.5); 'accepted' } catch (e) { e.message }");
+  ASSERT_TRUE(r.ok() && r->ok());
+  EXPECT_NE(r->result().find("the key must be a string or a safe integer, not 1.5"), std::string::npos) << r->result();
+  // A state() that returns a promise: the call is refused, not the promise kept as the state.
+  ASSERT_TRUE(Eval(cluster, "a", "ken.actor('Lazy', { async state() { return {}; }, get() { return 1; } }); 1").ok());
+  const std::string lazy = Outcome(cluster, "a", "lazy", "ken.ref('Lazy', 'x').call('get')");
+  EXPECT_NE(lazy.find("state() must return the state itself, not a promise"), std::string::npos) << lazy;
   for (const auto& [key, hosts] : Owners(cluster)) EXPECT_EQ(hosts, "a") << key;
   // After kill -9 (a journal store replays the failed turns' fallbacks from
   // their records, error included) the outcomes and the state are as committed.
