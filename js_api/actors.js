@@ -121,6 +121,9 @@ const {
     ArrayPrototypeSort(ids);
     return ArrayPrototypeJoin(ids, ',');
   };
+  // Whether two fingerprints name the same nodes: equal as sent (the common
+  // case, no work on the delivery path), else as sets.
+  const sameList = (x, y) => x === y || canonical(x) === canonical(y);
   const nodeName = () => (natives.me() === null ? 'this shell' : `node '${natives.me()}'`);
   const checkKey = (key, where) => {
     if (typeof key !== 'string' && !(typeof key === 'number' && NumberIsSafeInteger(key))) {
@@ -175,7 +178,6 @@ const {
     return best;
   };
 
-
   // Agreement on a kind's placement (see the top of this file).
   const AGREEMENT_RETRY_MS = 1000;
   const startAgreement = (kind, list) => {
@@ -210,7 +212,7 @@ const {
     }
     PromisePrototypeThen(reply, (theirs) => {
       if (MapPrototypeGet(state.agreement, kind) !== a || a.refusal !== '') return;
-      if (theirs !== null && canonical(theirs) !== canonical(a.fingerprint)) {
+      if (theirs !== null && !sameList(theirs, a.fingerprint)) {
         refuse(kind, a, `node '${peer}' places ${kind} actors over [${theirs}] (fixed when it first used the kind) `
                + `but this node, '${natives.me()}', would place them over [${a.fingerprint}]; refusing every ${kind} `
                + 'call here so that no actor is hosted twice: pin the list the cluster uses in the config '
@@ -301,7 +303,7 @@ const {
     }
     const list = placementOf(kind);
     const mine = list === null ? '' : ArrayPrototypeJoin(list, ',');
-    if (canonical(theirs) !== canonical(mine)) {
+    if (!sameList(theirs, mine)) {
       throw new Error(`actor ${kind} '${key}': node '${from}' places ${kind} actors over [${theirs}] but node '${
         natives.me()}' over [${mine}] (fixed when each first used the kind); refusing, so that no actor is created `
         + `twice: if [${mine}] is the list the cluster uses, pin it in the config (actors: ${kind}: placement: [${
@@ -311,20 +313,19 @@ const {
     if (owner !== natives.me()) {
       throw new Error(`actor ${kind} '${key}' belongs to node '${owner}', not '${natives.me()}'`);
     }
-    const a = MapPrototypeGet(state.agreement, kind);
-    if (a === undefined) {
+    const run = () => {
       const result = invoke(kind, key, method, args);
       if (callId !== 0) internals.answerCall(from, callId, result);
+    };
+    if (MapPrototypeGet(state.agreement, kind) === undefined) {
+      run();  // in this delivery's turn
       return;
     }
     whenAgreed(kind, {
       __proto__: null,
       // Later, in a turn of its own, as a call made here would be.
       run() {
-        internals.addTimer(() => {
-          const result = invoke(kind, key, method, args);
-          if (callId !== 0) internals.answerCall(from, callId, result);
-        }, 0, callId === 0 ? undefined : (error) => { internals.callFailed(from, callId, error); });
+        internals.addTimer(run, 0, callId === 0 ? undefined : (error) => { internals.callFailed(from, callId, error); });
       },
       refuse(why) {
         if (callId !== 0) internals.callFailed(from, callId, `Uncaught Error: actor kind ${kind}: ${why}`);
@@ -361,7 +362,7 @@ const {
   };
   const local = (kind, key, method, args, id) => {
     // Throws, as a send does, for what cannot be cloned or is too big.
-    const copy = nativeClone(plainArray(args), state.maxMessageBytes, `${kind} '${key}'.${method}() arguments`);
+    const copy = nativeClone(plainArray(args), internals.localMessageLimit(), `${kind} '${key}'.${method}() arguments`);
     whenAgreed(kind, {
       __proto__: null,
       run() {
@@ -506,7 +507,7 @@ const {
     // gives it another list (say, the one the cluster uses, pinned).
     const retry = NullProtoArray();
     MapPrototypeForEach(state.agreement, (a, kind) => {
-      if (a.refusal !== '' && canonical(ArrayPrototypeJoin(configListOf(kind), ',')) !== canonical(a.fingerprint)) {
+      if (a.refusal !== '' && !sameList(ArrayPrototypeJoin(configListOf(kind), ','), a.fingerprint)) {
         retry[retry.length] = kind;
       }
     });
@@ -517,7 +518,7 @@ const {
     // Kinds already used keep their list; say so when the config moved on.
     MapPrototypeForEach(state.used, (list, kind) => {
       const now = configListOf(kind);
-      if (canonical(ArrayPrototypeJoin(now, ',')) !== canonical(ArrayPrototypeJoin(list, ','))) {
+      if (!sameList(ArrayPrototypeJoin(now, ','), ArrayPrototypeJoin(list, ','))) {
         natives.write(2, `actors: ${kind} actors stay placed over [${ArrayPrototypeJoin(list, ',')}] (fixed at first `
                        + `use); the config now says [${ArrayPrototypeJoin(now, ',')}], which would move actors away `
                        + 'from their state');
