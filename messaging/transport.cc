@@ -168,8 +168,12 @@ PeerSenders::PeerSenders(Channels* channels, const std::map<std::string, std::st
 }
 
 PeerSenders::~PeerSenders() {
-  stop_ = true;
-  Wake();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+    for (grpc::ClientContext* context : in_flight_) context->TryCancel();
+  }
+  cv_.notify_all();
   for (std::thread& t : threads_) t.join();
 }
 
@@ -235,7 +239,18 @@ void PeerSenders::Loop(const std::string& peer, const std::string& address) {
     context.AddMetadata(kAuthHeader, "Bearer " + token_);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(kDeliverDeadlineMs));
     v1::BatchReply reply;
+    {
+      // Checked under the lock the destructor cancels under: a call is
+      // either seen by it or not started.
+      std::lock_guard<std::mutex> l(mu_);
+      if (stop_) break;
+      in_flight_.insert(&context);
+    }
     grpc::Status status = stub->Deliver(&context, batch, &reply);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      in_flight_.erase(&context);
+    }
     last_call = clock.NowMs();
     if (status.ok()) {
       if (failures > 0) spdlog::info("peer {} ({}) reachable again", peer, address);
@@ -245,6 +260,7 @@ void PeerSenders::Loop(const std::string& peer, const std::string& address) {
       channels_->OnSendOk(peer);
       if (batch.envelopes_size() > 0) CrashPoint("after_send_rpc");
     } else {
+      if (stop_) break;  // cancelled by the destructor: not the peer's failure
       channels_->OnSendFailed(peer, status.error_message());
       if (failures == 0) {
         spdlog::warn("cannot reach peer {} at {}: {}; retrying", peer, address, status.error_message());

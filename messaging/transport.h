@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,7 +87,12 @@ class PeerSenders {
   // peer_addresses / --peer override). Starts one thread per peer.
   PeerSenders(Channels* channels, const std::map<std::string, std::string>& addresses, std::string token,
               size_t max_message_bytes);
-  ~PeerSenders();  // stops and joins
+  // Stops and joins the sender threads. A transmission in flight is
+  // cancelled (grpc::ClientContext::TryCancel), so this returns within
+  // moments even while a call waits on a stalled connection or a peer that
+  // does not answer (otherwise up to the call's 10 s deadline). Envelopes of
+  // a cancelled call stay unacked and go again after a restart.
+  ~PeerSenders();
   // Something may be due (after a commit, or an ack became due).
   void Wake();
 
@@ -99,6 +105,7 @@ class PeerSenders {
   std::mutex mu_;
   std::condition_variable cv_;
   uint64_t wakeups_ = 0;
+  std::set<grpc::ClientContext*> in_flight_;  // guarded by mu_
   std::vector<std::thread> threads_;
 };
 

@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "gtest/gtest.h"
 #include "messaging/channels.h"
+#include "tests/netfault/fault_net.h"
 #include "tests/util/subprocess.h"
 
 namespace ken {
@@ -101,6 +102,51 @@ TEST(TransportTest, BothDirectionsDeliverEveryMessageOnceInOrder) {
     for (int i = 0; i < kMessages; ++i) EXPECT_EQ(side->received[i], static_cast<uint64_t>(i));
     EXPECT_EQ(side->channels.UnackedTotal(), 0u) << side->channels.self() << "'s outbox";
   }
+}
+
+// A connection that stalls mid-stream (bytes accepted, never forwarded, as
+// a dead middlebox does): a transmission on it waits for its 10 s deadline.
+// Stopping the senders cancels it instead of waiting.
+TEST(TransportTest, StoppingSendersCancelsATransmissionInFlight) {
+  Side a("a", "b"), b("b", "a");
+  TransportOptions options;
+  options.listen_address = "127.0.0.1:" + std::to_string(testing::FreePort());
+  options.token = "secret";
+  auto server = TransportServer::Start(
+      options, &b.channels, [] {}, [] { return v1::StatusReply(); },
+      [](const std::string&) { return v1::EvalReply(); });
+  ASSERT_TRUE(server.ok()) << server.status();
+  b.server = std::move(*server);
+  testing::FaultNet net;
+  absl::StatusOr<int> link = net.AddLink("a->b", options.listen_address);
+  ASSERT_TRUE(link.ok()) << link.status();
+  a.senders = std::make_unique<PeerSenders>(
+      &a.channels, std::map<std::string, std::string>{{"b", "127.0.0.1:" + std::to_string(*link)}}, "secret", 4 << 20);
+  auto send = [&](int n) {
+    ChannelBatch batch = a.channels.BeginBatch();
+    std::string error;
+    ASSERT_TRUE(a.channels.Stage(batch, "b", Payload(n), &error).has_value()) << error;
+    a.channels.CommitBatch(batch);
+    a.senders->Wake();
+  };
+  send(1);  // over a healthy connection; b delivers and commits it, and its ack comes back in a reply
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (a.channels.UnackedTotal() != 0 && std::chrono::steady_clock::now() < deadline) {
+    ChannelBatch batch = b.channels.BeginBatch();
+    for (const v1::Envelope& e : b.channels.TakeDeliverable(16)) b.channels.MarkDelivered(batch, e.src(), e.seq());
+    b.channels.CommitBatch(batch);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(a.channels.UnackedTotal(), 0u) << "the first message was not acked";
+  net.Stall("a->b");
+  send(2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // its call waits on the stalled connection
+  const auto start = std::chrono::steady_clock::now();
+  a.senders.reset();
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  EXPECT_LT(took.count(), 4000) << "stopping the senders waited for the transmission's deadline";
+  EXPECT_EQ(a.channels.UnackedTotal(), 1u) << "the cancelled message must stay in the outbox";
+  b.server->Shutdown();
 }
 
 }  // namespace
