@@ -350,7 +350,8 @@ int RunCluster(const ClusterOptions& options) {
     return Eval(*config, options.args[0], options.args[1]);
   }
   if (options.action == "actors") return ClusterActors(*config, options.args, options.json);
-  fprintf(stderr, "ken cluster: unknown action '%s' (up, status, kill, down, eval, actors)\n", options.action.c_str());
+  if (options.action == "render") return ClusterRender(*config, options);
+  fprintf(stderr, "ken cluster: unknown action '%s' (up, status, kill, down, eval, actors, render)\n", options.action.c_str());
   return 2;
 }
 

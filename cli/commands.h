@@ -65,6 +65,9 @@ struct ClusterOptions {
   bool detach = false;            // up: return once every node answers
   bool json = false;              // status: JSON instead of a table
   std::string log_level = "info";  // passed to the nodes
+  std::string render_target;       // render: k8s or systemd
+  std::string output_dir;          // render: -o DIR (empty: standard output)
+  std::string image;               // render k8s: --image
 };
 
 // `ken cluster ...` (cli/cluster_command.cc). Exit code 0, 1 on runtime
@@ -78,6 +81,13 @@ struct ClusterConfig;  // cluster/config.h
 // activity), read-only; `json` prints a JSON array instead of the table.
 // Exit code 0; 1 if a node's store cannot be read; 2 on usage errors.
 int ClusterActors(const ClusterConfig& config, const std::vector<std::string>& args, bool json);
+
+// `ken cluster render k8s|systemd CONFIG [-o DIR] [--image IMAGE]`
+// (cli/render_command.cc, cluster/render.h): Kubernetes manifests (one YAML
+// stream on stdout, or a file per object into DIR) or systemd units (into
+// DIR). Exit code 0, 1 when a file cannot be written, 2 on usage errors or
+// a config that cannot be rendered.
+int ClusterRender(const ClusterConfig& config, const ClusterOptions& options);
 
 }  // namespace ken
 

@@ -32,6 +32,8 @@ ABSL_FLAG(std::string, peer, "",
           "run: ID=HOST:PORT, dial peer ID there instead of its config address (repeatable)");
 ABSL_FLAG(bool, detach, false, "cluster up: return once every node answers");
 ABSL_FLAG(bool, json, false, "cluster status: print JSON");
+ABSL_FLAG(std::string, output, "", "cluster render: write one file per object into this folder (also -o)");
+ABSL_FLAG(std::string, image, "localhost/ken:latest", "cluster render k8s: the container image of the pods");
 
 namespace ken {
 namespace {
@@ -66,6 +68,7 @@ std::vector<std::string> NormalizeArgs(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
     if (i > 0 && arg == "-e") arg = "--eval";
+    if (i > 0 && arg == "-o") arg = "--output";
     if (i > 0 && arg.rfind("--", 0) == 0) {
       size_t end = arg.find('=');
       for (size_t k = 2; k < (end == std::string::npos ? arg.size() : end); ++k) {
@@ -83,7 +86,7 @@ std::string CheckFlagSyntax(const std::vector<std::string>& args, FlagScan* scan
     if (arg == "--") break;
     if (arg.size() < 2 || arg[0] != '-') continue;  // a positional argument (or "-")
     if (arg[1] != '-') {
-      // absl reads "-x" as the flag x; ken's only one-dash flag is -e.
+      // absl reads "-x" as the flag x; ken's one-dash flags, -e and -o, were renamed.
       return absl::StrCat("unknown flag ", arg, " (see ken --help)");
     }
     const size_t eq = arg.find('=');

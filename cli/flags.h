@@ -13,6 +13,8 @@
 #include "absl/flags/declare.h"
 
 ABSL_DECLARE_FLAG(std::string, store);
+ABSL_DECLARE_FLAG(std::string, output);
+ABSL_DECLARE_FLAG(std::string, image);
 ABSL_DECLARE_FLAG(std::string, turn_timeout);
 ABSL_DECLARE_FLAG(std::string, answer_timeout);
 ABSL_DECLARE_FLAG(int64_t, heap_limit_mb);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cluster/config.h"
 #include "cluster/grpc_log.h"
 #include "runtime/isolate/v8_init.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -55,6 +56,15 @@ Usage:
   ken cluster actors CLUSTER.yaml [KIND] [--json]
       the actors each node hosts (kind, key, state bytes, calls, last
       activity), read from each store's newest commit, as ken inspect reads
+  ken cluster render k8s CLUSTER.yaml [-o DIR] [--image IMAGE]
+      Kubernetes manifests for the config's nodes (deploy/README.md): a
+      Secret (the token), a ConfigMap (the pods' config and scripts), a
+      headless Service and one StatefulSet per node id (pod ID-0, DNS name
+      ID-0.ken, a PersistentVolumeClaim for its store, gRPC health probes,
+      memory from heap_limit_mb). One YAML stream, or a file per object.
+  ken cluster render systemd CLUSTER.yaml -o DIR
+      ken@.service (instance = node id), ken.target, the config, token and
+      scripts for /etc/ken, stores in /var/lib/ken, MemoryMax per node
   ken inspect --store PATH [-e EXPR]
       Read-only: loads PATH's newest checkpoint (also while a node runs on
       it) and prints EXPR's value as JSON when it has one, else as the shell
@@ -78,6 +88,8 @@ Flags (also --flag=value; - and _ are the same in flag names):
   --cluster FILE        run: the cluster config
   --id NODE             run: which node of the config to run
   --http HOST:PORT      run: serve HTTP there (overrides the config)
+  -o, --output DIR      cluster render: one file per object into DIR
+  --image IMAGE         cluster render k8s: the pods' image (default localhost/ken:latest)
   --answer-timeout DUR  run: an HTTP request or eval whose turn has not started
                         after DUR (default 60s) is answered 503 "not run" and
                         never runs; one started but unanswered after twice DUR
@@ -138,8 +150,20 @@ int main(int argc, char** argv) {
     }
     ken::ClusterOptions options;
     options.action = rest[1];
-    options.config_path = rest[2];
-    for (size_t i = 3; i < rest.size(); ++i) options.args.push_back(rest[i]);
+    size_t config_at = 2;
+    if (options.action == "render") {
+      // ken cluster render TARGET CLUSTER.yaml
+      if (rest.size() != 4) {
+        fprintf(stderr, "ken cluster render: usage: ken cluster render k8s|systemd CLUSTER.yaml [-o DIR]\n");
+        return 2;
+      }
+      options.render_target = rest[2];
+      config_at = 3;
+    }
+    options.config_path = rest[config_at];
+    for (size_t i = config_at + 1; i < rest.size(); ++i) options.args.push_back(rest[i]);
+    options.output_dir = absl::GetFlag(FLAGS_output);
+    options.image = absl::GetFlag(FLAGS_image);
     options.detach = absl::GetFlag(FLAGS_detach);
     options.json = absl::GetFlag(FLAGS_json);
     // The nodes log at info unless `up` was given a level (the default warn
@@ -182,6 +206,16 @@ int main(int argc, char** argv) {
   }
   ken::V8Config v8_config;
   v8_config.heap_limit_mb = values.heap_limit_mb;
+  if (command == "run" && v8_config.heap_limit_mb == 0) {
+    // The node's heap_limit_mb, when its config has one (V8 takes it before
+    // any isolate; a config error is reported by RunNode below).
+    absl::StatusOr<ken::ClusterConfig> config = ken::LoadClusterConfig(absl::GetFlag(FLAGS_cluster));
+    if (config.ok()) {
+      if (const ken::NodeConfig* me = config->Find(absl::GetFlag(FLAGS_id)); me != nullptr) {
+        v8_config.heap_limit_mb = me->limits.heap_limit_mb;
+      }
+    }
+  }
   ken::InitializeV8(v8_config);
 
   if (command == "run") {

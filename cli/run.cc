@@ -74,7 +74,7 @@ int RunNode(const RunOptions& options) {
   const std::string http_address = options.http_address.empty() ? me->http : options.http_address;
   // A busy address is found before the store is opened (or created, with
   // its script run), in the words `ken cluster up` uses.
-  if (absl::Status s = CheckNodeBindable(me->id, me->address, http_address); !s.ok()) {
+  if (absl::Status s = CheckNodeBindable(me->id, me->listen, http_address); !s.ok()) {
     fprintf(stderr, "ken run: %s\n", std::string(s.message()).c_str());
     return 1;
   }
@@ -146,7 +146,7 @@ int RunNode(const RunOptions& options) {
   };
   TurnLoop loop(node, loop_options);
   NodeServerOptions server_options;
-  server_options.listen_address = me->address;
+  server_options.listen_address = me->listen;
   server_options.token = config->token;
   server_options.max_message_bytes = static_cast<size_t>(config->max_message_bytes);
   server_options.answer_timeout_ms = options.answer_timeout_ms;
@@ -178,7 +178,9 @@ int RunNode(const RunOptions& options) {
   // The one line that says the node is up (stdout; at levels up to warn,
   // the default: error, critical and off hide it).
   if (spdlog::should_log(spdlog::level::warn)) {
-    printf("node %s up: gRPC %s%s, store %s, %s\n", me->id.c_str(), me->address.c_str(),
+    const std::string grpc = me->listen == me->address ? me->address
+                                                       : absl::StrCat(me->listen, " (address ", me->address, ")");
+    printf("node %s up: gRPC %s%s, store %s, %s\n", me->id.c_str(), grpc.c_str(),
            http_address.empty() ? "" : absl::StrCat(", http ", http_address).c_str(), store.c_str(),
            created ? absl::StrCat("new (script ", script, " ran as turn 1)").c_str()
                    : absl::StrCat("restored turn ", node.state().turns(), " (commit ", node.checkpoint_seq(), ")")

@@ -72,7 +72,8 @@ bool ValidToken(const std::string& token) {
 
 const char* const kLimitKeys[] = {"max_unacked_messages",   "max_unacked_bytes",   "max_buffered_messages",
                                   "max_checkpoint_bytes",   "snapshot_every_commits", "snapshot_every_bytes",
-                                  "snapshot_every_ms",      "journal_max_commits",  "http_max_body_bytes"};
+                                  "snapshot_every_ms",      "journal_max_commits",  "http_max_body_bytes",
+                                  "heap_limit_mb"};
 
 // Reads the limits present in `map` over `limits`.
 absl::Status ParseLimits(const std::string& name, const YAML::Node& map, NodeLimits* limits) {
@@ -92,13 +93,16 @@ absl::Status ParseLimits(const std::string& name, const YAML::Node& map, NodeLim
       {"journal_max_commits", &limits->journal_max_commits, 1ll << 40},
       // A body is one turn input: it must fit a commit with room to spare.
       {"http_max_body_bytes", &limits->http_max_body_bytes, 256ll << 20},
+      {"heap_limit_mb", &limits->heap_limit_mb, 65536},
   };
   for (const Key& k : keys) {
     YAML::Node v = map[k.key];
     if (!v) continue;
     int64_t n = 0;
-    if (!v.IsScalar() || !absl::SimpleAtoi(v.as<std::string>(), &n) || n < 1 || n > k.max) {
-      return Error(name, v, absl::StrCat("'", k.key, "' must be a whole number from 1 to ", k.max));
+    // V8 cannot run in less than 16 MiB of old generation.
+    const int64_t min = k.value == &limits->heap_limit_mb ? 16 : 1;
+    if (!v.IsScalar() || !absl::SimpleAtoi(v.as<std::string>(), &n) || n < min || n > k.max) {
+      return Error(name, v, absl::StrCat("'", k.key, "' must be a whole number from ", min, " to ", k.max));
     }
     *k.value = n;
   }
@@ -106,6 +110,22 @@ absl::Status ParseLimits(const std::string& name, const YAML::Node& map, NodeLim
 }
 
 constexpr uintmax_t kMaxScriptBytes = 64 << 20;
+
+// The token kept in `path` (a mounted Kubernetes Secret, a file only root
+// reads): its contents without trailing whitespace and newlines.
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return absl::NotFoundError(absl::StrCat("cannot read token_file ", path, " (", strerror(errno), ")"));
+  if (!S_ISREG(st.st_mode)) return absl::InvalidArgumentError(absl::StrCat("token_file ", path, " is not a regular file"));
+  if (st.st_size > 4096) return absl::InvalidArgumentError(absl::StrCat("token_file ", path, " is over 4096 bytes"));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read token_file ", path, " (", strerror(errno), ")"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ' || text.back() == '\t')) {
+    text.pop_back();
+  }
+  return text;
+}
 
 // Why a node's script cannot be read, in the OS's words ("No such file or
 // directory", "Permission denied", "Not a directory"), or "" if it can.
@@ -261,8 +281,9 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
   }
   if (!root.IsMap()) return Error(name, root, "the cluster config must be a mapping (token, nodes, ...)");
   ClusterConfig config;
-  std::set<std::string> top_keys = {"token", "durability", "nodes", "max_message_bytes", "actors"};
-  std::set<std::string> node_keys = {"id", "address", "script", "store", "http", "durability", "peer_addresses"};
+  std::set<std::string> top_keys = {"token", "token_file", "durability", "nodes", "max_message_bytes", "actors"};
+  std::set<std::string> node_keys = {"id",   "address",    "listen",        "script",
+                                     "store", "http",      "durability",    "peer_addresses"};
   for (const char* k : kLimitKeys) {
     top_keys.insert(k);
     node_keys.insert(k);
@@ -272,11 +293,31 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
   // be left out).
   const char* env = getenv("KEN_CLUSTER_TOKEN");
   const bool env_token = env != nullptr && *env != '\0';
-  absl::StatusOr<std::string> token = ScalarField(name, root, "token", !env_token);
+  absl::StatusOr<std::string> token_file = ScalarField(name, root, "token_file", false);
+  if (!token_file.ok()) return token_file.status();
+  if (root["token_file"] && token_file->empty()) return Error(name, root["token_file"], "'token_file' must name a file");
+  if (root["token"] && root["token_file"]) {
+    return Error(name, root["token_file"], "give either 'token' or 'token_file', not both");
+  }
+  absl::StatusOr<std::string> token = ScalarField(name, root, "token", !env_token && token_file->empty());
   if (!token.ok()) return token.status();
-  if (!env_token && token->empty()) return Error(name, root["token"], "'token' must not be empty");
+  const char* token_key = "token";
+  if (!token_file->empty()) {
+    config.token_file = Resolve(base_dir, *token_file);
+    token_key = "token_file";
+    if (!env_token) {
+      absl::StatusOr<std::string> read = ReadTokenFile(config.token_file);
+      if (!read.ok()) return Error(name, root["token_file"], std::string(read.status().message()));
+      *token = *read;
+    }
+  }
+  if (!env_token && token->empty()) {
+    return Error(name, root[token_key], token_file->empty() ? "'token' must not be empty"
+                                                            : absl::StrCat("token_file ", config.token_file, " is empty"));
+  }
   if (!token->empty() && !ValidToken(*token)) {
-    return Error(name, root["token"], "'token' must be printable ASCII without spaces (it is sent as gRPC metadata)");
+    return Error(name, root[token_key], absl::StrCat(token_file->empty() ? "'token'" : "the token in " + config.token_file,
+                                                     " must be printable ASCII without spaces (it is sent as gRPC metadata)"));
   }
   config.token = *token;
   if (env_token) {
@@ -329,6 +370,15 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
       return Error(name, n["address"], absl::StrCat("node '", node.id, "': duplicate address '", *address, "'"));
     }
     node.address = *address;
+    absl::StatusOr<std::string> listen = ScalarField(name, n, "listen", false);
+    if (!listen.ok()) return listen.status();
+    node.listen = listen->empty() ? node.address : *listen;
+    std::string listen_host;
+    int listen_port = 0;
+    if (!listen->empty() && !ParseHostPort(*listen, &listen_host, &listen_port)) {
+      return Error(name, n["listen"], absl::StrCat("node '", node.id, "': cannot parse listen address '", *listen,
+                                                   "' (expected host:port, e.g. 0.0.0.0:7001)"));
+    }
     absl::StatusOr<std::string> script = ScalarField(name, n, "script", true);
     if (!script.ok()) return script.status();
     node.script = Resolve(base_dir, *script);

@@ -30,6 +30,11 @@ struct NodeLimits {
   int64_t journal_max_commits = 100000;
   // The largest HTTP request body (bytes) a node takes; larger ones get 413.
   int64_t http_max_body_bytes = 1 << 20;
+  // V8's old-generation limit for the node's isolate, MiB (16-65536; 0 =
+  // V8's default): a turn that grows the heap past it is aborted. `ken run
+  // --heap-limit-mb` overrides it; `ken cluster render` derives a pod's
+  // memory request and limit from it.
+  int64_t heap_limit_mb = 0;
 };
 
 // The durability modes a config may name.
@@ -37,7 +42,10 @@ bool ValidDurability(const std::string& mode);
 
 struct NodeConfig {
   std::string id;          // [a-z0-9-]+, unique
-  std::string address;     // host:port, gRPC listen/dial address
+  std::string address;     // host:port peers dial (and the admin commands); a DNS name allowed
+  // host:port the node's gRPC server binds (`listen:`, e.g. 0.0.0.0:7001 in
+  // a container whose `address` is its DNS name); `address` when absent.
+  std::string listen;
   std::string host;        // parsed from address
   int port = 0;
   std::string script;      // absolute path; run as the first turn of a new store
@@ -57,7 +65,8 @@ struct NodeConfig {
 
 struct ClusterConfig {
   std::string path;  // the file it came from (absolute)
-  std::string token;
+  std::string token;       // `token:`, the contents of `token_file:`, or KEN_CLUSTER_TOKEN
+  std::string token_file;  // absolute; empty when the config has no `token_file:`
   std::string durability;  // top level; empty if absent
   int64_t max_message_bytes = 4 << 20;
   NodeLimits limits;
@@ -82,12 +91,14 @@ struct ClusterConfig {
 };
 
 // Reads and validates `path`. Relative paths in it resolve against its
-// folder. The environment variable KEN_CLUSTER_TOKEN, when set, overrides
-// the file's token. Errors (kInvalidArgument / kNotFound): unreadable file,
+// folder. The token is `token:` or the contents of `token_file:` (one of
+// the two; trailing whitespace and newlines are not part of it); the
+// environment variable KEN_CLUSTER_TOKEN, when set, overrides both (and the
+// file is then not read). Errors (kInvalidArgument / kNotFound): unreadable file,
 // YAML syntax, unknown or non-scalar key, missing field, bad id, duplicate id
 // or address, unparsable address, a `peer_addresses` entry naming an unknown
 // node or the node itself, an `actors:` placement naming an unknown node,
-// unreadable script, a token that is not
+// unreadable script or token_file, both token and token_file, a token that is not
 // printable ASCII (it travels as gRPC metadata), a limit out of range; the
 // message names the file and the line.
 absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path);

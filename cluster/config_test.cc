@@ -44,6 +44,67 @@ nodes:
     http: 127.0.0.1:8081
 )";
 
+// Sets KEN_CLUSTER_TOKEN for one scope.
+class ScopedTokenEnv {
+ public:
+  explicit ScopedTokenEnv(const char* value) { setenv("KEN_CLUSTER_TOKEN", value, 1); }
+  ~ScopedTokenEnv() { unsetenv("KEN_CLUSTER_TOKEN"); }
+};
+
+TEST_F(ConfigTest, TokenFileHoldsTheTokenAndTheEnvironmentOverridesIt) {
+  unsetenv("KEN_CLUSTER_TOKEN");
+  const std::string nodes = "nodes:\n  - id: a\n    address: 127.0.0.1:1\n    script: a.js\n";
+  std::ofstream(dir_ + "/token") << "s3cret-from-a-file\r\n\n";  // as `echo` or an editor leaves it
+  auto c = Parse("token_file: token\n" + nodes);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->token, "s3cret-from-a-file");
+  EXPECT_EQ(c->token_file, dir_ + "/token");
+  ExpectError("token: x\ntoken_file: token\n" + nodes, "c.yaml:2: give either 'token' or 'token_file', not both");
+  ExpectError("token_file: missing\n" + nodes, "c.yaml:1: cannot read token_file " + dir_ + "/missing (No such file");
+  ExpectError("token_file: ''\n" + nodes, "'token_file' must name a file");
+  ExpectError("token_file: .\n" + nodes, "is not a regular file");
+  std::ofstream(dir_ + "/empty") << "\n";
+  ExpectError("token_file: empty\n" + nodes, "token_file " + dir_ + "/empty is empty");
+  std::ofstream(dir_ + "/spaced") << "two words\n";
+  ExpectError("token_file: spaced\n" + nodes, "the token in " + dir_ + "/spaced must be printable ASCII");
+  {
+    // The environment wins, and the file is not read (it may be absent where
+    // the environment carries the token).
+    ScopedTokenEnv env("from-the-environment");
+    auto e = Parse("token_file: missing\n" + nodes);
+    ASSERT_TRUE(e.ok()) << e.status();
+    EXPECT_EQ(e->token, "from-the-environment");
+  }
+}
+
+TEST_F(ConfigTest, ListenIsWhereTheNodeBindsAndAddressWherePeersDial) {
+  auto c = Parse(std::string(kGood) + "    listen: 0.0.0.0:7102\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->Find("pong")->listen, "0.0.0.0:7102");
+  EXPECT_EQ(c->Find("pong")->address, "127.0.0.1:7102");
+  EXPECT_EQ(c->Find("ping")->listen, "127.0.0.1:7101") << "without listen: the address";
+  EXPECT_EQ(c->DialAddressesOf("ping").at("pong"), "127.0.0.1:7102");
+  ExpectError(std::string(kGood) + "    listen: 7102\n", "node 'pong': cannot parse listen address '7102'");
+  // Nodes on different hosts may all listen on the same port (and all on
+  // 0.0.0.0): only the addresses peers dial must differ.
+  auto same = Parse(
+      "token: t\nnodes:\n  - id: a\n    address: a.ken:7001\n    listen: 0.0.0.0:7001\n    script: a.js\n"
+      "  - id: b\n    address: b.ken:7001\n    listen: 0.0.0.0:7001\n    script: b.js\n");
+  ASSERT_TRUE(same.ok()) << same.status();
+}
+
+TEST_F(ConfigTest, HeapLimitPerNodeOverTheTopLevel) {
+  auto c = Parse("heap_limit_mb: 512\n" + std::string(kGood) + "    heap_limit_mb: 2048\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->Find("ping")->limits.heap_limit_mb, 512);
+  EXPECT_EQ(c->Find("pong")->limits.heap_limit_mb, 2048);
+  auto d = Parse(kGood);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->Find("ping")->limits.heap_limit_mb, 0) << "absent: V8's default";
+  ExpectError("heap_limit_mb: 8\n" + std::string(kGood), "'heap_limit_mb' must be a whole number from 16 to 65536");
+  ExpectError("heap_limit_mb: 70000\n" + std::string(kGood), "from 16 to 65536");
+}
+
 TEST_F(ConfigTest, PeerAddressesOverrideWhereANodeDialsItsPeers) {
   auto c = Parse(std::string(kGood) + "    peer_addresses:\n      ping: proxy.local:9001\n");
   ASSERT_TRUE(c.ok()) << c.status();
@@ -168,12 +229,6 @@ constexpr char kNodes[] = R"(nodes:
     script: b.js
 )";
 
-// Sets KEN_CLUSTER_TOKEN for one scope.
-class ScopedTokenEnv {
- public:
-  explicit ScopedTokenEnv(const char* value) { setenv("KEN_CLUSTER_TOKEN", value, 1); }
-  ~ScopedTokenEnv() { unsetenv("KEN_CLUSTER_TOKEN"); }
-};
 
 TEST_F(ConfigTest, TokenMustBePrintableAsciiWithoutSpaces) {
   unsetenv("KEN_CLUSTER_TOKEN");

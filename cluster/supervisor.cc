@@ -76,7 +76,7 @@ absl::Status CheckNodeBindable(const std::string& node, const std::string& grpc_
 
 absl::Status Supervisor::Preflight() const {
   for (const NodeConfig& n : config_.nodes) {
-    if (absl::Status s = CheckNodeBindable(n.id, n.address, n.http); !s.ok()) return s;
+    if (absl::Status s = CheckNodeBindable(n.id, n.listen, n.http); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

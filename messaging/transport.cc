@@ -1,6 +1,7 @@
 #include "messaging/transport.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 
 #include <algorithm>
 #include <chrono>
@@ -126,6 +127,11 @@ absl::StatusOr<std::unique_ptr<TransportServer>> TransportServer::Start(const Tr
   std::unique_ptr<TransportServer> server(new TransportServer());
   server->service_ = std::make_unique<Service>(channels, options.token, std::move(on_input));
   server->admin_ = std::make_unique<AdminService>(options.token, std::move(status), std::move(eval));
+  // The standard gRPC health service (grpc.health.v1.Health; SERVING once
+  // the server is up, which is after the store was restored): what
+  // Kubernetes' grpc probes and grpc_health_probe ask. It needs no token and
+  // tells nothing but that. (Process-wide; before any ServerBuilder.)
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &bound_port);

@@ -5,7 +5,11 @@
 // the transport: README, "Sanitizers and fuzzing".)
 #include "messaging/transport.h"
 
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
+#include <future>
 #include <chrono>
 #include <map>
 #include <thread>
@@ -64,19 +68,26 @@ void Turns(Side& side, std::atomic<bool>& stop) {
   }
 }
 
+// Starts side's transport server on 127.0.0.1:port (token "secret") into
+// side->server; returns its address, or "" (with a test failure).
+std::string Serve(Side* side, int port) {
+  TransportOptions options;
+  options.listen_address = "127.0.0.1:" + std::to_string(port);
+  options.token = "secret";
+  auto server = TransportServer::Start(
+      options, &side->channels, [] {}, [] { return v1::StatusReply(); },
+      [](const std::string&) { return v1::EvalReply(); });
+  EXPECT_TRUE(server.ok()) << server.status();
+  if (!server.ok()) return "";
+  side->server = std::move(*server);
+  return options.listen_address;
+}
+
 TEST(TransportTest, BothDirectionsDeliverEveryMessageOnceInOrder) {
   Side a("a", "b"), b("b", "a");
   const int port_a = testing::FreePort(), port_b = testing::FreePort();
-  for (auto [side, port] : {std::pair<Side*, int>{&a, port_a}, {&b, port_b}}) {
-    TransportOptions options;
-    options.listen_address = "127.0.0.1:" + std::to_string(port);
-    options.token = "secret";
-    auto server = TransportServer::Start(
-        options, &side->channels, [] {}, [] { return v1::StatusReply(); },
-        [](const std::string&) { return v1::EvalReply(); });
-    ASSERT_TRUE(server.ok()) << server.status();
-    side->server = std::move(*server);
-  }
+  ASSERT_FALSE(Serve(&a, port_a).empty());
+  ASSERT_FALSE(Serve(&b, port_b).empty());
   a.senders = std::make_unique<PeerSenders>(&a.channels, std::map<std::string, std::string>{{"b", "127.0.0.1:" + std::to_string(port_b)}},
                                             "secret", 4 << 20);
   b.senders = std::make_unique<PeerSenders>(&b.channels, std::map<std::string, std::string>{{"a", "127.0.0.1:" + std::to_string(port_a)}},
@@ -109,16 +120,10 @@ TEST(TransportTest, BothDirectionsDeliverEveryMessageOnceInOrder) {
 // Stopping the senders cancels it instead of waiting.
 TEST(TransportTest, StoppingSendersCancelsATransmissionInFlight) {
   Side a("a", "b"), b("b", "a");
-  TransportOptions options;
-  options.listen_address = "127.0.0.1:" + std::to_string(testing::FreePort());
-  options.token = "secret";
-  auto server = TransportServer::Start(
-      options, &b.channels, [] {}, [] { return v1::StatusReply(); },
-      [](const std::string&) { return v1::EvalReply(); });
-  ASSERT_TRUE(server.ok()) << server.status();
-  b.server = std::move(*server);
+  const std::string address = Serve(&b, testing::FreePort());
+  ASSERT_FALSE(address.empty());
   testing::FaultNet net;
-  absl::StatusOr<int> link = net.AddLink("a->b", options.listen_address);
+  absl::StatusOr<int> link = net.AddLink("a->b", address);
   ASSERT_TRUE(link.ok()) << link.status();
   a.senders = std::make_unique<PeerSenders>(
       &a.channels, std::map<std::string, std::string>{{"b", "127.0.0.1:" + std::to_string(*link)}}, "secret", 4 << 20);
@@ -146,6 +151,37 @@ TEST(TransportTest, StoppingSendersCancelsATransmissionInFlight) {
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   EXPECT_LT(took.count(), 4000) << "stopping the senders waited for the transmission's deadline";
   EXPECT_EQ(a.channels.UnackedTotal(), 1u) << "the cancelled message must stay in the outbox";
+  b.server->Shutdown();
+}
+
+// What an orchestrator's probe asks (Kubernetes' grpc probe,
+// grpc_health_probe): grpc.health.v1.Health/Check with no token answers
+// SERVING, while Ken's own services still refuse a call without the token.
+TEST(TransportTest, HealthCheckAnswersWithoutTheToken) {
+  Side b("b", "a");
+  const std::string address = Serve(&b, testing::FreePort());
+  ASSERT_FALSE(address.empty());
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice empty("", 0);  // HealthCheckRequest{service: ""} is zero bytes
+  grpc::ByteBuffer request(&empty, 1), response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) { done.set_value(s); });
+  grpc::Status status = done.get_future().get();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "HealthCheckResponse{status: SERVING}";
+  auto admin = v1::Admin::NewStub(channel);
+  grpc::ClientContext admin_context;
+  v1::StatusRequest status_request;
+  v1::StatusReply reply;
+  EXPECT_EQ(admin->Status(&admin_context, status_request, &reply).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   b.server->Shutdown();
 }
 

@@ -209,6 +209,52 @@ TEST(ClusterCliTest, RunPrintsOneLineWhenUp) {
   EXPECT_EQ(node.Wait(), 0) << node.output();
 }
 
+// Deployment keys end to end: the token read from token_file (by the nodes
+// and the admin commands), each node binding `listen` while its peers and
+// the commands dial `address` (a host name), and the config's heap_limit_mb
+// applied to the node's isolate.
+TEST(ClusterCliTest, TokenFileListenAndHeapLimitFromTheConfig) {
+  const std::string dir = MakeTempDir();
+  const int port_a = FreePort(), port_b = FreePort();
+  std::ofstream(dir + "/a.js") << "var hits = 0; ken.receive(function () { hits++; });\n";
+  std::ofstream(dir + "/b.js") << "ken.send('a', 1); ken.send('a', 2);\n";
+  std::ofstream(dir + "/token") << "from-a-file\n";
+  const std::string config = dir + "/cluster.yaml";
+  std::ofstream(config) << "token_file: token\nheap_limit_mb: 64\nnodes:\n"
+                        << "  - id: a\n    address: localhost:" << port_a << "\n    listen: 127.0.0.1:" << port_a
+                        << "\n    script: a.js\n"
+                        << "  - id: b\n    address: localhost:" << port_b << "\n    listen: 127.0.0.1:" << port_b
+                        << "\n    script: b.js\n";
+  Process a({kKen, "run", "--cluster", config, "--id", "a"});
+  ASSERT_TRUE(a.WaitFor("\n", 30000)) << a.output();
+  EXPECT_NE(a.output().find("node a up: gRPC 127.0.0.1:" + std::to_string(port_a) + " (address localhost:" +
+                            std::to_string(port_a) + "), "),
+            std::string::npos)
+      << a.output();
+  Process b({kKen, "run", "--cluster", config, "--id", "b"});
+  ASSERT_TRUE(b.WaitFor("\n", 30000)) << b.output();
+  std::string hits;
+  for (int i = 0; i < 200 && hits != "2\n"; ++i) {
+    hits = RunProgram({kKen, "cluster", "eval", config, "a", "hits"}).output;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(hits, "2\n") << "b's messages did not reach a at its address";
+  // 64 MiB of heap: a turn that allocates past it is aborted, the node lives.
+  auto big = RunProgram({kKen, "cluster", "eval", config, "a", "var big = []; for (;;) big.push(new Array(1e6).fill(1))"});
+  EXPECT_EQ(big.exit_code, 3) << big.output;
+  EXPECT_NE(big.output.find("heap limit"), std::string::npos) << big.output;
+  EXPECT_EQ(RunProgram({kKen, "cluster", "eval", config, "a", "hits"}).output, "2\n");
+  // A wrong token in the file: the commands are refused.
+  std::ofstream(dir + "/token") << "another\n";
+  auto refused = RunProgram({kKen, "cluster", "eval", config, "a", "hits"});
+  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  EXPECT_NE(refused.output.find("token"), std::string::npos) << refused.output;
+  a.Kill(SIGTERM);
+  b.Kill(SIGTERM);
+  EXPECT_EQ(a.Wait(), 0) << a.output();
+  EXPECT_EQ(b.Wait(), 0) << b.output();
+}
+
 // Polls `ken cluster status` until its output contains `text`.
 bool StatusShows(const std::string& config, const std::string& text, int seconds, std::string* last) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);

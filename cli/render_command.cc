@@ -1,0 +1,71 @@
+// `ken cluster render k8s|systemd CLUSTER.yaml [-o DIR]` (cluster/render.h).
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "cli/commands.h"
+#include "cluster/config.h"
+#include "cluster/render.h"
+
+namespace ken {
+namespace {
+
+// Writes every file into `dir` (made if missing); the token file 0600.
+int WriteAll(const std::string& what, const std::vector<RenderedFile>& files, const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    fprintf(stderr, "ken cluster render %s: cannot make %s (%s)\n", what.c_str(), dir.c_str(), ec.message().c_str());
+    return 1;
+  }
+  for (const RenderedFile& f : files) {
+    const std::string path = (std::filesystem::path(dir) / f.name).string();
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << f.text;
+    out.close();
+    if (!out) {
+      fprintf(stderr, "ken cluster render %s: cannot write %s (%s)\n", what.c_str(), path.c_str(), strerror(errno));
+      return 1;
+    }
+    const std::string base = std::filesystem::path(f.name).filename().string();
+    if (base == "token" || base.rfind("secret-", 0) == 0) chmod(path.c_str(), 0600);
+    printf("%s\n", path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int ClusterRender(const ClusterConfig& config, const ClusterOptions& options) {
+  const std::string what = options.render_target;
+  absl::StatusOr<std::vector<RenderedFile>> files;
+  if (what == "k8s" || what == "kubernetes") {
+    KubernetesOptions k8s;
+    if (!options.image.empty()) k8s.image = options.image;
+    files = RenderKubernetes(config, k8s);
+  } else if (what == "systemd") {
+    if (options.output_dir.empty()) {
+      fprintf(stderr, "ken cluster render systemd: -o DIR is required (it writes units, the config, its token and scripts)\n");
+      return 2;
+    }
+    files = RenderSystemd(config, SystemdOptions());
+  } else {
+    fprintf(stderr, "ken cluster render: unknown target '%s' (k8s, systemd)\n", what.c_str());
+    return 2;
+  }
+  if (!files.ok()) {
+    fprintf(stderr, "ken cluster render %s: %s\n", what.c_str(), std::string(files.status().message()).c_str());
+    return 2;
+  }
+  if (!options.output_dir.empty()) return WriteAll(what, *files, options.output_dir);
+  fputs(JoinYamlDocuments(*files).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace ken

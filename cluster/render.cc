@@ -1,0 +1,414 @@
+#include "cluster/render.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "yaml-cpp/yaml.h"
+
+namespace ken {
+namespace {
+
+constexpr char kPodConfigDir[] = "/etc/ken";
+constexpr char kPodTokenDir[] = "/etc/ken-token";
+constexpr char kPodStoreDir[] = "/var/lib/ken";
+// ConfigMap data is limited to 1 MiB in all (Kubernetes' etcd object limit).
+constexpr size_t kConfigMapMaxBytes = 1 << 20;
+
+// A node id is [a-z0-9-]{1,63} (cluster/config.h); a DNS label must also
+// start and end with a letter or digit.
+bool DnsLabel(const std::string& id) { return !id.empty() && id.front() != '-' && id.back() != '-'; }
+
+absl::StatusOr<std::string> ReadScript(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read script ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// ConfigMap keys are [-._a-zA-Z0-9]+.
+std::string KeyFor(const std::string& name) {
+  std::string key;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '.' || c == '_';
+    key += ok ? c : '_';
+  }
+  return key;
+}
+
+// Each distinct script file once, under its file name (or, when two files
+// share one, "<id>-<name>"); path -> key.
+std::map<std::string, std::string> ScriptKeys(const ClusterConfig& config) {
+  std::map<std::string, std::string> keys;
+  std::set<std::string> taken = {"cluster.yaml"};
+  for (const NodeConfig& n : config.nodes) {
+    if (keys.count(n.script)) continue;
+    std::string key = KeyFor(std::filesystem::path(n.script).filename().string());
+    if (taken.count(key)) key = KeyFor(absl::StrCat(n.id, "-", key));
+    taken.insert(key);
+    keys[n.script] = key;
+  }
+  return keys;
+}
+
+// Where each node runs, for the config the deployed nodes read.
+struct Placement {
+  std::string address, listen, store, script, http;
+};
+
+// The cluster config as the deployed nodes read it: the same nodes, limits,
+// modes and actors, at the places `where` gives, with the token in a file.
+std::string DeployedConfig(const ClusterConfig& config, const std::string& token_file,
+                           const std::map<std::string, Placement>& where, int64_t default_heap_limit_mb,
+                           const std::string& header) {
+  YAML::Emitter out;
+  out << YAML::Comment(header) << YAML::Newline;
+  out << YAML::BeginMap;
+  out << YAML::Key << "token_file" << YAML::Value << token_file;
+  if (!config.durability.empty()) out << YAML::Key << "durability" << YAML::Value << config.durability;
+  out << YAML::Key << "max_message_bytes" << YAML::Value << config.max_message_bytes;
+  out << YAML::Key << "nodes" << YAML::Value << YAML::BeginSeq;
+  const NodeLimits defaults;
+  for (const NodeConfig& n : config.nodes) {
+    const Placement& p = where.at(n.id);
+    out << YAML::BeginMap;
+    out << YAML::Key << "id" << YAML::Value << n.id;
+    out << YAML::Key << "address" << YAML::Value << p.address;
+    if (p.listen != p.address) out << YAML::Key << "listen" << YAML::Value << p.listen;
+    out << YAML::Key << "script" << YAML::Value << p.script;
+    out << YAML::Key << "store" << YAML::Value << p.store;
+    if (!p.http.empty()) out << YAML::Key << "http" << YAML::Value << p.http;
+    if (!n.durability.empty() && n.durability != config.durability) {
+      out << YAML::Key << "durability" << YAML::Value << n.durability;
+    }
+    const NodeLimits& l = n.limits;
+    const std::pair<const char*, std::pair<int64_t, int64_t>> limits[] = {
+        {"max_unacked_messages", {l.max_unacked_messages, defaults.max_unacked_messages}},
+        {"max_unacked_bytes", {l.max_unacked_bytes, defaults.max_unacked_bytes}},
+        {"max_buffered_messages", {l.max_buffered_messages, defaults.max_buffered_messages}},
+        {"max_checkpoint_bytes", {l.max_checkpoint_bytes, defaults.max_checkpoint_bytes}},
+        {"snapshot_every_commits", {l.snapshot_every_commits, defaults.snapshot_every_commits}},
+        {"snapshot_every_bytes", {l.snapshot_every_bytes, defaults.snapshot_every_bytes}},
+        {"snapshot_every_ms", {l.snapshot_every_ms, defaults.snapshot_every_ms}},
+        {"journal_max_commits", {l.journal_max_commits, defaults.journal_max_commits}},
+        {"http_max_body_bytes", {l.http_max_body_bytes, defaults.http_max_body_bytes}},
+    };
+    for (const auto& [key, values] : limits) {
+      if (values.first != values.second) out << YAML::Key << key << YAML::Value << values.first;
+    }
+    out << YAML::Key << "heap_limit_mb" << YAML::Value
+        << (l.heap_limit_mb > 0 ? l.heap_limit_mb : default_heap_limit_mb);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  if (!config.actor_placement.empty()) {
+    out << YAML::Key << "actors" << YAML::Value << YAML::BeginMap;
+    for (const auto& [kind, ids] : config.actor_placement) {
+      out << YAML::Key << kind << YAML::Value << YAML::BeginMap << YAML::Key << "placement" << YAML::Value
+          << YAML::Flow << ids << YAML::EndMap;
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Starts a Kubernetes object: apiVersion, kind, metadata (name, labels).
+void BeginObject(YAML::Emitter& out, const char* api, const char* kind, const std::string& name,
+                 const std::string& service, const std::string& node_id) {
+  out << YAML::BeginMap;
+  out << YAML::Key << "apiVersion" << YAML::Value << api;
+  out << YAML::Key << "kind" << YAML::Value << kind;
+  out << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << name;
+  out << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "app.kubernetes.io/name" << YAML::Value << "ken";
+  out << YAML::Key << "app.kubernetes.io/instance" << YAML::Value << service;
+  if (!node_id.empty()) out << YAML::Key << "ken/node-id" << YAML::Value << node_id;
+  out << YAML::EndMap << YAML::EndMap;
+}
+
+RenderedFile Finish(YAML::Emitter& out, const char* kind, const std::string& name) {
+  out << YAML::EndMap;
+  return {absl::StrCat(Lower(kind), "-", name, ".yaml"), std::string(out.c_str()) + "\n"};
+}
+
+void Probe(YAML::Emitter& out, const char* which, int port, int period_s, int timeout_s, int failures) {
+  out << YAML::Key << which << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "grpc" << YAML::Value << YAML::BeginMap << YAML::Key << "port" << YAML::Value << port
+      << YAML::EndMap;
+  out << YAML::Key << "periodSeconds" << YAML::Value << period_s;
+  out << YAML::Key << "timeoutSeconds" << YAML::Value << timeout_s;
+  out << YAML::Key << "failureThreshold" << YAML::Value << failures;
+  out << YAML::EndMap;
+}
+
+RenderedFile StatefulSet(const NodeConfig& n, const KubernetesOptions& o, int64_t memory_mb) {
+  YAML::Emitter out;
+  BeginObject(out, "apps/v1", "StatefulSet", n.id, o.service, n.id);
+  out << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "serviceName" << YAML::Value << o.service;
+  out << YAML::Key << "replicas" << YAML::Value << 1;
+  out << YAML::Key << "podManagementPolicy" << YAML::Value << "Parallel";
+  out << YAML::Key << "selector" << YAML::Value << YAML::BeginMap << YAML::Key << "matchLabels" << YAML::Value
+      << YAML::BeginMap << YAML::Key << "app.kubernetes.io/instance" << YAML::Value << o.service << YAML::Key
+      << "ken/node-id" << YAML::Value << n.id << YAML::EndMap << YAML::EndMap;
+  out << YAML::Key << "template" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap << YAML::Key << "labels" << YAML::Value
+      << YAML::BeginMap << YAML::Key << "app.kubernetes.io/name" << YAML::Value << "ken" << YAML::Key
+      << "app.kubernetes.io/instance" << YAML::Value << o.service << YAML::Key << "ken/node-id" << YAML::Value
+      << n.id << YAML::EndMap << YAML::EndMap;
+  out << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
+  // SIGTERM lets the turn in progress finish and commit (a commit takes
+  // milliseconds in journal mode, about a second per 100 MB in snapshot
+  // mode); SIGKILL after this loses nothing committed either.
+  out << YAML::Key << "terminationGracePeriodSeconds" << YAML::Value << 30;
+  out << YAML::Key << "securityContext" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "runAsNonRoot" << YAML::Value << true;
+  out << YAML::Key << "runAsUser" << YAML::Value << 10001;
+  out << YAML::Key << "runAsGroup" << YAML::Value << 10001;
+  out << YAML::Key << "fsGroup" << YAML::Value << 10001;
+  out << YAML::EndMap;
+  out << YAML::Key << "containers" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << "ken";
+  out << YAML::Key << "image" << YAML::Value << o.image;
+  out << YAML::Key << "args" << YAML::Value << YAML::Flow << YAML::BeginSeq << "run" << "--cluster"
+      << absl::StrCat(kPodConfigDir, "/cluster.yaml") << "--id" << n.id << YAML::EndSeq;
+  out << YAML::Key << "ports" << YAML::Value << YAML::BeginSeq;
+  out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "grpc" << YAML::Key << "containerPort"
+      << YAML::Value << o.grpc_port << YAML::EndMap;
+  if (!n.http.empty()) {
+    out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "http" << YAML::Key << "containerPort"
+        << YAML::Value << o.http_port << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  const std::string memory = absl::StrCat(memory_mb, "Mi");
+  out << YAML::Key << "resources" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "requests" << YAML::Value << YAML::BeginMap << YAML::Key << "memory" << YAML::Value << memory
+      << YAML::Key << "cpu" << YAML::Value << "250m" << YAML::EndMap;
+  out << YAML::Key << "limits" << YAML::Value << YAML::BeginMap << YAML::Key << "memory" << YAML::Value << memory
+      << YAML::EndMap;
+  out << YAML::EndMap;
+  out << YAML::Key << "volumeMounts" << YAML::Value << YAML::BeginSeq;
+  for (const auto& [name, path, read_only] : {std::tuple<const char*, const char*, bool>{"store", kPodStoreDir, false},
+                                              {"config", kPodConfigDir, true},
+                                              {"token", kPodTokenDir, true}}) {
+    out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << name << YAML::Key << "mountPath" << YAML::Value
+        << path;
+    if (read_only) out << YAML::Key << "readOnly" << YAML::Value << true;
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  // The gRPC server starts once the store is restored (a long journal
+  // replays first): the startup probe allows an hour for that, then the
+  // liveness probe takes over. Both use the standard gRPC health service,
+  // which needs no token and tells nothing but SERVING.
+  Probe(out, "startupProbe", o.grpc_port, 5, 2, 720);
+  Probe(out, "livenessProbe", o.grpc_port, 10, 5, 3);
+  Probe(out, "readinessProbe", o.grpc_port, 5, 2, 2);
+  out << YAML::EndMap << YAML::EndSeq;  // the container, containers
+  out << YAML::Key << "volumes" << YAML::Value << YAML::BeginSeq;
+  out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "config" << YAML::Key << "configMap" << YAML::Value
+      << YAML::BeginMap << YAML::Key << "name" << YAML::Value << absl::StrCat(o.service, "-config") << YAML::EndMap
+      << YAML::EndMap;
+  // 0440 (group read: the files belong to fsGroup).
+  out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "token" << YAML::Key << "secret" << YAML::Value
+      << YAML::BeginMap << YAML::Key << "secretName" << YAML::Value << absl::StrCat(o.service, "-token") << YAML::Key
+      << "defaultMode" << YAML::Value << 0440 << YAML::EndMap << YAML::EndMap;
+  out << YAML::EndSeq;
+  out << YAML::EndMap << YAML::EndMap;  // pod spec, template
+  out << YAML::Key << "volumeClaimTemplates" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
+  out << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "store"
+      << YAML::EndMap;
+  out << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "accessModes" << YAML::Value << YAML::Flow << YAML::BeginSeq << "ReadWriteOnce" << YAML::EndSeq;
+  out << YAML::Key << "resources" << YAML::Value << YAML::BeginMap << YAML::Key << "requests" << YAML::Value
+      << YAML::BeginMap << YAML::Key << "storage" << YAML::Value << o.storage << YAML::EndMap << YAML::EndMap;
+  out << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
+  out << YAML::EndMap;  // spec
+  return Finish(out, "StatefulSet", n.id);
+}
+
+}  // namespace
+
+int64_t NodeMemoryMb(int64_t heap_limit_mb, const std::string& durability) {
+  const int64_t copies = durability == "snapshot" ? 2 : 3;
+  return copies * heap_limit_mb + 256;
+}
+
+absl::StatusOr<std::vector<RenderedFile>> RenderKubernetes(const ClusterConfig& config,
+                                                           const KubernetesOptions& o) {
+  std::map<std::string, Placement> where;
+  const std::map<std::string, std::string> keys = ScriptKeys(config);
+  for (const NodeConfig& n : config.nodes) {
+    if (!DnsLabel(n.id)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "node id '", n.id, "' cannot name a Kubernetes object (it must start and end with a letter or digit)"));
+    }
+    Placement& p = where[n.id];
+    p.address = absl::StrCat(n.id, "-0.", o.service, ":", o.grpc_port);
+    p.listen = absl::StrCat("0.0.0.0:", o.grpc_port);
+    p.store = absl::StrCat(kPodStoreDir, "/", n.id, ".ken");
+    p.script = absl::StrCat(kPodConfigDir, "/", keys.at(n.script));
+    if (!n.http.empty()) p.http = absl::StrCat("0.0.0.0:", o.http_port);
+  }
+  const std::string pod_config =
+      DeployedConfig(config, absl::StrCat(kPodTokenDir, "/token"), where, o.default_heap_limit_mb,
+                     absl::StrCat("Rendered by ken cluster render k8s from ", std::filesystem::path(config.path).filename().string()));
+  std::vector<RenderedFile> files;
+  {
+    YAML::Emitter out;
+    BeginObject(out, "v1", "Secret", absl::StrCat(o.service, "-token"), o.service, "");
+    out << YAML::Key << "type" << YAML::Value << "Opaque";
+    out << YAML::Key << "stringData" << YAML::Value << YAML::BeginMap << YAML::Key << "token" << YAML::Value
+        << config.token << YAML::EndMap;
+    files.push_back(Finish(out, "Secret", absl::StrCat(o.service, "-token")));
+  }
+  {
+    YAML::Emitter out;
+    BeginObject(out, "v1", "ConfigMap", absl::StrCat(o.service, "-config"), o.service, "");
+    out << YAML::Key << "data" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "cluster.yaml" << YAML::Value << YAML::Literal << pod_config;
+    size_t bytes = pod_config.size();
+    for (const auto& [path, key] : keys) {
+      absl::StatusOr<std::string> text = ReadScript(path);
+      if (!text.ok()) return text.status();
+      bytes += text->size();
+      out << YAML::Key << key << YAML::Value << YAML::Literal << *text;
+    }
+    if (bytes > kConfigMapMaxBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("the scripts and config come to ", bytes,
+                                                     " bytes, over a ConfigMap's 1 MiB: put the program into the image"));
+    }
+    out << YAML::EndMap;
+    files.push_back(Finish(out, "ConfigMap", absl::StrCat(o.service, "-config")));
+  }
+  {
+    YAML::Emitter out;
+    BeginObject(out, "v1", "Service", o.service, o.service, "");
+    out << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "clusterIP" << YAML::Value << "None";
+    // Peers dial a node while it starts (before it is ready), so its DNS
+    // name must exist from the start.
+    out << YAML::Key << "publishNotReadyAddresses" << YAML::Value << true;
+    out << YAML::Key << "selector" << YAML::Value << YAML::BeginMap << YAML::Key << "app.kubernetes.io/instance"
+        << YAML::Value << o.service << YAML::EndMap;
+    out << YAML::Key << "ports" << YAML::Value << YAML::BeginSeq << YAML::BeginMap << YAML::Key << "name"
+        << YAML::Value << "grpc" << YAML::Key << "port" << YAML::Value << o.grpc_port << YAML::EndMap
+        << YAML::EndSeq;
+    out << YAML::EndMap;
+    files.push_back(Finish(out, "Service", o.service));
+  }
+  for (const NodeConfig& n : config.nodes) {
+    const int64_t heap = n.limits.heap_limit_mb > 0 ? n.limits.heap_limit_mb : o.default_heap_limit_mb;
+    files.push_back(StatefulSet(n, o, NodeMemoryMb(heap, n.durability.empty() ? "journal" : n.durability)));
+  }
+  return files;
+}
+
+std::string JoinYamlDocuments(const std::vector<RenderedFile>& files) {
+  std::string all;
+  for (const RenderedFile& f : files) all += "---\n" + f.text;
+  return all;
+}
+
+absl::StatusOr<std::vector<RenderedFile>> RenderSystemd(const ClusterConfig& config, const SystemdOptions& o) {
+  std::map<std::string, Placement> where;
+  const std::map<std::string, std::string> keys = ScriptKeys(config);
+  const std::string state = absl::StrCat("/var/lib/", o.state_dir);
+  for (const NodeConfig& n : config.nodes) {
+    Placement& p = where[n.id];
+    p.address = n.address;
+    p.listen = n.listen;
+    p.store = absl::StrCat(state, "/", n.id, ".ken");
+    p.script = absl::StrCat(o.config_dir, "/scripts/", keys.at(n.script));
+    p.http = n.http;
+  }
+  std::vector<RenderedFile> files;
+  const std::string etc = o.config_dir.substr(1);  // the tree's paths, relative to /
+  files.push_back({etc + "/cluster.yaml", DeployedConfig(config, absl::StrCat(o.config_dir, "/token"), where,
+                                                  o.default_heap_limit_mb,
+                                                  absl::StrCat("Rendered by ken cluster render systemd from ",
+                                                               std::filesystem::path(config.path).filename().string()))});
+  files.push_back({etc + "/token", config.token + "\n"});
+  // The system user the units run as (systemd-sysusers; sysusers.d(5)).
+  files.push_back({"etc/sysusers.d/ken.conf", absl::StrCat("u ken - \"Ken node\" /var/lib/", o.state_dir, "\n")});
+  for (const auto& [path, key] : keys) {
+    absl::StatusOr<std::string> text = ReadScript(path);
+    if (!text.ok()) return text.status();
+    files.push_back({absl::StrCat(etc, "/scripts/", key), *text});
+  }
+  std::string unit = absl::StrCat(
+      "# Rendered by ken cluster render systemd from ", std::filesystem::path(config.path).filename().string(),
+      ".\n# One instance per node id: systemctl enable --now ken@ID (or ken.target for all).\n"
+      "[Unit]\n"
+      "Description=Ken node %i\n"
+      "After=network-online.target\n"
+      "Wants=network-online.target\n"
+      "PartOf=ken.target\n"
+      "\n"
+      "[Service]\n"
+      "Type=exec\n",
+      "ExecStart=", o.ken_binary, " run --cluster ", o.config_dir, "/cluster.yaml --id %i\n",
+      // SIGTERM: the node finishes the turn in progress, commits and exits 0.
+      "KillSignal=SIGTERM\n"
+      "TimeoutStopSec=30\n"
+      "Restart=on-failure\n"
+      "RestartSec=1\n"
+      "User=ken\n"
+      "Group=ken\n"
+      "StateDirectory=", o.state_dir, "\n",
+      "StateDirectoryMode=0700\n"
+      "WorkingDirectory=/var/lib/", o.state_dir, "\n",
+      "ProtectSystem=strict\n"
+      "ProtectHome=yes\n"
+      "PrivateTmp=yes\n"
+      "PrivateDevices=yes\n"
+      "NoNewPrivileges=yes\n"
+      "ProtectKernelTunables=yes\n"
+      "ProtectKernelModules=yes\n"
+      "ProtectKernelLogs=yes\n"
+      "ProtectControlGroups=yes\n"
+      "ProtectClock=yes\n"
+      "ProtectHostname=yes\n"
+      "RestrictNamespaces=yes\n"
+      "RestrictRealtime=yes\n"
+      "RestrictSUIDSGID=yes\n"
+      "LockPersonality=yes\n"
+      "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n"
+      "SystemCallArchitectures=native\n"
+      "CapabilityBoundingSet=\n"
+      // V8's JIT writes code at run time: MemoryDenyWriteExecute would stop it.
+      "MemoryDenyWriteExecute=no\n"
+      "LimitNOFILE=65536\n"
+      "\n"
+      "[Install]\n"
+      "WantedBy=ken.target\n");
+  files.push_back({"etc/systemd/system/ken@.service", unit});
+  std::vector<std::string> instances;
+  for (const NodeConfig& n : config.nodes) instances.push_back(absl::StrCat("ken@", n.id, ".service"));
+  files.push_back({"etc/systemd/system/ken.target", absl::StrCat("# Every node of ", std::filesystem::path(config.path).filename().string(),
+                                              ".\n[Unit]\nDescription=Ken cluster\nWants=",
+                                              absl::StrJoin(instances, " "),
+                                              "\n\n[Install]\nWantedBy=multi-user.target\n")});
+  for (const NodeConfig& n : config.nodes) {
+    const int64_t heap = n.limits.heap_limit_mb > 0 ? n.limits.heap_limit_mb : o.default_heap_limit_mb;
+    files.push_back({absl::StrCat("etc/systemd/system/ken@", n.id, ".service.d/memory.conf"),
+                     absl::StrCat("# heap_limit_mb ", heap, "\n[Service]\nMemoryMax=",
+                                  NodeMemoryMb(heap, n.durability.empty() ? "journal" : n.durability), "M\n")});
+  }
+  return files;
+}
+
+}  // namespace ken

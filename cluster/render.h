@@ -1,0 +1,77 @@
+// Deployment files rendered from a cluster config (`ken cluster render`,
+// deploy/README.md): Kubernetes manifests and systemd units, each with the
+// cluster config its nodes run, rewritten for where they run (addresses,
+// store and script paths, the token in a Secret or a file of its own).
+// Pure functions of the config: nothing is read but the nodes' scripts,
+// nothing is written (the caller prints or writes the files).
+#ifndef KEN_CLUSTER_RENDER_H_
+#define KEN_CLUSTER_RENDER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cluster/config.h"
+
+namespace ken {
+
+// One rendered file: its path under `-o DIR` (relative, '/'-separated) and
+// its text.
+struct RenderedFile {
+  std::string name;
+  std::string text;
+};
+
+struct KubernetesOptions {
+  std::string image = "localhost/ken:latest";  // the runtime image (deploy/Containerfile)
+  std::string service = "ken";                 // the headless Service; pods are <id>-0.<service>
+  int grpc_port = 7001;                        // every pod's gRPC port (each pod has its own IP)
+  int http_port = 8080;                        // pods of nodes that have `http:`
+  std::string storage = "1Gi";                 // each store's PersistentVolumeClaim
+  int64_t default_heap_limit_mb = 1024;        // for nodes whose config has no heap_limit_mb
+};
+
+// The memory (MiB) a node with this V8 heap limit and durability mode may
+// use at its peak: the heap, plus a checkpoint's serialized copy of it
+// (snapshot mode) or the snapshotter's second isolate restoring the newest
+// snapshot and the snapshot it writes (journal mode), plus 256 MiB for
+// V8's code, gRPC, SQLite and the journal's buffers. Pods request and are
+// limited to it (Guaranteed QoS); systemd units get it as MemoryMax.
+int64_t NodeMemoryMb(int64_t heap_limit_mb, const std::string& durability);
+
+// Kubernetes objects, in apply order: a Secret with the token, a ConfigMap
+// with the pods' cluster.yaml and the nodes' scripts, a headless Service,
+// and per node id one single-replica StatefulSet named after it (so node
+// ids stay free-form, a pod is <id>-0, its DNS name <id>-0.<service>, and
+// its store's PersistentVolumeClaim follows the id). Each object is one
+// file "<kind>-<name>.yaml" (lower case). Errors (kInvalidArgument): a
+// node id that is not a DNS label (starts or ends with '-'), scripts over
+// ConfigMap's 1 MiB in all, an unreadable script.
+absl::StatusOr<std::vector<RenderedFile>> RenderKubernetes(const ClusterConfig& config,
+                                                           const KubernetesOptions& options);
+
+// The files as one multi-document YAML stream ("---" between objects).
+std::string JoinYamlDocuments(const std::vector<RenderedFile>& files);
+
+struct SystemdOptions {
+  std::string ken_binary = "/usr/local/bin/ken";
+  std::string config_dir = "/etc/ken";   // cluster.yaml, token, scripts/
+  std::string state_dir = "ken";         // StateDirectory=: /var/lib/ken holds the stores
+  int64_t default_heap_limit_mb = 1024;  // for nodes whose config has no heap_limit_mb
+};
+
+// systemd units, as a tree to copy onto / (paths relative to it):
+// etc/systemd/system/ken@.service (a template, instance = node id: ken run
+// --id %i, restart on failure, stores in /var/lib/<state_dir>, sandboxed),
+// etc/systemd/system/ken.target (wants one instance per node id), per node
+// etc/systemd/system/ken@<id>.service.d/memory.conf (MemoryMax from its
+// heap limit), <config_dir>/cluster.yaml (stores and scripts moved, the
+// token in <config_dir>/token: root:ken 0640 when installed as
+// deploy/README.md says), <config_dir>/scripts/, and the `ken` system user
+// (etc/sysusers.d/ken.conf, sysusers.d(5)). config_dir must be absolute.
+absl::StatusOr<std::vector<RenderedFile>> RenderSystemd(const ClusterConfig& config, const SystemdOptions& options);
+
+}  // namespace ken
+
+#endif  // KEN_CLUSTER_RENDER_H_
