@@ -1,13 +1,17 @@
 #include "cluster/render.h"
 
+#include <utility>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cluster/program_files.h"
 #include "yaml-cpp/yaml.h"
 
 namespace ken {
@@ -23,12 +27,41 @@ constexpr size_t kConfigMapMaxBytes = 1 << 20;
 // start and end with a letter or digit.
 bool DnsLabel(const std::string& id) { return !id.empty() && id.front() != '-' && id.back() != '-'; }
 
-absl::StatusOr<std::string> ReadScript(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read script ", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+// Whether `text` survives a YAML literal block unchanged: UTF-8 of
+// printable characters, tabs and newlines (no CR, no NEL, LS, PS or BOM,
+// which YAML reads as line breaks or marks), no leading or trailing
+// whitespace on any line, not starting with a newline, ending with exactly
+// one. Other files go into a ConfigMap's binaryData, base64.
+bool LiteralSafe(const std::string& text) {
+  if (text.empty() || text.back() != '\n' || text[0] == '\n' || text[0] == ' ' || text[0] == '\t') return false;
+  if (text.size() >= 2 && text[text.size() - 2] == '\n') return false;
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') {
+      if (i > 0 && (text[i - 1] == ' ' || text[i - 1] == '\t')) return false;
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+      ++i;
+      continue;
+    }
+    const int len = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    if (len == 0 || (c >= 0xe0 && c >= 0xf5) || i + len > text.size()) return false;
+    uint32_t cp = c & (len == 2 ? 0x1f : len == 3 ? 0x0f : 0x07);
+    for (int k = 1; k < len; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;  // overlong or surrogate
+    }
+    if (cp <= 0x9f || cp == 0x2028 || cp == 0x2029 || cp == 0xfeff || cp == 0xfffe || cp == 0xffff) return false;
+    i += len;
+  }
+  return true;
 }
 
 // ConfigMap keys are [-._a-zA-Z0-9]+.
@@ -42,17 +75,21 @@ std::string KeyFor(const std::string& name) {
   return key;
 }
 
-// Each distinct script file once, under its file name (or, when two files
-// share one, "<id>-<name>"); path -> key.
-std::map<std::string, std::string> ScriptKeys(const ClusterConfig& config) {
-  std::map<std::string, std::string> keys;
-  std::set<std::string> taken = {"cluster.yaml"};
-  for (const NodeConfig& n : config.nodes) {
-    if (keys.count(n.script)) continue;
-    std::string key = KeyFor(std::filesystem::path(n.script).filename().string());
-    if (taken.count(key)) key = KeyFor(absl::StrCat(n.id, "-", key));
-    taken.insert(key);
-    keys[n.script] = key;
+// The nodes' scripts and the files they load (cluster/program_files.h).
+absl::StatusOr<ProgramFiles> Program(const ClusterConfig& config, size_t max_bytes) {
+  std::vector<std::string> scripts;
+  for (const NodeConfig& n : config.nodes) scripts.push_back(n.script);
+  return CollectProgramFiles(scripts, max_bytes);
+}
+
+// A program file's ConfigMap key: "p<N>-<file name>" (keys are flat; the
+// volume's items put each back at its path).
+std::vector<std::pair<std::string, std::string>> ProgramKeys(const ProgramFiles& program) {
+  std::vector<std::pair<std::string, std::string>> keys;  // key -> path under the mount
+  int n = 0;
+  for (const auto& [path, file] : program.files) {
+    keys.push_back({KeyFor(absl::StrCat("p", ++n, "-", std::filesystem::path(path).filename().string())),
+                    absl::StrCat("program/", file.rel)});
   }
   return keys;
 }
@@ -154,7 +191,8 @@ void Probe(YAML::Emitter& out, const char* which, int port, int period_s, int ti
   out << YAML::EndMap;
 }
 
-RenderedFile StatefulSet(const NodeConfig& n, const KubernetesOptions& o, int64_t memory_mb) {
+RenderedFile StatefulSet(const NodeConfig& n, const KubernetesOptions& o, int64_t memory_mb,
+                         const std::vector<std::pair<std::string, std::string>>& keys) {
   YAML::Emitter out;
   BeginObject(out, "apps/v1", "StatefulSet", n.id, o.service, n.id);
   out << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
@@ -220,8 +258,15 @@ RenderedFile StatefulSet(const NodeConfig& n, const KubernetesOptions& o, int64_
   out << YAML::EndMap << YAML::EndSeq;  // the container, containers
   out << YAML::Key << "volumes" << YAML::Value << YAML::BeginSeq;
   out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "config" << YAML::Key << "configMap" << YAML::Value
-      << YAML::BeginMap << YAML::Key << "name" << YAML::Value << absl::StrCat(o.service, "-config") << YAML::EndMap
-      << YAML::EndMap;
+      << YAML::BeginMap << YAML::Key << "name" << YAML::Value << absl::StrCat(o.service, "-config");
+  out << YAML::Key << "items" << YAML::Value << YAML::BeginSeq;
+  out << YAML::Flow << YAML::BeginMap << YAML::Key << "key" << YAML::Value << "cluster.yaml" << YAML::Key << "path"
+      << YAML::Value << "cluster.yaml" << YAML::EndMap;
+  for (const auto& [key, path] : keys) {
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "key" << YAML::Value << key << YAML::Key << "path"
+        << YAML::Value << path << YAML::EndMap;
+  }
+  out << YAML::EndSeq << YAML::EndMap << YAML::EndMap;
   // 0440 (group read: the files belong to fsGroup).
   out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "token" << YAML::Key << "secret" << YAML::Value
       << YAML::BeginMap << YAML::Key << "secretName" << YAML::Value << absl::StrCat(o.service, "-token") << YAML::Key
@@ -249,18 +294,26 @@ int64_t NodeMemoryMb(int64_t heap_limit_mb, const std::string& durability) {
 
 absl::StatusOr<std::vector<RenderedFile>> RenderKubernetes(const ClusterConfig& config,
                                                            const KubernetesOptions& o) {
-  std::map<std::string, Placement> where;
-  const std::map<std::string, std::string> keys = ScriptKeys(config);
   for (const NodeConfig& n : config.nodes) {
     if (!DnsLabel(n.id)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "node id '", n.id, "' cannot name a Kubernetes object (it must start and end with a letter or digit)"));
     }
+  }
+  std::map<std::string, Placement> where;
+  absl::StatusOr<ProgramFiles> program = Program(config, kConfigMapMaxBytes);
+  if (!program.ok()) {
+    return absl::Status(program.status().code(),
+                        absl::StrCat(program.status().message(),
+                                     "; the ConfigMap holds at most 1 MiB: put the program into the image"));
+  }
+  const std::vector<std::pair<std::string, std::string>> keys = ProgramKeys(*program);
+  for (const NodeConfig& n : config.nodes) {
     Placement& p = where[n.id];
     p.address = absl::StrCat(n.id, "-0.", o.service, ":", o.grpc_port);
     p.listen = absl::StrCat("0.0.0.0:", o.grpc_port);
     p.store = absl::StrCat(kPodStoreDir, "/", n.id, ".ken");
-    p.script = absl::StrCat(kPodConfigDir, "/", keys.at(n.script));
+    p.script = absl::StrCat(kPodConfigDir, "/program/", program->files.at(n.script).rel);
     if (!n.http.empty()) p.http = absl::StrCat("0.0.0.0:", o.http_port);
   }
   const std::string pod_config =
@@ -281,17 +334,28 @@ absl::StatusOr<std::vector<RenderedFile>> RenderKubernetes(const ClusterConfig& 
     out << YAML::Key << "data" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "cluster.yaml" << YAML::Value << YAML::Literal << pod_config;
     size_t bytes = pod_config.size();
-    for (const auto& [path, key] : keys) {
-      absl::StatusOr<std::string> text = ReadScript(path);
-      if (!text.ok()) return text.status();
-      bytes += text->size();
-      out << YAML::Key << key << YAML::Value << YAML::Literal << *text;
+    auto key = keys.begin();
+    std::vector<std::pair<std::string, std::string>> binary;  // key -> base64
+    for (const auto& [path, file] : program->files) {
+      const std::string& name = (key++)->first;
+      if (LiteralSafe(file.text)) {
+        bytes += file.text.size();
+        out << YAML::Key << name << YAML::Value << YAML::Literal << file.text;
+      } else {
+        binary.push_back({name, absl::Base64Escape(file.text)});
+        bytes += binary.back().second.size();
+      }
     }
     if (bytes > kConfigMapMaxBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("the scripts and config come to ", bytes,
+      return absl::InvalidArgumentError(absl::StrCat("the program's files and config come to ", bytes,
                                                      " bytes, over a ConfigMap's 1 MiB: put the program into the image"));
     }
     out << YAML::EndMap;
+    if (!binary.empty()) {
+      out << YAML::Key << "binaryData" << YAML::Value << YAML::BeginMap;
+      for (const auto& [name, base64] : binary) out << YAML::Key << name << YAML::Value << base64;
+      out << YAML::EndMap;
+    }
     files.push_back(Finish(out, "ConfigMap", absl::StrCat(o.service, "-config")));
   }
   {
@@ -312,7 +376,7 @@ absl::StatusOr<std::vector<RenderedFile>> RenderKubernetes(const ClusterConfig& 
   }
   for (const NodeConfig& n : config.nodes) {
     const int64_t heap = n.limits.heap_limit_mb > 0 ? n.limits.heap_limit_mb : o.default_heap_limit_mb;
-    files.push_back(StatefulSet(n, o, NodeMemoryMb(heap, n.durability.empty() ? "journal" : n.durability)));
+    files.push_back(StatefulSet(n, o, NodeMemoryMb(heap, n.durability.empty() ? "journal" : n.durability), keys));
   }
   return files;
 }
@@ -325,14 +389,15 @@ std::string JoinYamlDocuments(const std::vector<RenderedFile>& files) {
 
 absl::StatusOr<std::vector<RenderedFile>> RenderSystemd(const ClusterConfig& config, const SystemdOptions& o) {
   std::map<std::string, Placement> where;
-  const std::map<std::string, std::string> keys = ScriptKeys(config);
+  absl::StatusOr<ProgramFiles> program = Program(config, size_t{1} << 30);
+  if (!program.ok()) return program.status();
   const std::string state = absl::StrCat("/var/lib/", o.state_dir);
   for (const NodeConfig& n : config.nodes) {
     Placement& p = where[n.id];
     p.address = n.address;
     p.listen = n.listen;
     p.store = absl::StrCat(state, "/", n.id, ".ken");
-    p.script = absl::StrCat(o.config_dir, "/scripts/", keys.at(n.script));
+    p.script = absl::StrCat(o.config_dir, "/program/", program->files.at(n.script).rel);
     p.http = n.http;
   }
   std::vector<RenderedFile> files;
@@ -344,11 +409,7 @@ absl::StatusOr<std::vector<RenderedFile>> RenderSystemd(const ClusterConfig& con
   files.push_back({etc + "/token", config.token + "\n"});
   // The system user the units run as (systemd-sysusers; sysusers.d(5)).
   files.push_back({"etc/sysusers.d/ken.conf", absl::StrCat("u ken - \"Ken node\" /var/lib/", o.state_dir, "\n")});
-  for (const auto& [path, key] : keys) {
-    absl::StatusOr<std::string> text = ReadScript(path);
-    if (!text.ok()) return text.status();
-    files.push_back({absl::StrCat(etc, "/scripts/", key), *text});
-  }
+  for (const auto& [path, file] : program->files) files.push_back({absl::StrCat(etc, "/program/", file.rel), file.text});
   std::string unit = absl::StrCat(
       "# Rendered by ken cluster render systemd from ", std::filesystem::path(config.path).filename().string(),
       ".\n# One instance per node id: systemctl enable --now ken@ID (or ken.target for all).\n"

@@ -41,13 +41,16 @@ struct KubernetesOptions {
 int64_t NodeMemoryMb(int64_t heap_limit_mb, const std::string& durability);
 
 // Kubernetes objects, in apply order: a Secret with the token, a ConfigMap
-// with the pods' cluster.yaml and the nodes' scripts, a headless Service,
+// with the pods' cluster.yaml and the program (the nodes' scripts and the
+// files they load, cluster/program_files.h, mounted at /etc/ken/program/
+// with their relative paths kept), a headless Service,
 // and per node id one single-replica StatefulSet named after it (so node
 // ids stay free-form, a pod is <id>-0, its DNS name <id>-0.<service>, and
 // its store's PersistentVolumeClaim follows the id). Each object is one
 // file "<kind>-<name>.yaml" (lower case). Errors (kInvalidArgument): a
-// node id that is not a DNS label (starts or ends with '-'), scripts over
-// ConfigMap's 1 MiB in all, an unreadable script.
+// node id that is not a DNS label (starts or ends with '-'), a program
+// over a ConfigMap's 1 MiB in all, a file that cannot be read or a module
+// that cannot be found (CollectProgramFiles' errors).
 absl::StatusOr<std::vector<RenderedFile>> RenderKubernetes(const ClusterConfig& config,
                                                            const KubernetesOptions& options);
 
@@ -56,7 +59,7 @@ std::string JoinYamlDocuments(const std::vector<RenderedFile>& files);
 
 struct SystemdOptions {
   std::string ken_binary = "/usr/local/bin/ken";
-  std::string config_dir = "/etc/ken";   // cluster.yaml, token, scripts/
+  std::string config_dir = "/etc/ken";   // cluster.yaml, token, program/
   std::string state_dir = "ken";         // StateDirectory=: /var/lib/ken holds the stores
   int64_t default_heap_limit_mb = 1024;  // for nodes whose config has no heap_limit_mb
 };
@@ -68,7 +71,8 @@ struct SystemdOptions {
 // etc/systemd/system/ken@<id>.service.d/memory.conf (MemoryMax from its
 // heap limit), <config_dir>/cluster.yaml (stores and scripts moved, the
 // token in <config_dir>/token: root:ken 0640 when installed as
-// deploy/README.md says), <config_dir>/scripts/, and the `ken` system user
+// deploy/README.md says), <config_dir>/program/ (the scripts and the files
+// they load, relative paths kept), and the `ken` system user
 // (etc/sysusers.d/ken.conf, sysusers.d(5)). config_dir must be absolute.
 absl::StatusOr<std::vector<RenderedFile>> RenderSystemd(const ClusterConfig& config, const SystemdOptions& options);
 

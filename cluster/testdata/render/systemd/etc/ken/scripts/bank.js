@@ -1,3 +1,0 @@
-// A bank: keeps balances.
-var balance = 1000;
-ken.receive(function (from, message) { balance += message.amount; });
