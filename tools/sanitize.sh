@@ -2,7 +2,7 @@
 # The sanitizer and fuzzing stage of the test command (tools/test.sh runs it
 # after the main suite; README, "Sanitizers and fuzzing"):
 #   1. ASan + UBSan (one build, --config=asan-ubsan) over every test but the
-#      long multi-process ones (chaos, pingpong, test262; --all adds them);
+#      long multi-process ones (chaos, pingpong, test262) and the container test (--all adds them);
 #   2. TSan (--config=tsan) over the threaded parts: channels, transport,
 #      store, journal, HTTP front end, config and supervisor in tests without
 #      V8, and `ken cluster` and the wire checks through a TSan-built ken
@@ -57,7 +57,7 @@ stage() {
 }
 passed=0; failed=0
 
-long='//tests/chaos/... + //tests/test262/... + //tests:pingpong_test + //tests:pingpong_test_snapshot'
+long='//tests/chaos/... + //tests/test262/... + //tests/container/... + //tests:pingpong_test + //tests:pingpong_test_snapshot'
 if [ $all -eq 1 ]; then
   stage asan-ubsan "asan+ubsan" '//...'
 else

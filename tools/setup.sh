@@ -11,6 +11,7 @@ pkgs=(bazel-bootstrap libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
       bazel-rules-java libgtest-dev libgmock-dev libedit-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libbrotli-dev zlib1g-dev sqlite3
       clang-14 lld-14 lld libclang-rt-14-dev llvm-14 llvm
       systemd python3-jsonschema python3-yaml
+      podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap
       libuv1 libicu72 libc-ares2 libnghttp2-14 libbrotli1 libssl3)
 missing=()
 for p in "${pkgs[@]}"; do
