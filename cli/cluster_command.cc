@@ -28,6 +28,13 @@
 namespace ken {
 namespace {
 
+// What the commands present to nodes over TLS: the config's top-level
+// cert and key with its CA (read once by RunCluster; empty when the
+// cluster does not use TLS).
+TlsPem g_admin_pem;
+
+AdminTls AdminTlsFor(const std::string& node_id) { return AdminTls{g_admin_pem, node_id}; }
+
 Supervisor* g_supervisor = nullptr;
 
 void StopSupervisor(int) {
@@ -49,7 +56,7 @@ pid_t ReadPid(const std::string& path) {
 
 bool AllUp(const ClusterConfig& config) {
   for (const NodeConfig& n : config.nodes) {
-    if (!AdminStatus(n.address, config.token, 500).ok()) return false;
+    if (!AdminStatus(n.address, config.token, 500, AdminTlsFor(n.id)).ok()) return false;
   }
   return true;
 }
@@ -181,7 +188,7 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
   for (const NodeConfig& n : config.nodes) {
     Row row;
     row.id = n.id;
-    absl::StatusOr<v1::StatusReply> s = AdminStatus(n.address, config.token, 1000);
+    absl::StatusOr<v1::StatusReply> s = AdminStatus(n.address, config.token, 1000, AdminTlsFor(n.id));
     row.up = s.ok();
     if (s.ok()) {
       row.reply = *s;
@@ -262,7 +269,7 @@ int Kill(const ClusterConfig& config, const std::string& id) {
     fprintf(stderr, "ken cluster kill: node '%s' is not in %s\n", id.c_str(), config.path.c_str());
     return 2;
   }
-  absl::StatusOr<v1::StatusReply> s = AdminStatus(n->address, config.token, 2000);
+  absl::StatusOr<v1::StatusReply> s = AdminStatus(n->address, config.token, 2000, AdminTlsFor(n->id));
   if (!s.ok()) {
     fprintf(stderr, "ken cluster kill: node %s is not running (%s)\n", id.c_str(), std::string(s.status().message()).c_str());
     return 1;
@@ -282,7 +289,7 @@ int Down(const ClusterConfig& config) {
     pids.push_back(supervisor);
   } else {
     for (const NodeConfig& n : config.nodes) {
-      absl::StatusOr<v1::StatusReply> s = AdminStatus(n.address, config.token, 500);
+      absl::StatusOr<v1::StatusReply> s = AdminStatus(n.address, config.token, 500, AdminTlsFor(n.id));
       if (s.ok()) pids.push_back(static_cast<pid_t>(s->pid()));
     }
   }
@@ -311,7 +318,7 @@ int Eval(const ClusterConfig& config, const std::string& id, const std::string& 
     fprintf(stderr, "ken cluster eval: node '%s' is not in %s\n", id.c_str(), config.path.c_str());
     return 2;
   }
-  absl::StatusOr<v1::EvalReply> r = AdminEval(n->address, config.token, source);
+  absl::StatusOr<v1::EvalReply> r = AdminEval(n->address, config.token, source, 30000, AdminTlsFor(n->id));
   if (!r.ok()) {
     fprintf(stderr, "ken cluster eval: %s\n", std::string(r.status().message()).c_str());
     return 1;
@@ -332,6 +339,22 @@ int RunCluster(const ClusterOptions& options) {
     fprintf(stderr, "ken cluster %s: %s\n", options.action.c_str(), std::string(config.status().message()).c_str());
     return 2;
   }
+  if (options.action == "certs") return ClusterCerts(*config, options);
+  if (options.action != "render" && !config->nodes.empty() && config->nodes.front().tls.enabled()) {
+    if (config->tls.cert.empty() || config->tls.key.empty() || config->tls.ca.empty()) {
+      fprintf(stderr,
+              "ken cluster %s: the nodes use TLS; the commands need a top-level 'ca', 'cert' and 'key' to talk to "
+              "them (ken cluster certs makes an admin certificate)\n",
+              options.action.c_str());
+      return 2;
+    }
+    absl::StatusOr<TlsPem> pem = ReadTls(config->tls);
+    if (!pem.ok()) {
+      fprintf(stderr, "ken cluster %s: %s\n", options.action.c_str(), std::string(pem.status().message()).c_str());
+      return 2;
+    }
+    g_admin_pem = std::move(*pem);
+  }
   if (options.action == "up") return Up(*config, options);
   if (options.action == "status") return Status(*config, options);
   if (options.action == "down") return Down(*config);
@@ -351,7 +374,7 @@ int RunCluster(const ClusterOptions& options) {
   }
   if (options.action == "actors") return ClusterActors(*config, options.args, options.json);
   if (options.action == "render") return ClusterRender(*config, options);
-  fprintf(stderr, "ken cluster: unknown action '%s' (up, status, kill, down, eval, actors, render)\n", options.action.c_str());
+  fprintf(stderr, "ken cluster: unknown action '%s' (up, status, kill, down, eval, actors, render, certs)\n", options.action.c_str());
   return 2;
 }
 

@@ -89,6 +89,14 @@ int ClusterActors(const ClusterConfig& config, const std::vector<std::string>& a
 // a config that cannot be rendered.
 int ClusterRender(const ClusterConfig& config, const ClusterOptions& options);
 
+// `ken cluster certs CONFIG -o DIR` (cli/certs_command.cc, cluster/certs.h):
+// a test CA (DIR/ca.pem, ca.key; reused when present) and a certificate
+// per node id (DIR/ID.pem, ID.key, naming the id and its address's host)
+// and for the commands (DIR/admin.pem, admin.key); existing ones are kept.
+// Prints the config lines that turn TLS on. Exit code 0, 1 when a file
+// cannot be written, 2 without -o.
+int ClusterCerts(const ClusterConfig& config, const ClusterOptions& options);
+
 }  // namespace ken
 
 #endif  // KEN_CLI_COMMANDS_H_

@@ -62,6 +62,10 @@ Usage:
       headless Service and one StatefulSet per node id (pod ID-0, DNS name
       ID-0.ken, a PersistentVolumeClaim for its store, gRPC health probes,
       memory from heap_limit_mb). One YAML stream, or a file per object.
+  ken cluster certs CLUSTER.yaml -o DIR
+      A test CA and a certificate per node id and for the commands, for
+      mutual TLS between nodes (docs/config.md, "TLS"); prints the config
+      lines that turn it on
   ken cluster render systemd CLUSTER.yaml -o DIR
       ken@.service (instance = node id), ken.target, the config, token and
       scripts for /etc/ken, stores in /var/lib/ken, MemoryMax per node
@@ -88,7 +92,7 @@ Flags (also --flag=value; - and _ are the same in flag names):
   --cluster FILE        run: the cluster config
   --id NODE             run: which node of the config to run
   --http HOST:PORT      run: serve HTTP there (overrides the config)
-  -o, --output DIR      cluster render: one file per object into DIR
+  -o, --output DIR      cluster render: one file per object into DIR; cluster certs: where they go
   --image IMAGE         cluster render k8s: the pods' image (default localhost/ken:latest)
   --answer-timeout DUR  run: an HTTP request or eval whose turn has not started
                         after DUR (default 60s) is answered 503 "not run" and

@@ -1,5 +1,7 @@
 // `ken cluster render k8s|systemd CLUSTER.yaml [-o DIR]` (cluster/render.h).
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -15,7 +17,7 @@
 namespace ken {
 namespace {
 
-// Writes every file into `dir` (made if missing); the token file 0600.
+// Writes every file into `dir` (made if missing), each with its mode.
 int WriteAll(const std::string& what, const std::vector<RenderedFile>& files, const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -26,15 +28,22 @@ int WriteAll(const std::string& what, const std::vector<RenderedFile>& files, co
   for (const RenderedFile& f : files) {
     const std::string path = (std::filesystem::path(dir) / f.name).string();
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << f.text;
-    out.close();
-    if (!out) {
-      fprintf(stderr, "ken cluster render %s: cannot write %s (%s)\n", what.c_str(), path.c_str(), strerror(errno));
+    // Made with its mode (a token or key is never readable by others, not
+    // even for a moment), then written whole.
+    unlink(path.c_str());
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(f.mode));
+    bool ok = fd >= 0 && fchmod(fd, static_cast<mode_t>(f.mode)) == 0;
+    for (size_t at = 0; ok && at < f.text.size();) {
+      const ssize_t n = write(fd, f.text.data() + at, f.text.size() - at);
+      if (n <= 0) ok = false;
+      else at += static_cast<size_t>(n);
+    }
+    const int saved = errno;
+    if (fd >= 0 && close(fd) != 0) ok = false;
+    if (!ok) {
+      fprintf(stderr, "ken cluster render %s: cannot write %s (%s)\n", what.c_str(), path.c_str(), strerror(saved));
       return 1;
     }
-    const std::string base = std::filesystem::path(f.name).filename().string();
-    if (base == "token" || base.rfind("secret-", 0) == 0) chmod(path.c_str(), 0600);
     printf("%s\n", path.c_str());
   }
   return 0;

@@ -78,6 +78,12 @@ int RunNode(const RunOptions& options) {
     fprintf(stderr, "ken run: %s\n", std::string(s.message()).c_str());
     return 1;
   }
+  // TLS files are read (and checked to be PEM) before the store is opened.
+  absl::StatusOr<TlsPem> tls = ReadTls(me->tls);
+  if (!tls.ok()) {
+    fprintf(stderr, "ken run: node %s: %s\n", me->id.c_str(), std::string(tls.status().message()).c_str());
+    return 2;
+  }
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(store).parent_path(), ec);
 
@@ -153,6 +159,7 @@ int RunNode(const RunOptions& options) {
   const char* restarts = getenv("KEN_RESTARTS");
   server_options.restarts = restarts ? static_cast<uint32_t>(atoi(restarts)) : 0;
   server_options.peers = config->DialAddressesOf(me->id);
+  server_options.tls = std::move(*tls);
   for (const auto& [peer, address] : peer_flags) server_options.peers[peer] = address;
   absl::StatusOr<std::unique_ptr<NodeServer>> server = NodeServer::Start(node, loop, server_options);
   if (!server.ok()) {

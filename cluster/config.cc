@@ -164,6 +164,24 @@ int SecondDocumentLine(const std::string& yaml) {
 absl::Status CheckKeys(const std::string& name, const YAML::Node& map, const std::set<std::string>& allowed,
                        const std::string& where);
 
+// `ca`, `cert`, `key` in `map` (the top level, or node `node`'s entry) over
+// `tls`: readable files, relative to the config's folder.
+absl::Status ParseTlsFiles(const std::string& name, const YAML::Node& map, const std::string& base_dir,
+                           const std::string& node, TlsFiles* tls) {
+  for (auto [key, out] : {std::pair<const char*, std::string*>{"ca", &tls->ca}, {"cert", &tls->cert}, {"key", &tls->key}}) {
+    absl::StatusOr<std::string> value = ScalarField(name, map, key, false);
+    if (!value.ok()) return value.status();
+    if (!map[key]) continue;
+    if (value->empty()) return Error(name, map[key], absl::StrCat("'", key, "' must name a PEM file"));
+    *out = Resolve(base_dir, *value);
+    if (const std::string why = WhyUnreadableScript(*out); !why.empty()) {
+      return Error(name, map[key], absl::StrCat(node.empty() ? "" : absl::StrCat("node '", node, "': "), "cannot read ",
+                                                key, " ", *out, " (", why, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // `actors:`: kind -> {placement: [node ids]}. Kinds are 1-100 printable
 // ASCII characters; each list is non-empty, of nodes of the config, each once.
 absl::Status ParseActors(const std::string& name, const YAML::Node& actors, ClusterConfig* config) {
@@ -281,9 +299,10 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
   }
   if (!root.IsMap()) return Error(name, root, "the cluster config must be a mapping (token, nodes, ...)");
   ClusterConfig config;
-  std::set<std::string> top_keys = {"token", "token_file", "durability", "nodes", "max_message_bytes", "actors"};
-  std::set<std::string> node_keys = {"id",   "address",    "listen",        "script",
-                                     "store", "http",      "durability",    "peer_addresses"};
+  std::set<std::string> top_keys = {"token", "token_file", "durability", "nodes", "max_message_bytes", "actors",
+                                    "ca",    "cert",       "key"};
+  std::set<std::string> node_keys = {"id",   "address",    "listen",        "script", "store", "http",
+                                     "durability", "peer_addresses", "ca", "cert", "key"};
   for (const char* k : kLimitKeys) {
     top_keys.insert(k);
     node_keys.insert(k);
@@ -334,6 +353,7 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
     return Error(name, root["durability"],
                  absl::StrCat("durability '", config.durability, "' is not supported (supported: snapshot, journal)"));
   }
+  if (absl::Status st = ParseTlsFiles(name, root, base_dir, "", &config.tls); !st.ok()) return st;
   if (YAML::Node m = root["max_message_bytes"]) {
     int64_t v = 0;
     if (!m.IsScalar() || !absl::SimpleAtoi(m.as<std::string>(), &v) || v < 1 || v > (64 << 20)) {
@@ -396,7 +416,10 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
       if (!ParseHostPort(*http, &h, &p)) {
         return Error(name, n["http"], absl::StrCat("node '", node.id, "': cannot parse http address '", *http, "'"));
       }
-      if (!addresses.insert(*http).second) {
+      // A wildcard host (0.0.0.0, [::]) binds every interface of the node's
+      // own machine: nodes on different machines (pods) may all use one.
+      const bool wildcard = h == "0.0.0.0" || h == "[::]";
+      if (!wildcard && !addresses.insert(*http).second) {
         return Error(name, n["http"], absl::StrCat("node '", node.id, "': duplicate address '", *http, "'"));
       }
       node.http = *http;
@@ -437,6 +460,18 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
         node.peer_addresses[peer] = kv.second.as<std::string>();
         peer_marks.push_back({node.id, peer, kv.first});
       }
+    }
+    node.tls = config.tls;
+    if (absl::Status st = ParseTlsFiles(name, n, base_dir, node.id, &node.tls); !st.ok()) return st;
+    if ((node.tls.ca.empty() || node.tls.cert.empty() || node.tls.key.empty()) &&
+        !(node.tls.ca.empty() && node.tls.cert.empty() && node.tls.key.empty())) {
+      return Error(name, n, absl::StrCat("node '", node.id, "': TLS needs 'ca', 'cert' and 'key' (here or at the top "
+                                         "level); this node has only some of them"));
+    }
+    if (!config.nodes.empty() && node.tls.enabled() != config.nodes.front().tls.enabled()) {
+      return Error(name, n, absl::StrCat("node '", node.id, "' ", node.tls.enabled() ? "uses" : "does not use",
+                                         " TLS but node '", config.nodes.front().id, "' ",
+                                         node.tls.enabled() ? "does not" : "does", ": all nodes or none"));
     }
     config.nodes.push_back(std::move(node));
   }

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/host_port.h"  // ParseHostPort, for callers of this header
+#include "base/tls.h"
 
 namespace ken {
 
@@ -61,12 +62,18 @@ struct NodeConfig {
   // `ken run --peer`): a proxy, a tunnel, a name only this host resolves.
   // Peers absent here are dialed at their own `address`.
   std::map<std::string, std::string> peer_addresses;
+  // Mutual TLS (`ca`, `cert`, `key`; this node's, else the top level's):
+  // all three or none, the same for every node (base/tls.h).
+  TlsFiles tls;
 };
 
 struct ClusterConfig {
   std::string path;  // the file it came from (absolute)
   std::string token;       // `token:`, the contents of `token_file:`, or KEN_CLUSTER_TOKEN
   std::string token_file;  // absolute; empty when the config has no `token_file:`
+  // The top level's `ca`, `cert`, `key`: what the `ken cluster` commands
+  // present to the nodes (and each node's default).
+  TlsFiles tls;
   std::string durability;  // top level; empty if absent
   int64_t max_message_bytes = 4 << 20;
   NodeLimits limits;

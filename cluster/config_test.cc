@@ -93,6 +93,29 @@ TEST_F(ConfigTest, ListenIsWhereTheNodeBindsAndAddressWherePeersDial) {
   ASSERT_TRUE(same.ok()) << same.status();
 }
 
+TEST_F(ConfigTest, TlsFilesAllOrNoneForEveryNode) {
+  for (const char* f : {"ca.pem", "a.pem", "a.key", "b.pem", "b.key", "admin.pem", "admin.key"}) {
+    std::ofstream(dir_ + "/" + f) << "-----BEGIN X-----\n";
+  }
+  const std::string nodes_tls =
+      "nodes:\n  - id: a\n    address: 127.0.0.1:1\n    script: a.js\n    cert: a.pem\n    key: a.key\n"
+      "  - id: b\n    address: 127.0.0.1:2\n    script: b.js\n    cert: b.pem\n    key: b.key\n";
+  auto c = Parse("token: t\nca: ca.pem\ncert: admin.pem\nkey: admin.key\n" + nodes_tls);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->tls.cert, dir_ + "/admin.pem");
+  EXPECT_EQ(c->Find("a")->tls.ca, dir_ + "/ca.pem") << "the top level's CA";
+  EXPECT_EQ(c->Find("b")->tls.key, dir_ + "/b.key");
+  ExpectError("token: t\n" + nodes_tls, "node 'a': TLS needs 'ca', 'cert' and 'key'");
+  ExpectError("token: t\nca: ca.pem\nnodes:\n  - id: a\n    address: 127.0.0.1:1\n    script: a.js\n"
+              "    cert: a.pem\n    key: a.key\n  - id: b\n    address: 127.0.0.1:2\n    script: b.js\n",
+              "node 'b': TLS needs 'ca', 'cert' and 'key'");
+  ExpectError("token: t\nca: missing.pem\n" + nodes_tls, "cannot read ca " + dir_ + "/missing.pem");
+  // Wildcard http addresses may repeat (each pod binds its own).
+  auto pods = Parse("token: t\nnodes:\n  - id: a\n    address: a-0.ken:7001\n    script: a.js\n    http: 0.0.0.0:8080\n"
+                    "  - id: b\n    address: b-0.ken:7001\n    script: b.js\n    http: 0.0.0.0:8080\n");
+  EXPECT_TRUE(pods.ok()) << pods.status();
+}
+
 TEST_F(ConfigTest, HeapLimitPerNodeOverTheTopLevel) {
   auto c = Parse("heap_limit_mb: 512\n" + std::string(kGood) + "    heap_limit_mb: 2048\n");
   ASSERT_TRUE(c.ok()) << c.status();

@@ -89,7 +89,37 @@ def main():
     bad["spec"]["replicas"] = "one"
     assert errors(bad, definitions, kinds), "a string replicas passed"
     print("%d objects valid against the Kubernetes 1.36 schemas" % len(docs))
-    return roundtrip(definitions, kinds)
+    return roundtrip(definitions, kinds) or numeric_names(definitions, kinds)
+
+
+def numeric_names(definitions, kinds):
+    """Ids and a token YAML would read as numbers or booleans stay strings."""
+    import os
+    import tempfile
+    folder = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+    with open(os.path.join(folder, "a.js"), "w") as f:
+        f.write("var x = 1;\n")
+    with open(os.path.join(folder, "c.yaml"), "w") as f:
+        f.write("token: '12345'\nnodes:\n"
+                "  - id: '1'\n    address: 127.0.0.1:1\n    script: a.js\n    http: 127.0.0.1:3\n"
+                "  - id: 'yes'\n    address: 127.0.0.1:2\n    script: a.js\n    http: 127.0.0.1:4\n")
+    stream = subprocess.run([KEN, "cluster", "render", "k8s", os.path.join(folder, "c.yaml")], check=True,
+                            capture_output=True, text=True).stdout
+    docs = [d for d in yaml.safe_load_all(stream) if d is not None]
+    failed = []
+    for doc in docs:
+        failed += errors(doc, definitions, kinds)
+    secret = [d for d in docs if d["kind"] == "Secret"][0]
+    if secret["stringData"]["token"] != "12345":
+        failed.append("the token came back as %r" % (secret["stringData"]["token"],))
+    names = [d["metadata"]["name"] for d in docs if d["kind"] == "StatefulSet"]
+    if names != ["1", "yes"]:
+        failed.append("StatefulSet names came back as %r" % (names,))
+    if failed:
+        print("\n".join(failed))
+        return 1
+    print("ids '1' and 'yes' and token '12345' stay strings")
+    return 0
 
 
 # Program files a YAML literal block cannot hold as they are (they go to

@@ -59,7 +59,8 @@ bool NodeBuiltin(const std::string& spec) {
 
 // require's file resolution: the file, with an extension, or a folder's
 // package.json main / index file. Also returns the package.json read.
-std::string ResolveFile(const std::string& base, std::vector<std::string>* also) {
+std::string ResolveFile(std::string base, std::vector<std::string>* also) {
+  while (base.size() > 1 && base.back() == '/') base.pop_back();  // "./" and "." name the folder
   if (RegularFile(base)) return base;
   for (const char* ext : {".js", ".json", ".mjs", ".cjs"}) {
     if (RegularFile(base + ext)) return base + ext;
@@ -69,10 +70,16 @@ std::string ResolveFile(const std::string& base, std::vector<std::string>* also)
   if (RegularFile(package)) {
     absl::StatusOr<std::string> text = ReadFile(package);
     nlohmann::json json = text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
-    if (json.is_object() && json.contains("main") && json["main"].is_string()) {
+    const std::string main_path =
+        json.is_object() && json.contains("main") && json["main"].is_string()
+            ? (fs::path(base) / json["main"].get<std::string>()).lexically_normal().string()
+            : std::string();
+    // A "main" naming the folder itself ("", ".", "./") falls through to
+    // its index file, as in Node.js (and must not resolve forever).
+    if (!main_path.empty() && fs::path(main_path) != fs::path(base).lexically_normal() &&
+        fs::path(main_path) != (fs::path(base) / "").lexically_normal()) {
       std::vector<std::string> unused;
-      std::string main = ResolveFile((fs::path(base) / json["main"].get<std::string>()).lexically_normal().string(),
-                                     &unused);
+      std::string main = ResolveFile(main_path, &unused);
       if (!main.empty()) {
         also->push_back(package);
         return main;
@@ -90,12 +97,14 @@ std::string ResolveFile(const std::string& base, std::vector<std::string>* also)
 std::vector<std::string> LoadableFilesUnder(const std::string& dir) {
   std::vector<std::string> out;
   std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_directory() && it->path().filename() == ".bin") {
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::error_code e;
+    if (it->is_directory(e) && it->path().filename() == ".bin") {
       it.disable_recursion_pending();
       continue;
     }
-    if (it->is_regular_file() && Loadable(it->path().string())) out.push_back(it->path().string());
+    if (it->is_regular_file(e) && Loadable(it->path().string())) out.push_back(it->path().string());
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -195,12 +204,14 @@ std::vector<std::string> ModuleSpecifiers(const std::string& s) {
 
 absl::StatusOr<ProgramFiles> CollectProgramFiles(const std::vector<std::string>& scripts, size_t max_bytes) {
   std::set<std::string> seen;
+  std::set<std::string> from_packages;  // taken as part of a whole package, not required by name
   std::deque<std::string> queue;
   std::set<std::string> packages_taken;
   auto add = [&](const std::string& path) {
     if (seen.insert(path).second) queue.push_back(path);
   };
   for (const std::string& s : scripts) add(fs::path(s).lexically_normal().string());
+  if (queue.empty()) return absl::InvalidArgumentError("no scripts");
   ProgramFiles program;
   while (!queue.empty()) {
     const std::string file = queue.front();
@@ -215,6 +226,10 @@ absl::StatusOr<ProgramFiles> CollectProgramFiles(const std::vector<std::string>&
     program.files[file].text = *text;
     if (fs::path(file).extension() == ".json") continue;
     const std::string dir = fs::path(file).parent_path().string();
+    // A package's other files (tests, optional `try { require('x') }`
+    // lines) may name what is not installed: only what the program
+    // requires by name must be found.
+    const bool optional = from_packages.count(file) > 0;
     for (const std::string& spec : ModuleSpecifiers(*text)) {
       if (spec.rfind("./", 0) == 0 || spec.rfind("../", 0) == 0 || spec == "." || spec == ".." || spec[0] == '/' ||
           spec.rfind("file://", 0) == 0) {
@@ -225,6 +240,7 @@ absl::StatusOr<ProgramFiles> CollectProgramFiles(const std::vector<std::string>&
                                      .string();
         std::vector<std::string> also;
         const std::string found = ResolveFile(base, &also);
+        if (found.empty() && optional) continue;
         if (found.empty()) {
           return absl::NotFoundError(absl::StrCat("cannot find module '", spec, "' required by ", file));
         }
@@ -232,22 +248,29 @@ absl::StatusOr<ProgramFiles> CollectProgramFiles(const std::vector<std::string>&
         for (const std::string& a : also) add(a);
       } else if (spec[0] == '#') {
         const std::string root = PackageRoot(dir);
+        if (root.empty() && optional) continue;
         if (root.empty()) {
           return absl::NotFoundError(absl::StrCat("'", spec, "' in ", file, " needs a package.json with \"imports\""));
         }
         if (packages_taken.insert(root).second) {
           for (const std::string& f : LoadableFilesUnder(root)) {
-            if (f.find("/node_modules/", root.size()) == std::string::npos) add(f);
+            if (f.find("/node_modules/", root.size()) != std::string::npos) continue;
+            if (!seen.count(f)) from_packages.insert(f);
+            add(f);
           }
         }
       } else if (!NodeBuiltin(spec)) {
         const std::string folder = PackageFolder(spec, dir);
+        if (folder.empty() && optional) continue;
         if (folder.empty()) {
           return absl::NotFoundError(absl::StrCat("cannot find package '", spec, "' (required by ", file,
                                                   ") in a node_modules folder above it"));
         }
         if (packages_taken.insert(folder).second) {
-          for (const std::string& f : LoadableFilesUnder(folder)) add(f);
+          for (const std::string& f : LoadableFilesUnder(folder)) {
+            if (!seen.count(f)) from_packages.insert(f);
+            add(f);
+          }
         }
       }
     }

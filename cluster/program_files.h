@@ -36,7 +36,10 @@ struct ProgramFiles {
 //   .js .mjs .cjs .json files), each read in turn;
 // - a `#name` specifier takes the requiring file's whole package (the
 //   folder of its nearest package.json).
-// A specifier built at run time (`require(name)`) is not seen: such files
+// In files taken only as part of a whole package, specifiers that do not
+// resolve are skipped (a package's tests, optional requires); the program's
+// own must resolve. A specifier built at run time (`require(name)`) is not
+// seen: such files
 // must be shipped another way (deploy/README.md). Errors (kInvalidArgument /
 // kNotFound): an unreadable file, a relative specifier or package that does
 // not resolve (naming it and the file that requires it), over `max_bytes`

@@ -72,6 +72,21 @@ TEST_F(ProgramFilesFilesTest, FollowsRelativeModulesPackagesAndImports) {
                       "app/unused.js", "app/util/index.js", "shared/config.json"}));
 }
 
+TEST_F(ProgramFilesFilesTest, PackagesMainNamingItselfAndOptionalRequiresInPackages) {
+  Write("main.js", "require('./lib'); require('pkg'); require('.');\n");
+  Write("index.js", "module.exports = 0;\n");
+  Write("lib/package.json", "{\"main\": \"./\"}\n");  // its own folder: index.js, not a loop
+  Write("lib/index.js", "module.exports = 1;\n");
+  Write("node_modules/pkg/index.js", "module.exports = 2;\n");
+  Write("node_modules/pkg/test/t.js", "try { require('tap'); } catch (e) {}\nrequire('./missing-fixture');\n");
+  absl::StatusOr<ProgramFiles> p = CollectProgramFiles({root_ + "/main.js"}, 1 << 20);
+  ASSERT_TRUE(p.ok()) << p.status();
+  std::vector<std::string> rels;
+  for (const auto& [path, file] : p->files) rels.push_back(file.rel);
+  EXPECT_EQ(rels, (std::vector<std::string>{"index.js", "lib/index.js", "main.js", "node_modules/pkg/index.js",
+                                            "node_modules/pkg/test/t.js"}));
+}
+
 TEST_F(ProgramFilesFilesTest, WhatCannotBeFoundOrShippedIsAnError) {
   Write("a.js", "require('./missing');\n");
   absl::StatusOr<ProgramFiles> p = CollectProgramFiles({root_ + "/a.js"}, 1 << 20);

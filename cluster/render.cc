@@ -10,7 +10,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "base/tls.h"
 #include "cluster/program_files.h"
 #include "yaml-cpp/yaml.h"
 
@@ -20,6 +20,7 @@ namespace {
 constexpr char kPodConfigDir[] = "/etc/ken";
 constexpr char kPodTokenDir[] = "/etc/ken-token";
 constexpr char kPodStoreDir[] = "/var/lib/ken";
+constexpr char kPodTlsDir[] = "/etc/ken-tls";
 // ConfigMap data is limited to 1 MiB in all (Kubernetes' etcd object limit).
 constexpr size_t kConfigMapMaxBytes = 1 << 20;
 
@@ -97,17 +98,23 @@ std::vector<std::pair<std::string, std::string>> ProgramKeys(const ProgramFiles&
 // Where each node runs, for the config the deployed nodes read.
 struct Placement {
   std::string address, listen, store, script, http;
+  std::string cert, key;  // TLS: this node's own, when not the top level's
+  std::map<std::string, std::string> peer_addresses;
 };
 
 // The cluster config as the deployed nodes read it: the same nodes, limits,
 // modes and actors, at the places `where` gives, with the token in a file.
-std::string DeployedConfig(const ClusterConfig& config, const std::string& token_file,
+std::string DeployedConfig(const ClusterConfig& config, const std::string& token_file, const TlsFiles& top_tls,
                            const std::map<std::string, Placement>& where, int64_t default_heap_limit_mb,
                            const std::string& header) {
   YAML::Emitter out;
   out << YAML::Comment(header) << YAML::Newline;
   out << YAML::BeginMap;
   out << YAML::Key << "token_file" << YAML::Value << token_file;
+  for (auto [key, value] : {std::pair<const char*, const std::string&>{"ca", top_tls.ca}, {"cert", top_tls.cert},
+                            {"key", top_tls.key}}) {
+    if (!value.empty()) out << YAML::Key << key << YAML::Value << value;
+  }
   if (!config.durability.empty()) out << YAML::Key << "durability" << YAML::Value << config.durability;
   out << YAML::Key << "max_message_bytes" << YAML::Value << config.max_message_bytes;
   out << YAML::Key << "nodes" << YAML::Value << YAML::BeginSeq;
@@ -121,6 +128,12 @@ std::string DeployedConfig(const ClusterConfig& config, const std::string& token
     out << YAML::Key << "script" << YAML::Value << p.script;
     out << YAML::Key << "store" << YAML::Value << p.store;
     if (!p.http.empty()) out << YAML::Key << "http" << YAML::Value << p.http;
+    if (!p.cert.empty()) out << YAML::Key << "cert" << YAML::Value << p.cert << YAML::Key << "key" << YAML::Value << p.key;
+    if (!p.peer_addresses.empty()) {
+      out << YAML::Key << "peer_addresses" << YAML::Value << YAML::BeginMap;
+      for (const auto& [peer, address] : p.peer_addresses) out << YAML::Key << peer << YAML::Value << address;
+      out << YAML::EndMap;
+    }
     if (!n.durability.empty() && n.durability != config.durability) {
       out << YAML::Key << "durability" << YAML::Value << n.durability;
     }
@@ -161,6 +174,13 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// A user-given string, double-quoted: yaml-cpp leaves `123`, `true` or
+// `1e5` unquoted, and Kubernetes would read a number or a boolean.
+struct Quoted {
+  const std::string& value;
+};
+YAML::Emitter& operator<<(YAML::Emitter& out, const Quoted& q) { return out << YAML::DoubleQuoted << q.value; }
+
 // Starts a Kubernetes object: apiVersion, kind, metadata (name, labels).
 void BeginObject(YAML::Emitter& out, const char* api, const char* kind, const std::string& name,
                  const std::string& service, const std::string& node_id) {
@@ -168,11 +188,11 @@ void BeginObject(YAML::Emitter& out, const char* api, const char* kind, const st
   out << YAML::Key << "apiVersion" << YAML::Value << api;
   out << YAML::Key << "kind" << YAML::Value << kind;
   out << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "name" << YAML::Value << name;
+  out << YAML::Key << "name" << YAML::Value << Quoted{name};
   out << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "app.kubernetes.io/name" << YAML::Value << "ken";
-  out << YAML::Key << "app.kubernetes.io/instance" << YAML::Value << service;
-  if (!node_id.empty()) out << YAML::Key << "ken/node-id" << YAML::Value << node_id;
+  out << YAML::Key << "app.kubernetes.io/instance" << YAML::Value << Quoted{service};
+  if (!node_id.empty()) out << YAML::Key << "ken/node-id" << YAML::Value << Quoted{node_id};
   out << YAML::EndMap << YAML::EndMap;
 }
 
@@ -192,21 +212,21 @@ void Probe(YAML::Emitter& out, const char* which, int port, int period_s, int ti
 }
 
 RenderedFile StatefulSet(const NodeConfig& n, const KubernetesOptions& o, int64_t memory_mb,
-                         const std::vector<std::pair<std::string, std::string>>& keys) {
+                         const std::vector<std::pair<std::string, std::string>>& keys, bool tls) {
   YAML::Emitter out;
   BeginObject(out, "apps/v1", "StatefulSet", n.id, o.service, n.id);
   out << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "serviceName" << YAML::Value << o.service;
+  out << YAML::Key << "serviceName" << YAML::Value << Quoted{o.service};
   out << YAML::Key << "replicas" << YAML::Value << 1;
   out << YAML::Key << "podManagementPolicy" << YAML::Value << "Parallel";
   out << YAML::Key << "selector" << YAML::Value << YAML::BeginMap << YAML::Key << "matchLabels" << YAML::Value
-      << YAML::BeginMap << YAML::Key << "app.kubernetes.io/instance" << YAML::Value << o.service << YAML::Key
-      << "ken/node-id" << YAML::Value << n.id << YAML::EndMap << YAML::EndMap;
+      << YAML::BeginMap << YAML::Key << "app.kubernetes.io/instance" << YAML::Value << Quoted{o.service} << YAML::Key
+      << "ken/node-id" << YAML::Value << Quoted{n.id} << YAML::EndMap << YAML::EndMap;
   out << YAML::Key << "template" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap << YAML::Key << "labels" << YAML::Value
       << YAML::BeginMap << YAML::Key << "app.kubernetes.io/name" << YAML::Value << "ken" << YAML::Key
-      << "app.kubernetes.io/instance" << YAML::Value << o.service << YAML::Key << "ken/node-id" << YAML::Value
-      << n.id << YAML::EndMap << YAML::EndMap;
+      << "app.kubernetes.io/instance" << YAML::Value << Quoted{o.service} << YAML::Key << "ken/node-id" << YAML::Value
+      << Quoted{n.id} << YAML::EndMap << YAML::EndMap;
   out << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
   // SIGTERM lets the turn in progress finish and commit (a commit takes
   // milliseconds in journal mode, about a second per 100 MB in snapshot
@@ -220,9 +240,9 @@ RenderedFile StatefulSet(const NodeConfig& n, const KubernetesOptions& o, int64_
   out << YAML::EndMap;
   out << YAML::Key << "containers" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
   out << YAML::Key << "name" << YAML::Value << "ken";
-  out << YAML::Key << "image" << YAML::Value << o.image;
+  out << YAML::Key << "image" << YAML::Value << Quoted{o.image};
   out << YAML::Key << "args" << YAML::Value << YAML::Flow << YAML::BeginSeq << "run" << "--cluster"
-      << absl::StrCat(kPodConfigDir, "/cluster.yaml") << "--id" << n.id << YAML::EndSeq;
+      << absl::StrCat(kPodConfigDir, "/cluster.yaml") << "--id" << Quoted{n.id} << YAML::EndSeq;
   out << YAML::Key << "ports" << YAML::Value << YAML::BeginSeq;
   out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "grpc" << YAML::Key << "containerPort"
       << YAML::Value << o.grpc_port << YAML::EndMap;
@@ -241,7 +261,9 @@ RenderedFile StatefulSet(const NodeConfig& n, const KubernetesOptions& o, int64_
   out << YAML::Key << "volumeMounts" << YAML::Value << YAML::BeginSeq;
   for (const auto& [name, path, read_only] : {std::tuple<const char*, const char*, bool>{"store", kPodStoreDir, false},
                                               {"config", kPodConfigDir, true},
-                                              {"token", kPodTokenDir, true}}) {
+                                              {"token", kPodTokenDir, true},
+                                              {"tls", kPodTlsDir, true}}) {
+    if (!tls && std::string(name) == "tls") continue;
     out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << name << YAML::Key << "mountPath" << YAML::Value
         << path;
     if (read_only) out << YAML::Key << "readOnly" << YAML::Value << true;
@@ -271,6 +293,11 @@ RenderedFile StatefulSet(const NodeConfig& n, const KubernetesOptions& o, int64_
   out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "token" << YAML::Key << "secret" << YAML::Value
       << YAML::BeginMap << YAML::Key << "secretName" << YAML::Value << absl::StrCat(o.service, "-token") << YAML::Key
       << "defaultMode" << YAML::Value << 0440 << YAML::EndMap << YAML::EndMap;
+  if (tls) {
+    out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "tls" << YAML::Key << "secret" << YAML::Value
+        << YAML::BeginMap << YAML::Key << "secretName" << YAML::Value << absl::StrCat(o.service, "-tls-", n.id)
+        << YAML::Key << "defaultMode" << YAML::Value << 0440 << YAML::EndMap << YAML::EndMap;
+  }
   out << YAML::EndSeq;
   out << YAML::EndMap << YAML::EndMap;  // pod spec, template
   out << YAML::Key << "volumeClaimTemplates" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
@@ -299,10 +326,15 @@ absl::StatusOr<std::vector<RenderedFile>> RenderKubernetes(const ClusterConfig& 
       return absl::InvalidArgumentError(absl::StrCat(
           "node id '", n.id, "' cannot name a Kubernetes object (it must start and end with a letter or digit)"));
     }
+    if (n.id.size() > 52) {
+      return absl::InvalidArgumentError(absl::StrCat("node id '", n.id, "' is over 52 characters: its pod (ID-0) and "
+                                                     "StatefulSet revision label would be over Kubernetes' 63"));
+    }
   }
   std::map<std::string, Placement> where;
   absl::StatusOr<ProgramFiles> program = Program(config, kConfigMapMaxBytes);
   if (!program.ok()) {
+    if (program.status().message().find("bytes (at") == std::string::npos) return program.status();
     return absl::Status(program.status().code(),
                         absl::StrCat(program.status().message(),
                                      "; the ConfigMap holds at most 1 MiB: put the program into the image"));
@@ -316,8 +348,13 @@ absl::StatusOr<std::vector<RenderedFile>> RenderKubernetes(const ClusterConfig& 
     p.script = absl::StrCat(kPodConfigDir, "/program/", program->files.at(n.script).rel);
     if (!n.http.empty()) p.http = absl::StrCat("0.0.0.0:", o.http_port);
   }
+  // TLS: each pod mounts its own node's Secret at the same place, so one
+  // config (top-level ca/cert/key) serves every pod.
+  const bool tls = !config.nodes.empty() && config.nodes.front().tls.enabled();
+  TlsFiles pod_tls;
+  if (tls) pod_tls = {absl::StrCat(kPodTlsDir, "/ca.crt"), absl::StrCat(kPodTlsDir, "/tls.crt"), absl::StrCat(kPodTlsDir, "/tls.key")};
   const std::string pod_config =
-      DeployedConfig(config, absl::StrCat(kPodTokenDir, "/token"), where, o.default_heap_limit_mb,
+      DeployedConfig(config, absl::StrCat(kPodTokenDir, "/token"), pod_tls, where, o.default_heap_limit_mb,
                      absl::StrCat("Rendered by ken cluster render k8s from ", std::filesystem::path(config.path).filename().string()));
   std::vector<RenderedFile> files;
   {
@@ -325,8 +362,25 @@ absl::StatusOr<std::vector<RenderedFile>> RenderKubernetes(const ClusterConfig& 
     BeginObject(out, "v1", "Secret", absl::StrCat(o.service, "-token"), o.service, "");
     out << YAML::Key << "type" << YAML::Value << "Opaque";
     out << YAML::Key << "stringData" << YAML::Value << YAML::BeginMap << YAML::Key << "token" << YAML::Value
-        << config.token << YAML::EndMap;
+        << Quoted{config.token} << YAML::EndMap;
     files.push_back(Finish(out, "Secret", absl::StrCat(o.service, "-token")));
+    files.back().mode = 0600;
+  }
+  for (const NodeConfig& n : config.nodes) {
+    if (!tls) break;
+    absl::StatusOr<TlsPem> pem = ReadTls(n.tls);
+    if (!pem.ok()) return pem.status();
+    YAML::Emitter out;
+    const std::string name = absl::StrCat(o.service, "-tls-", n.id);
+    BeginObject(out, "v1", "Secret", name, o.service, n.id);
+    out << YAML::Key << "type" << YAML::Value << "kubernetes.io/tls";
+    out << YAML::Key << "stringData" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "ca.crt" << YAML::Value << YAML::Literal << pem->ca;
+    out << YAML::Key << "tls.crt" << YAML::Value << YAML::Literal << pem->cert;
+    out << YAML::Key << "tls.key" << YAML::Value << YAML::Literal << pem->key;
+    out << YAML::EndMap;
+    files.push_back(Finish(out, "Secret", name));
+    files.back().mode = 0600;
   }
   {
     YAML::Emitter out;
@@ -376,7 +430,7 @@ absl::StatusOr<std::vector<RenderedFile>> RenderKubernetes(const ClusterConfig& 
   }
   for (const NodeConfig& n : config.nodes) {
     const int64_t heap = n.limits.heap_limit_mb > 0 ? n.limits.heap_limit_mb : o.default_heap_limit_mb;
-    files.push_back(StatefulSet(n, o, NodeMemoryMb(heap, n.durability.empty() ? "journal" : n.durability), keys));
+    files.push_back(StatefulSet(n, o, NodeMemoryMb(heap, n.durability.empty() ? "journal" : n.durability), keys, tls));
   }
   return files;
 }
@@ -399,20 +453,48 @@ absl::StatusOr<std::vector<RenderedFile>> RenderSystemd(const ClusterConfig& con
     p.store = absl::StrCat(state, "/", n.id, ".ken");
     p.script = absl::StrCat(o.config_dir, "/program/", program->files.at(n.script).rel);
     p.http = n.http;
+    p.peer_addresses = n.peer_addresses;  // same hosts, same routes
   }
   std::vector<RenderedFile> files;
   const std::string etc = o.config_dir.substr(1);  // the tree's paths, relative to /
-  files.push_back({etc + "/cluster.yaml", DeployedConfig(config, absl::StrCat(o.config_dir, "/token"), where,
+  // TLS: every node's certificate and key (and the commands') under
+  // <config_dir>/tls/; each host starts only its own nodes.
+  TlsFiles top_tls;
+  if (!config.nodes.empty() && config.nodes.front().tls.enabled()) {
+    const std::string tls_dir = absl::StrCat(o.config_dir, "/tls");
+    for (const NodeConfig& n : config.nodes) {
+      absl::StatusOr<TlsPem> pem = ReadTls(n.tls);
+      if (!pem.ok()) return pem.status();
+      if (top_tls.ca.empty()) {
+        top_tls.ca = tls_dir + "/ca.pem";
+        files.push_back({top_tls.ca.substr(1), pem->ca});
+      }
+      Placement& p = where[n.id];
+      p.cert = absl::StrCat(tls_dir, "/", n.id, ".pem");
+      p.key = absl::StrCat(tls_dir, "/", n.id, ".key");
+      files.push_back({p.cert.substr(1), pem->cert});
+      files.push_back({p.key.substr(1), pem->key, 0600});
+    }
+    if (!config.tls.cert.empty() && !config.tls.key.empty()) {
+      absl::StatusOr<TlsPem> admin = ReadTls(config.tls);
+      if (!admin.ok()) return admin.status();
+      top_tls.cert = tls_dir + "/admin.pem";
+      top_tls.key = tls_dir + "/admin.key";
+      files.push_back({top_tls.cert.substr(1), admin->cert});
+      files.push_back({top_tls.key.substr(1), admin->key, 0600});
+    }
+  }
+  files.push_back({etc + "/cluster.yaml", DeployedConfig(config, absl::StrCat(o.config_dir, "/token"), top_tls, where,
                                                   o.default_heap_limit_mb,
                                                   absl::StrCat("Rendered by ken cluster render systemd from ",
                                                                std::filesystem::path(config.path).filename().string()))});
-  files.push_back({etc + "/token", config.token + "\n"});
+  files.push_back({etc + "/token", config.token + "\n", 0600});
   // The system user the units run as (systemd-sysusers; sysusers.d(5)).
   files.push_back({"etc/sysusers.d/ken.conf", absl::StrCat("u ken - \"Ken node\" /var/lib/", o.state_dir, "\n")});
   for (const auto& [path, file] : program->files) files.push_back({absl::StrCat(etc, "/program/", file.rel), file.text});
   std::string unit = absl::StrCat(
       "# Rendered by ken cluster render systemd from ", std::filesystem::path(config.path).filename().string(),
-      ".\n# One instance per node id: systemctl enable --now ken@ID (or ken.target for all).\n"
+      ".\n# One instance per node id, each on one host: systemctl enable ken.target; systemctl enable --now ken@ID.\n"
       "[Unit]\n"
       "Description=Ken node %i\n"
       "After=network-online.target\n"
@@ -457,12 +539,14 @@ absl::StatusOr<std::vector<RenderedFile>> RenderSystemd(const ClusterConfig& con
       "[Install]\n"
       "WantedBy=ken.target\n");
   files.push_back({"etc/systemd/system/ken@.service", unit});
-  std::vector<std::string> instances;
-  for (const NodeConfig& n : config.nodes) instances.push_back(absl::StrCat("ken@", n.id, ".service"));
-  files.push_back({"etc/systemd/system/ken.target", absl::StrCat("# Every node of ", std::filesystem::path(config.path).filename().string(),
-                                              ".\n[Unit]\nDescription=Ken cluster\nWants=",
-                                              absl::StrJoin(instances, " "),
-                                              "\n\n[Install]\nWantedBy=multi-user.target\n")});
+  // No Wants= list: every host gets the same files but runs only its own
+  // node ids (`systemctl enable ken.target ken@ID`); two hosts running one
+  // id would make two stores of it.
+  files.push_back({"etc/systemd/system/ken.target",
+                   absl::StrCat("# The Ken nodes enabled on this host (systemctl enable ken.target ken@ID).\n"
+                                "[Unit]\nDescription=Ken nodes of ",
+                                std::filesystem::path(config.path).filename().string(),
+                                "\n\n[Install]\nWantedBy=multi-user.target\n")});
   for (const NodeConfig& n : config.nodes) {
     const int64_t heap = n.limits.heap_limit_mb > 0 ? n.limits.heap_limit_mb : o.default_heap_limit_mb;
     files.push_back({absl::StrCat("etc/systemd/system/ken@", n.id, ".service.d/memory.conf"),

@@ -2,8 +2,9 @@
 // deploy/README.md): Kubernetes manifests and systemd units, each with the
 // cluster config its nodes run, rewritten for where they run (addresses,
 // store and script paths, the token in a Secret or a file of its own).
-// Pure functions of the config: nothing is read but the nodes' scripts,
-// nothing is written (the caller prints or writes the files).
+// Pure functions of the config: they read the program's files (scripts and
+// what they load) and the TLS files, and write nothing (the caller prints
+// or writes the files).
 #ifndef KEN_CLUSTER_RENDER_H_
 #define KEN_CLUSTER_RENDER_H_
 
@@ -21,6 +22,7 @@ namespace ken {
 struct RenderedFile {
   std::string name;
   std::string text;
+  int mode = 0644;  // for `-o DIR`: 0600 for tokens and keys
 };
 
 struct KubernetesOptions {
@@ -48,7 +50,8 @@ int64_t NodeMemoryMb(int64_t heap_limit_mb, const std::string& durability);
 // ids stay free-form, a pod is <id>-0, its DNS name <id>-0.<service>, and
 // its store's PersistentVolumeClaim follows the id). Each object is one
 // file "<kind>-<name>.yaml" (lower case). Errors (kInvalidArgument): a
-// node id that is not a DNS label (starts or ends with '-'), a program
+// node id that is not a DNS label (starts or ends with '-') or is over 52
+// characters (a pod is ID-0 and its revision label adds 11), a program
 // over a ConfigMap's 1 MiB in all, a file that cannot be read or a module
 // that cannot be found (CollectProgramFiles' errors).
 absl::StatusOr<std::vector<RenderedFile>> RenderKubernetes(const ClusterConfig& config,
@@ -67,7 +70,8 @@ struct SystemdOptions {
 // systemd units, as a tree to copy onto / (paths relative to it):
 // etc/systemd/system/ken@.service (a template, instance = node id: ken run
 // --id %i, restart on failure, stores in /var/lib/<state_dir>, sandboxed),
-// etc/systemd/system/ken.target (wants one instance per node id), per node
+// etc/systemd/system/ken.target (what the instances enabled on a host are
+// wanted by; each host enables only its own node ids), per node
 // etc/systemd/system/ken@<id>.service.d/memory.conf (MemoryMax from its
 // heap limit), <config_dir>/cluster.yaml (stores and scripts moved, the
 // token in <config_dir>/token: root:ken 0640 when installed as

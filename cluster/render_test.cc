@@ -96,6 +96,13 @@ TEST(RenderTest, WhatKubernetesCannotTakeIsAnError) {
   r = RenderKubernetes(*dash, KubernetesOptions());
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("node id 'a-' cannot name a Kubernetes object"), std::string::npos) << r.status();
+  const std::string long_id(53, 'n');
+  absl::StatusOr<ClusterConfig> longer = ParseClusterConfig(
+      "token: t\nnodes:\n  - id: " + long_id + "\n    address: 127.0.0.1:1\n    script: a.js\n", dir, "c.yaml");
+  ASSERT_TRUE(longer.ok()) << longer.status();
+  r = RenderKubernetes(*longer, KubernetesOptions());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("is over 52 characters"), std::string::npos) << r.status();
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/tls.h"
 #include "base/crash_point.h"
 #include "messaging/inbound.h"
 #include "messaging/repeat_limiter.h"
@@ -65,8 +67,8 @@ int MaxGrpcMessageBytes(size_t max_message_bytes) {
 
 class TransportServer::Service final : public v1::Transport::Service {
  public:
-  Service(Channels* channels, std::string token, std::function<void()> on_input)
-      : channels_(channels), token_(std::move(token)), on_input_(std::move(on_input)) {}
+  Service(Channels* channels, std::string token, bool tls, std::function<void()> on_input)
+      : channels_(channels), token_(std::move(token)), tls_(tls), on_input_(std::move(on_input)) {}
 
   grpc::Status Deliver(grpc::ServerContext* context, const v1::Batch* batch, v1::BatchReply* reply) override {
     if (!Authorized(context, token_)) {
@@ -78,6 +80,20 @@ class TransportServer::Service final : public v1::Transport::Service {
                    batch->from());
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "sender is not a node of this cluster");
     }
+    if (tls_) {
+      // The certificate (verified against the cluster's CA by TLS) must
+      // name the node the transmission says it comes from.
+      const std::vector<std::string> names = ClientCertificateNames(*context);
+      if (std::find(names.begin(), names.end(), batch->from()) == names.end()) {
+        const uint64_t n = wrong_certificate_.Note(absl::StrCat(batch->from(), "|", PeerHost(context->peer())));
+        if (n > 0) {
+          spdlog::warn("rejected {} transmission(s) from {} claiming to be node '{}': its TLS certificate names {}",
+                       n, PeerHost(context->peer()), absl::CHexEscape(batch->from().substr(0, 64)),
+                       names.empty() ? std::string("no node") : absl::StrJoin(names, ", "));
+        }
+        return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "the TLS certificate does not name the sending node");
+      }
+    }
     bool applied = false;
     *reply = ReceiveBatch(*channels_, *batch, AfterReceive, &applied);
     if (applied) on_input_();
@@ -87,9 +103,11 @@ class TransportServer::Service final : public v1::Transport::Service {
  private:
   Channels* channels_;
   const std::string token_;
+  const bool tls_;
   std::function<void()> on_input_;
   SteadyClock clock_;
   RepeatLimiter wrong_token_{&clock_};
+  RepeatLimiter wrong_certificate_{&clock_};
 };
 
 class TransportServer::AdminService final : public v1::Admin::Service {
@@ -125,7 +143,7 @@ absl::StatusOr<std::unique_ptr<TransportServer>> TransportServer::Start(const Tr
                                                                         std::function<void()> on_input,
                                                                         StatusFn status, EvalFn eval) {
   std::unique_ptr<TransportServer> server(new TransportServer());
-  server->service_ = std::make_unique<Service>(channels, options.token, std::move(on_input));
+  server->service_ = std::make_unique<Service>(channels, options.token, options.tls.enabled(), std::move(on_input));
   server->admin_ = std::make_unique<AdminService>(options.token, std::move(status), std::move(eval));
   // The standard gRPC health service (grpc.health.v1.Health; SERVING once
   // the server is up, which is after the store was restored): what
@@ -134,7 +152,7 @@ absl::StatusOr<std::unique_ptr<TransportServer>> TransportServer::Start(const Tr
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(options.listen_address, ServerCredentialsFor(options.tls), &bound_port);
   builder.SetMaxReceiveMessageSize(MaxGrpcMessageBytes(options.max_message_bytes));
   // SO_REUSEPORT would let two nodes bind one address; a second node on an
   // address must fail instead.
@@ -160,8 +178,8 @@ void TransportServer::Shutdown() {
 }
 
 PeerSenders::PeerSenders(Channels* channels, const std::map<std::string, std::string>& addresses,
-                         std::string token, size_t max_message_bytes)
-    : channels_(channels), token_(std::move(token)), max_message_bytes_(max_message_bytes) {
+                         std::string token, size_t max_message_bytes, TlsPem tls)
+    : channels_(channels), token_(std::move(token)), max_message_bytes_(max_message_bytes), tls_(std::move(tls)) {
   // spdlog makes its registry and default logger at the first log call; made
   // here, before the sender threads, two of them logging their first line at
   // once do not race to make it (TSan saw that in a process that had not
@@ -201,7 +219,8 @@ constexpr int64_t kProbeIntervalMs = 5000;
 // the next one goes on a new connection.
 constexpr int64_t kDeliverDeadlineMs = 10000;
 
-std::unique_ptr<v1::Transport::Stub> NewStub(const std::string& address, size_t max_message_bytes) {
+std::unique_ptr<v1::Transport::Stub> NewStub(const std::string& peer, const std::string& address,
+                                             size_t max_message_bytes, const TlsPem& tls) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(MaxGrpcMessageBytes(max_message_bytes));
   args.SetMaxSendMessageSize(MaxGrpcMessageBytes(max_message_bytes));
@@ -212,13 +231,14 @@ std::unique_ptr<v1::Transport::Stub> NewStub(const std::string& address, size_t 
   // A connection of this channel's own: a new channel (after a deadline)
   // must not reuse the old one's connection from gRPC's global pool.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return v1::Transport::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  std::shared_ptr<grpc::ChannelCredentials> credentials = ChannelCredentialsFor(tls, peer, &args);
+  return v1::Transport::NewStub(grpc::CreateCustomChannel(address, credentials, args));
 }
 
 }  // namespace
 
 void PeerSenders::Loop(const std::string& peer, const std::string& address) {
-  std::unique_ptr<v1::Transport::Stub> stub = NewStub(address, max_message_bytes_);
+  std::unique_ptr<v1::Transport::Stub> stub = NewStub(peer, address, max_message_bytes_, tls_);
   SteadyClock clock;
   int failures = 0;
   int64_t not_before = 0;  // after a failure, wait before the next try
@@ -273,7 +293,7 @@ void PeerSenders::Loop(const std::string& peer, const std::string& address) {
       }
       ++failures;
       not_before = clock.NowMs() + std::min<int64_t>(2000, 100LL << std::min(failures - 1, 5));
-      if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) stub = NewStub(address, max_message_bytes_);
+      if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) stub = NewStub(peer, address, max_message_bytes_, tls_);
     }
   }
 }

@@ -36,6 +36,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/notifier.h"
+#include "base/tls.h"
 #include "messaging/channels.h"
 #include "proto/ken.grpc.pb.h"
 
@@ -50,6 +51,10 @@ struct TransportOptions {
   std::string listen_address;  // host:port
   std::string token;
   size_t max_message_bytes = 4 << 20;
+  // Mutual TLS (base/tls.h) when enabled: clients must present a
+  // certificate from `tls.ca`, and a transmission is taken only if that
+  // certificate names its source node (PERMISSION_DENIED, logged, else).
+  TlsPem tls;
 };
 
 class TransportServer {
@@ -85,8 +90,10 @@ class PeerSenders {
  public:
   // addresses: peer id -> host:port to dial (the config's address, or a
   // peer_addresses / --peer override). Starts one thread per peer.
+  // With `tls` enabled, each peer is dialed over TLS and its certificate
+  // must name the peer's node id.
   PeerSenders(Channels* channels, const std::map<std::string, std::string>& addresses, std::string token,
-              size_t max_message_bytes);
+              size_t max_message_bytes, TlsPem tls = {});
   // Stops and joins the sender threads. A transmission in flight is
   // cancelled (grpc::ClientContext::TryCancel), so this returns within
   // moments even while a call waits on a stalled connection or a peer that
@@ -101,6 +108,7 @@ class PeerSenders {
   Channels* channels_;
   std::string token_;
   size_t max_message_bytes_;
+  const TlsPem tls_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable cv_;

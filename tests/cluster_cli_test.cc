@@ -255,6 +255,56 @@ TEST(ClusterCliTest, TokenFileListenAndHeapLimitFromTheConfig) {
   EXPECT_EQ(b.Wait(), 0) << b.output();
 }
 
+// Mutual TLS from `ken cluster certs` to a running cluster: the nodes talk
+// over TLS, the commands use the admin certificate, and a node without TLS
+// cannot join (the cluster's config forbids mixing; a plaintext admin call
+// is refused).
+TEST(ClusterCliTest, CertsThenATlsCluster) {
+  const std::string dir = MakeTempDir();
+  const std::string config = WriteCluster(dir, FreePort(), FreePort());
+  auto certs = RunProgram({kKen, "cluster", "certs", config, "-o", dir + "/certs"});
+  ASSERT_EQ(certs.exit_code, 0) << certs.output;
+  EXPECT_NE(certs.output.find("ca: certs/ca.pem"), std::string::npos) << certs.output;
+  for (const char* f : {"ca.pem", "ca.key", "a.pem", "a.key", "b.pem", "b.key", "admin.pem", "admin.key"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir + "/certs/" + f)) << f;
+  }
+  EXPECT_EQ(std::filesystem::status(dir + "/certs/a.key").permissions() & std::filesystem::perms::group_read,
+            std::filesystem::perms::none);
+  // Turn TLS on as the printed lines say.
+  std::string text = ken::testing::ReadFileOrEmpty(config);
+  std::ofstream(dir + "/plain.yaml") << text;  // the same nodes without TLS
+  text.insert(text.find("nodes:"), "ca: certs/ca.pem\ncert: certs/admin.pem\nkey: certs/admin.key\n");
+  for (const char* id : {"a", "b"}) {
+    const std::string at = std::string("    script: ") + id + ".js\n";
+    text.replace(text.find(at), at.size(),
+                 at + "    cert: certs/" + id + ".pem\n    key: certs/" + id + ".key\n");
+  }
+  std::ofstream(config) << text;
+  auto up = RunProgram({kKen, "cluster", "up", config, "--detach"}, "", 60000);
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  std::string hits;
+  for (int i = 0; i < 200 && hits != "2\n"; ++i) {
+    hits = RunProgram({kKen, "cluster", "eval", config, "a", "hits"}).output;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(hits, "2\n") << "b's messages did not reach a over TLS";
+  auto status = RunProgram({kKen, "cluster", "status", config});
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("\na -> b "), std::string::npos) << status.output;
+  // Without the admin certificate the commands are refused before dialing.
+  std::string no_admin = text;
+  no_admin.erase(no_admin.find("cert: certs/admin.pem\n"), std::string("cert: certs/admin.pem\n").size());
+  std::ofstream(dir + "/no-admin.yaml") << no_admin;
+  auto refused = RunProgram({kKen, "cluster", "eval", dir + "/no-admin.yaml", "a", "hits"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("need a top-level 'ca', 'cert' and 'key'"), std::string::npos) << refused.output;
+  // A plaintext config for the same nodes: nothing answers it.
+  auto plain = RunProgram({kKen, "cluster", "eval", dir + "/plain.yaml", "a", "1"});
+  EXPECT_EQ(plain.exit_code, 1) << plain.output;
+  EXPECT_NE(plain.output.find("no node answers"), std::string::npos) << plain.output;
+  EXPECT_EQ(RunProgram({kKen, "cluster", "down", config}).exit_code, 0);
+}
+
 // Polls `ken cluster status` until its output contains `text`.
 bool StatusShows(const std::string& config, const std::string& text, int seconds, std::string* last) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);

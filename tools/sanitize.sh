@@ -63,7 +63,7 @@ if [ $all -eq 1 ]; then
 else
   stage asan-ubsan "asan+ubsan" "//... except ($long)"
 fi
-stage tsan tsan '//base/... + //messaging/... + //store/... + //http/... + //cluster/... + //fuzz/... + //tests:cluster_cli_test + //tests:transport_bad_input_test'
+stage tsan tsan '//base/... + //messaging/... + //store/... + //http/... + //cluster/... + //fuzz/... + //tests:cluster_cli_test + //tests:transport_bad_input_test + //tests:tls_test'
 
 if ! bash tools/fuzz.sh "${KEN_FUZZ_SECONDS:-60}"; then
   rc=1; failed=$((failed + 1))

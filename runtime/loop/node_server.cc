@@ -23,13 +23,14 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(Node& node, TurnLo
   transport.listen_address = self->options_.listen_address;
   transport.token = self->options_.token;
   transport.max_message_bytes = self->options_.max_message_bytes;
+  transport.tls = self->options_.tls;
   absl::StatusOr<std::unique_ptr<TransportServer>> started = TransportServer::Start(
       transport, node.channels(), [self] { self->loop_.Wake(); }, [self] { return self->Status(); },
       [self](const std::string& source) { return self->SubmitEval(source); });
   if (!started.ok()) return started.status();
   server->server_ = std::move(*started);
   server->senders_ = std::make_unique<PeerSenders>(node.channels(), self->options_.peers, self->options_.token,
-                                                   self->options_.max_message_bytes);
+                                                   self->options_.max_message_bytes, self->options_.tls);
   server->durability_ = node.durability();
   server->OnCommit();
   if (absl::StatusOr<size_t> used = node.isolate().UsedHeapBytes(); used.ok()) server->heap_bytes_ = *used;

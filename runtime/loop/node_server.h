@@ -22,6 +22,7 @@
 #include "messaging/transport.h"
 #include "proto/ken.pb.h"
 #include "proto/turn.pb.h"
+#include "base/tls.h"
 #include "runtime/loop/turn_loop.h"
 #include "runtime/node/node.h"
 
@@ -34,6 +35,7 @@ struct NodeServerOptions {
   std::map<std::string, std::string> peers;   // id -> host:port to dial
   int64_t answer_timeout_ms = 60000;
   uint32_t restarts = 0;                      // reported by Admin.Status
+  TlsPem tls;                                 // mutual TLS for server and senders (base/tls.h)
 };
 
 class NodeServer {
