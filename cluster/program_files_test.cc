@@ -45,7 +45,7 @@ class ProgramFilesFilesTest : public ::testing::Test {
 
 TEST_F(ProgramFilesFilesTest, FollowsRelativeModulesPackagesAndImports) {
   Write("app/main.js",
-        "var lib = require('./lib');\nvar cfg = require('../shared/config.json');\n"
+        "var lib = require('./lib');\nvar cfg = require('../common/config.json');\n"
         "var dir = require('./dir');\nvar dayjs = require('dayjs/plugin/x');\nrequire('fs'); require('node:path');\n");
   Write("app/lib.js", "require('#util');\nmodule.exports = require('./deep/more.cjs');\n");
   Write("app/deep/more.cjs", "module.exports = 1;\n");
@@ -53,7 +53,7 @@ TEST_F(ProgramFilesFilesTest, FollowsRelativeModulesPackagesAndImports) {
   Write("app/dir/start.js", "module.exports = 5;\n");
   Write("app/package.json", "{\"imports\": {\"#util\": \"./util/index.js\"}}\n");
   Write("app/util/index.js", "module.exports = 2;\n");
-  Write("shared/config.json", "{}\n");
+  Write("common/config.json", "{}\n");
   Write("app/node_modules/dayjs/index.js", "module.exports = 3;\n");
   Write("app/node_modules/dayjs/plugin/x.js", "module.exports = 4;\n");
   Write("app/node_modules/dayjs/README.md", "not loadable\n");
@@ -69,7 +69,7 @@ TEST_F(ProgramFilesFilesTest, FollowsRelativeModulesPackagesAndImports) {
   EXPECT_EQ(rels, (std::vector<std::string>{
                       "app/deep/more.cjs", "app/dir/package.json", "app/dir/start.js", "app/lib.js", "app/main.js",
                       "app/node_modules/dayjs/index.js", "app/node_modules/dayjs/plugin/x.js", "app/package.json",
-                      "app/unused.js", "app/util/index.js", "shared/config.json"}));
+                      "app/unused.js", "app/util/index.js", "common/config.json"}));
 }
 
 TEST_F(ProgramFilesFilesTest, PackagesMainNamingItselfAndOptionalRequiresInPackages) {
