@@ -228,6 +228,10 @@ std::unique_ptr<v1::Transport::Stub> NewStub(const std::string& peer, const std:
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // A peer's name is resolved again when its connection fails, at most this
+  // often (gRPC's default: 30 s): a peer that moved to a new IP (a pod
+  // rescheduled) is dialed there within about a second.
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 1000);
   // A connection of this channel's own: a new channel (after a deadline)
   // must not reuse the old one's connection from gRPC's global pool.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);

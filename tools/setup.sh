@@ -10,7 +10,7 @@ pkgs=(bazel-bootstrap libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
       protobuf-compiler libspdlog-dev libsqlite3-dev libyaml-cpp-dev libabsl-dev
       bazel-rules-java libgtest-dev libgmock-dev libedit-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libbrotli-dev zlib1g-dev sqlite3
       clang-14 lld-14 lld libclang-rt-14-dev llvm-14 llvm
-      systemd python3-jsonschema python3-yaml
+      systemd python3-jsonschema python3-yaml libnss-wrapper
       podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap
       libuv1 libicu72 libc-ares2 libnghttp2-14 libbrotli1 libssl3)
 missing=()

@@ -21,6 +21,8 @@
 // committed turns never go back), every outbox drained, no send left
 // waiting (sends refused by a full outbox are retried by the programs).
 //
+// With --loopback_hosts, nodes sit on 127.0.0.2, 127.0.0.3, ... sharing one
+// port and dial each other by names from a hosts file, as on many machines.
 // With --faults, every ordered pair of nodes talks through a fault link
 // (tests/chaos/network.h) and the chaos is rounds of network faults, with
 // kills in every other round (tests/chaos/network_rounds.h): liveness after
@@ -53,6 +55,7 @@
 #include "tests/chaos/chaos_cluster.h"
 #include "tests/chaos/network.h"
 #include "tests/chaos/network_rounds.h"
+#include "tests/util/hosts.h"
 #include "tests/util/subprocess.h"
 
 ABSL_FLAG(uint32_t, seed, 0, "kill schedule seed (0: pick one and print it)");
@@ -68,6 +71,9 @@ ABSL_FLAG(bool, kills, true, "SIGKILL random nodes (with --faults: during the fa
 ABSL_FLAG(int, storm_partition_s, 0,
           "with --faults: first a partition of this many seconds (no kills) whose retransmission cost is measured");
 ABSL_FLAG(int64_t, drain_bound_ms, 15000, "with --faults: every outbox must drain within this long after a heal");
+ABSL_FLAG(bool, loopback_hosts, false,
+          "every node on its own loopback address (127.0.0.2, 127.0.0.3, ...), all on one port, its config address "
+          "a name (ID.ken.test) that a hosts file maps there (tests/util/hosts.h), as on separate machines");
 ABSL_FLAG(int, max_unacked_messages, 0, "the config's max_unacked_messages (0: Ken's default)");
 
 namespace ken {
@@ -105,7 +111,22 @@ Cluster Write(const Workload& w, const std::string& examples, uint32_t seed, Net
   for (const std::string& folder : {w.folder, std::string("common")}) {
     std::filesystem::copy(examples + "/" + folder, c.dir + "/" + folder, std::filesystem::copy_options::recursive);
   }
-  for (const std::string& id : c.ids) c.address[id] = absl::StrCat("127.0.0.1:", ::ken::testing::FreePort());
+  std::map<std::string, std::string> named;  // id -> its config address, when not c.address[id]
+  if (absl::GetFlag(FLAGS_loopback_hosts)) {
+    std::vector<std::string> ips;
+    std::map<std::string, std::string> hosts;
+    for (size_t i = 0; i < c.ids.size(); ++i) ips.push_back(absl::StrCat("127.0.0.", i + 2));
+    const int port = ::ken::testing::FreePortOn(ips);
+    for (size_t i = 0; i < c.ids.size(); ++i) {
+      c.address[c.ids[i]] = absl::StrCat(ips[i], ":", port);
+      hosts[c.ids[i] + ".ken.test"] = ips[i];
+      named[c.ids[i]] = absl::StrCat(c.ids[i], ".ken.test:", port);
+    }
+    ::ken::testing::WriteHostsFile(c.dir + "/hosts", hosts);
+    c.env = ::ken::testing::HostsFileEnv(c.dir + "/hosts");
+  } else {
+    for (const std::string& id : c.ids) c.address[id] = absl::StrCat("127.0.0.1:", ::ken::testing::FreePort());
+  }
   if (!network->kinds.empty()) {
     network->net = std::make_unique<::ken::testing::NetworkChaos>(c.ids, seed);
     if (absl::Status s = network->net->AddLinks(c.address); !s.ok()) {
@@ -121,7 +142,9 @@ Cluster Write(const Workload& w, const std::string& examples, uint32_t seed, Net
   if (int cap = absl::GetFlag(FLAGS_max_unacked_messages); cap > 0) config << "max_unacked_messages: " << cap << "\n";
   config << "nodes:\n";
   for (const std::string& id : c.ids) {
-    config << "  - id: " << id << "\n    address: " << c.address[id] << "\n    script: "
+    config << "  - id: " << id << "\n    address: " << (named.count(id) ? named[id] : c.address[id]) << "\n";
+    if (named.count(id)) config << "    listen: " << c.address[id] << "\n";
+    config << "    script: "
            << w.folder << "/" << (id == "driver" ? "driver.js" : w.node_script) << "\n";
     if (network->net) config << network->net->PeerAddressesYaml(id);
   }
@@ -241,7 +264,11 @@ int RunWorkload(const Workload& w, uint32_t seed, int duration_s, const std::vec
   printf("== %s: %zu nodes, seed %u, %d s of chaos (%s)\n", w.name.c_str(), c.ids.size(), seed, duration_s,
          c.config.c_str());
   fflush(stdout);
-  ::ken::testing::Process supervisor({absl::GetFlag(FLAGS_ken), "cluster", "up", c.config, "--log-level", "warn"});
+  ::ken::testing::Process supervisor({absl::GetFlag(FLAGS_ken), "cluster", "up", c.config, "--log-level", "warn"},
+                                     c.env);
+  if (!c.env.empty()) {
+    printf("   every node on its own loopback address, one port, addressed by name (%s/hosts)\n", c.dir.c_str());
+  }
   std::map<std::string, std::string> incarnation;
   std::map<std::string, uint64_t> turns;
   auto up_deadline = Clock::now() + std::chrono::seconds(60);
@@ -398,6 +425,10 @@ int main(int argc, char** argv) {
       {"chain5", {"chain5", "chain", {"relay-1", "relay-2", "relay-3", "relay-4", "relay-5"}, "relay.js", "finishedCount"}},
       {"rooms3", {"rooms3", "rooms", {"room-1", "room-2", "room-3"}, "rooms.js", "run.done"}},
   };
+  if (absl::GetFlag(FLAGS_loopback_hosts) && !ken::testing::HaveNssWrapper()) {
+    fprintf(stderr, "--loopback_hosts needs nss_wrapper (Debian's libnss-wrapper; tools/setup.sh installs it)\n");
+    return 2;
+  }
   int passed = 0, failed = 0;
   std::vector<std::string> names = absl::StrSplit(absl::GetFlag(FLAGS_workloads), ',', absl::SkipEmpty());
   std::vector<std::string> faults = absl::StrSplit(absl::GetFlag(FLAGS_faults), ',', absl::SkipEmpty());

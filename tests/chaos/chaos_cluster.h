@@ -18,6 +18,7 @@ struct Cluster {
   std::string dir, config, token = "chaos-token";
   std::map<std::string, std::string> address;  // id -> host:port (real, not a link)
   std::vector<std::string> ids;                 // driver last
+  std::vector<std::string> env;                 // of the processes started (a hosts file's, or none)
 };
 
 // Evaluates `expr` on a node as an admin turn, retrying while it restarts

@@ -156,12 +156,12 @@ namespace {
 
 // Binds a fresh socket to 127.0.0.1:`port` (0: the kernel picks); returns
 // the bound port, or 0 if it is taken.
-int TryBind(int port) {
+int TryBind(int port, const std::string& host) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) abort();
   struct sockaddr_in addr = {};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) abort();
   addr.sin_port = htons(static_cast<uint16_t>(port));
   int bound = 0;
   if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) == 0) {
@@ -183,7 +183,9 @@ int EphemeralLow() {
 
 }  // namespace
 
-int FreePort() {
+int FreePort() { return FreePortOn({"127.0.0.1"}); }
+
+int FreePortOn(const std::vector<std::string>& hosts) {
   constexpr int kFirst = 10000;
   static std::mutex mu;
   static std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(getpid()));
@@ -195,19 +197,26 @@ int FreePort() {
     for (int attempt = 0; attempt < 200; ++attempt) {
       const int candidate = pick(rng);
       if (handed_out.count(candidate)) continue;
-      if (int port = TryBind(candidate); port != 0) {
-        handed_out.insert(port);
-        return port;
+      bool free = true;
+      for (const std::string& host : hosts) free = free && TryBind(candidate, host) == candidate;
+      if (free) {
+        handed_out.insert(candidate);
+        return candidate;
       }
     }
   }
-  int port = TryBind(0);
-  if (port == 0) abort();
-  return port;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int port = TryBind(0, hosts.front());
+    bool free = port != 0;
+    for (size_t i = 1; free && i < hosts.size(); ++i) free = TryBind(port, hosts[i]) == port;
+    if (free) return port;
+  }
+  abort();
 }
 
-ChildResult RunProgram(const std::vector<std::string>& argv, const std::string& input, int timeout_ms) {
-  Process p(argv);
+ChildResult RunProgram(const std::vector<std::string>& argv, const std::string& input, int timeout_ms,
+                       const std::vector<std::string>& env) {
+  Process p(argv, env);
   p.Write(input);
   p.CloseStdin();
   ChildResult r;

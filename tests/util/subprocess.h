@@ -58,7 +58,7 @@ class Process {
 
 // Runs a program to completion with `input` on stdin.
 ChildResult RunProgram(const std::vector<std::string>& argv, const std::string& input = "",
-                       int timeout_ms = 60000);
+                       int timeout_ms = 60000, const std::vector<std::string>& env = {});
 
 // The durability mode the test runs under: the environment variable
 // KEN_TEST_DURABILITY ("snapshot" or "journal", set per Bazel target so that
@@ -82,6 +82,10 @@ std::string MakeTempDir();
 // on it starts or restarts, and that node then cannot bind for as long as the
 // other socket lives. Falls back to bind(0) if no port below the range is free.
 int FreePort();
+// The same for a port free on every one of `hosts` (IPv4 addresses, e.g.
+// 127.0.0.2 and 127.0.0.3: nodes on their own loopback addresses sharing one
+// port, as nodes on different machines would).
+int FreePortOn(const std::vector<std::string>& hosts);
 
 std::string ReadFileOrEmpty(const std::string& path);
 
