@@ -5,7 +5,14 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -32,6 +39,49 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
 
 }  // namespace
 
+namespace {
+
+using Bio = std::unique_ptr<BIO, decltype(&BIO_free)>;
+using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
+using Key = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+
+Bio Memory(const std::string& text) {
+  return Bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())), BIO_free);
+}
+
+// What gRPC would find only at the first handshake (and then only as a
+// refused connection), found when the files are read: a CA or certificate
+// that is not a PEM certificate, a key that is not a PEM private key, or a
+// key that is not the certificate's (X509_check_private_key).
+absl::Status CheckPem(const TlsPem& pem, const TlsFiles& files) {
+  X509Ptr ca(PEM_read_bio_X509(Memory(pem.ca).get(), nullptr, nullptr, nullptr), X509_free);
+  if (ca == nullptr) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(absl::StrCat("TLS CA ", files.ca, " holds no PEM certificate"));
+  }
+  X509Ptr cert(PEM_read_bio_X509(Memory(pem.cert).get(), nullptr, nullptr, nullptr), X509_free);
+  if (cert == nullptr) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(absl::StrCat("TLS certificate ", files.cert, " holds no PEM certificate"));
+  }
+  // No passphrase (OpenSSL's default callback would ask the terminal for one).
+  pem_password_cb* no_passphrase = [](char*, int, int, void*) { return 0; };
+  Key key(PEM_read_bio_PrivateKey(Memory(pem.key).get(), nullptr, no_passphrase, nullptr), EVP_PKEY_free);
+  if (key == nullptr) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(
+        absl::StrCat("TLS key ", files.key, " holds no PEM private key (or an encrypted one, which Ken cannot use)"));
+  }
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(
+        absl::StrCat("TLS key ", files.key, " is not the key of the certificate ", files.cert));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<TlsPem> ReadTls(const TlsFiles& files) {
   TlsPem pem;
   if (files.ca.empty() && files.cert.empty() && files.key.empty()) return pem;
@@ -43,6 +93,7 @@ absl::StatusOr<TlsPem> ReadTls(const TlsFiles& files) {
     if (!text.ok()) return text.status();
     *out = std::move(*text);
   }
+  if (absl::Status s = CheckPem(pem, files); !s.ok()) return s;
   return pem;
 }
 

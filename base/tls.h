@@ -35,7 +35,10 @@ struct TlsPem {
 
 // Reads the three files (each at most 1 MiB). An all-empty TlsFiles gives
 // an all-empty TlsPem (TLS off). Errors (kNotFound / kInvalidArgument) name
-// the file: unreadable, empty, or not PEM ("-----BEGIN").
+// the file: unreadable, empty, or not PEM ("-----BEGIN"); a CA or
+// certificate that is no X.509 certificate, a key that is no (unencrypted)
+// private key, or a key that does not match the certificate
+// (kInvalidArgument; OpenSSL's X509_check_private_key).
 absl::StatusOr<TlsPem> ReadTls(const TlsFiles& files);
 
 // Server credentials: insecure when TLS is off; otherwise TLS that requires

@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "cli/commands.h"
 #include "cluster/admin_client.h"
 #include "cluster/config.h"
@@ -108,7 +109,20 @@ int Up(const ClusterConfig& config, const ClusterOptions& options) {
         if (kill(child, 0) != 0) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
-      fprintf(stderr, "ken cluster up: not every node answered within 60 s; see %s\n", SupervisorLogFile(config).c_str());
+      if (kill(child, 0) != 0) {
+        fprintf(stderr, "ken cluster up: the supervisor exited before every node answered; see %s\n",
+                SupervisorLogFile(config).c_str());
+        return 1;
+      }
+      std::vector<std::string> silent;
+      for (const NodeConfig& n : config.nodes) {
+        absl::StatusOr<v1::StatusReply> s = AdminStatus(n.address, config.token, 500, AdminTlsFor(n.id));
+        if (!s.ok()) silent.push_back(absl::StrCat(n.id, " (", s.status().message(), ")"));
+      }
+      fprintf(stderr,
+              "ken cluster up: not every node answered within 60 s: %s. The supervisor (pid %d) keeps running and "
+              "restarting them; see %s, or stop it with ken cluster down %s\n",
+              absl::StrJoin(silent, ", ").c_str(), child, SupervisorLogFile(config).c_str(), config.path.c_str());
       return 1;
     }
     setsid();
@@ -183,6 +197,7 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
     bool up = false;
     v1::StatusReply reply;
     std::string error;
+    absl::StatusCode code = absl::StatusCode::kOk;
   };
   std::vector<Row> rows;
   for (const NodeConfig& n : config.nodes) {
@@ -194,6 +209,7 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
       row.reply = *s;
     } else {
       row.error = std::string(s.status().message());
+      row.code = s.status().code();
       row.reply.set_store_bytes(Node::StoreDiskBytes(n.store));
     }
     rows.push_back(row);
@@ -252,6 +268,14 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
     }
   }
   PrintChannels(rows.size(), [&](size_t i) { return rows[i].up ? &rows[i].reply : nullptr; });
+  // Why a node is shown down: not running, or it refused these
+  // credentials (the token, a certificate), or its name does not resolve.
+  bool refused = false;
+  for (const Row& r : rows) {
+    if (r.up) continue;
+    printf("%s: %s\n", r.id.c_str(), r.error.c_str());
+    refused = refused || r.code == absl::StatusCode::kUnauthenticated || r.code == absl::StatusCode::kPermissionDenied;
+  }
   for (const Row& r : rows) {
     if (!r.reply.snapshotter_error().empty()) {
       printf("%s: the snapshotter cannot write snapshots: %s\n", r.id.c_str(), r.reply.snapshotter_error().c_str());
@@ -260,7 +284,7 @@ int Status(const ClusterConfig& config, const ClusterOptions& options) {
       if (!c.error().empty()) printf("%s: channel with %s broken: %s\n", r.id.c_str(), c.peer().c_str(), c.error().c_str());
     }
   }
-  return 0;
+  return refused ? 1 : 0;
 }
 
 int Kill(const ClusterConfig& config, const std::string& id) {
@@ -334,7 +358,10 @@ int Eval(const ClusterConfig& config, const std::string& id, const std::string& 
 }  // namespace
 
 int RunCluster(const ClusterOptions& options) {
-  absl::StatusOr<ClusterConfig> config = LoadClusterConfig(options.config_path);
+  // certs makes the TLS files the config may already name.
+  ConfigLoadOptions load;
+  load.tls_files_must_exist = options.action != "certs";
+  absl::StatusOr<ClusterConfig> config = LoadClusterConfig(options.config_path, load);
   if (!config.ok()) {
     fprintf(stderr, "ken cluster %s: %s\n", options.action.c_str(), std::string(config.status().message()).c_str());
     return 2;

@@ -49,6 +49,9 @@ struct RunOptions {
   // --peer ID=HOST:PORT values: dial peer ID there (over the config's
   // peer_addresses and address for it).
   std::vector<std::string> peers;
+  // --health HOST:PORT: a plaintext server there answering only the gRPC
+  // health service (TransportOptions::health_address); empty: none.
+  std::string health_address;
 };
 
 // One node of a cluster (see run.cc). On first start it creates the store and
@@ -68,6 +71,10 @@ struct ClusterOptions {
   std::string render_target;       // render: k8s or systemd
   std::string output_dir;          // render: -o DIR (empty: standard output)
   std::string image;               // render k8s: --image
+  std::string storage;             // render k8s: --storage (PVC size)
+  std::string storage_class;       // render k8s: --storage-class
+  int64_t heap_limit_mb = 0;       // render: --heap-limit-mb, for nodes without heap_limit_mb (0: 1024)
+  std::string nodes;               // render systemd: --nodes ID,ID (this host's)
 };
 
 // `ken cluster ...` (cli/cluster_command.cc). Exit code 0, 1 on runtime

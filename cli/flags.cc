@@ -30,10 +30,16 @@ ABSL_FLAG(std::string, durability, "",
 ABSL_FLAG(bool, accept_divergence, false, "shell/run: go on when a journal replay diverges (README, Journal mode)");
 ABSL_FLAG(std::string, peer, "",
           "run: ID=HOST:PORT, dial peer ID there instead of its config address (repeatable)");
+ABSL_FLAG(std::string, health, "",
+          "run: also answer the gRPC health service, and only it, in plaintext on host:port (for probes "
+          "without a client certificate)");
 ABSL_FLAG(bool, detach, false, "cluster up: return once every node answers");
 ABSL_FLAG(bool, json, false, "cluster status: print JSON");
 ABSL_FLAG(std::string, output, "", "cluster render: write one file per object into this folder (also -o)");
 ABSL_FLAG(std::string, image, "localhost/ken:latest", "cluster render k8s: the container image of the pods");
+ABSL_FLAG(std::string, storage, "1Gi", "cluster render k8s: each store's PersistentVolumeClaim size (a quantity)");
+ABSL_FLAG(std::string, storage_class, "", "cluster render k8s: the claims' storageClassName (default: the cluster's)");
+ABSL_FLAG(std::string, nodes, "", "cluster render systemd: the node ids this host runs, comma-separated (default all)");
 
 namespace ken {
 namespace {

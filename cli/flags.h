@@ -15,6 +15,10 @@
 ABSL_DECLARE_FLAG(std::string, store);
 ABSL_DECLARE_FLAG(std::string, output);
 ABSL_DECLARE_FLAG(std::string, image);
+ABSL_DECLARE_FLAG(std::string, health);
+ABSL_DECLARE_FLAG(std::string, storage);
+ABSL_DECLARE_FLAG(std::string, storage_class);
+ABSL_DECLARE_FLAG(std::string, nodes);
 ABSL_DECLARE_FLAG(std::string, turn_timeout);
 ABSL_DECLARE_FLAG(std::string, answer_timeout);
 ABSL_DECLARE_FLAG(int64_t, heap_limit_mb);

@@ -32,7 +32,7 @@ Usage:
       terminal. .help lists shell commands. --load FILE runs FILE (which may
       require modules) as the first input of a new session.
   ken run --cluster CLUSTER.yaml --id NODE [--store PATH] [--http HOST:PORT] [--durability MODE]
-          [--script FILE] [--peer ID=HOST:PORT ...]
+          [--script FILE] [--peer ID=HOST:PORT ...] [--health HOST:PORT]
       One node of a cluster. The first start creates the store (default
       data/<id>.ken beside the config) and runs the node's script (or
       --script FILE) as the first turn, with the modules it requires; later
@@ -42,6 +42,9 @@ Usage:
       handleRequest(request, response), answered after its commit.
       --peer ID=HOST:PORT (repeatable) dials peer ID there instead of its
       config address (a proxy, a tunnel; also peer_addresses: in the config).
+      --health HOST:PORT also serves the standard gRPC health service, alone
+      and in plaintext, there: for probes that cannot present a client
+      certificate when the cluster uses TLS (Kubernetes' grpc probes).
   ken cluster up CLUSTER.yaml [--detach]
       Starts every node of the config as a child process, prefixes their log
       lines with the node id, restarts a node that dies (with backoff and a
@@ -56,19 +59,22 @@ Usage:
   ken cluster actors CLUSTER.yaml [KIND] [--json]
       the actors each node hosts (kind, key, state bytes, calls, last
       activity), read from each store's newest commit, as ken inspect reads
-  ken cluster render k8s CLUSTER.yaml [-o DIR] [--image IMAGE]
+  ken cluster render k8s CLUSTER.yaml [-o DIR] [--image IMAGE] [--storage 1Gi]
+          [--storage-class NAME] [--heap-limit-mb N]
       Kubernetes manifests for the config's nodes (deploy/README.md): a
       Secret (the token), a ConfigMap (the pods' config and scripts), a
       headless Service and one StatefulSet per node id (pod ID-0, DNS name
-      ID-0.ken, a PersistentVolumeClaim for its store, gRPC health probes,
-      memory from heap_limit_mb). One YAML stream, or a file per object.
+      ID-0.ken, a PersistentVolumeClaim for its store, gRPC health probes on
+      a plaintext health port 7002, memory from heap_limit_mb, else
+      --heap-limit-mb, else 1024). One YAML stream, or a file per object.
   ken cluster certs CLUSTER.yaml -o DIR
       A test CA and a certificate per node id and for the commands, for
       mutual TLS between nodes (docs/config.md, "TLS"); prints the config
       lines that turn it on
-  ken cluster render systemd CLUSTER.yaml -o DIR
+  ken cluster render systemd CLUSTER.yaml -o DIR [--nodes ID,ID] [--heap-limit-mb N]
       ken@.service (instance = node id), ken.target, the config, token and
-      scripts for /etc/ken, stores in /var/lib/ken, MemoryMax per node
+      scripts for /etc/ken, stores in /var/lib/ken, MemoryMax per node;
+      --nodes: a tree for the host running those nodes (only their TLS keys)
   ken inspect --store PATH [-e EXPR]
       Read-only: loads PATH's newest checkpoint (also while a node runs on
       it) and prints EXPR's value as JSON when it has one, else as the shell
@@ -94,6 +100,10 @@ Flags (also --flag=value; - and _ are the same in flag names):
   --http HOST:PORT      run: serve HTTP there (overrides the config)
   -o, --output DIR      cluster render: one file per object into DIR; cluster certs: where they go
   --image IMAGE         cluster render k8s: the pods' image (default localhost/ken:latest)
+  --storage SIZE        cluster render k8s: each store's volume claim (default 1Gi)
+  --storage-class NAME  cluster render k8s: the claims' storage class
+  --nodes ID,ID         cluster render systemd: the nodes of the host it is for
+  --health HOST:PORT    run: plaintext gRPC health service there (probes)
   --answer-timeout DUR  run: an HTTP request or eval whose turn has not started
                         after DUR (default 60s) is answered 503 "not run" and
                         never runs; one started but unanswered after twice DUR
@@ -149,7 +159,8 @@ int main(int argc, char** argv) {
   }
   if (command == "cluster") {
     if (rest.size() < 3) {
-      fprintf(stderr, "ken cluster: usage: ken cluster up|status|kill|down|eval|actors CLUSTER.yaml ... (see ken --help)\n");
+      fprintf(stderr, "ken cluster: usage: ken cluster up|status|kill|down|eval|actors|certs CLUSTER.yaml ..., "
+                      "ken cluster render k8s|systemd CLUSTER.yaml (see ken --help)\n");
       return 2;
     }
     ken::ClusterOptions options;
@@ -158,7 +169,7 @@ int main(int argc, char** argv) {
     if (options.action == "render") {
       // ken cluster render TARGET CLUSTER.yaml
       if (rest.size() != 4) {
-        fprintf(stderr, "ken cluster render: usage: ken cluster render k8s|systemd CLUSTER.yaml [-o DIR]\n");
+        fprintf(stderr, "ken cluster render: usage: ken cluster render k8s|systemd CLUSTER.yaml [-o DIR] (see ken --help)\n");
         return 2;
       }
       options.render_target = rest[2];
@@ -168,6 +179,10 @@ int main(int argc, char** argv) {
     for (size_t i = config_at + 1; i < rest.size(); ++i) options.args.push_back(rest[i]);
     options.output_dir = absl::GetFlag(FLAGS_output);
     options.image = absl::GetFlag(FLAGS_image);
+    options.storage = absl::GetFlag(FLAGS_storage);
+    options.storage_class = absl::GetFlag(FLAGS_storage_class);
+    options.heap_limit_mb = absl::GetFlag(FLAGS_heap_limit_mb);
+    options.nodes = absl::GetFlag(FLAGS_nodes);
     options.detach = absl::GetFlag(FLAGS_detach);
     options.json = absl::GetFlag(FLAGS_json);
     // The nodes log at info unless `up` was given a level (the default warn
@@ -234,6 +249,7 @@ int main(int argc, char** argv) {
     options.durability = durability;
     options.accept_divergence = absl::GetFlag(FLAGS_accept_divergence);
     options.peers = scan.peers;
+    options.health_address = absl::GetFlag(FLAGS_health);
     return ken::RunNode(options);
   }
   if (command == "shell") {

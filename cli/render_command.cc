@@ -8,8 +8,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "cli/commands.h"
 #include "cluster/config.h"
 #include "cluster/render.h"
@@ -49,21 +53,76 @@ int WriteAll(const std::string& what, const std::vector<RenderedFile>& files, co
   return 0;
 }
 
+// A Kubernetes quantity as a claim's size takes it: digits, an optional
+// fraction, an optional suffix (binary Ki..Ei or decimal k..E), not zero.
+bool StorageQuantity(const std::string& q) {
+  static const std::regex re("([0-9]+)(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?");
+  std::smatch m;
+  return std::regex_match(q, m, re) && q.find_first_of("123456789") != std::string::npos;
+}
+
+// A DNS subdomain (RFC 1123), as a storageClassName must be.
+bool DnsSubdomain(const std::string& s) {
+  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+  return s.size() <= 253 && std::regex_match(s, re);
+}
+
+bool Loopback(const std::string& address) {
+  std::string host;
+  int port = 0;
+  if (!ParseHostPort(address, &host, &port)) return false;
+  return host == "localhost" || absl::StartsWith(host, "127.") || host == "::1" || host == "[::1]";
+}
+
 }  // namespace
 
 int ClusterRender(const ClusterConfig& config, const ClusterOptions& options) {
   const std::string what = options.render_target;
   absl::StatusOr<std::vector<RenderedFile>> files;
   if (what == "k8s" || what == "kubernetes") {
+    if (!options.nodes.empty()) {
+      fprintf(stderr, "ken cluster render k8s: --nodes is for render systemd (Kubernetes places every pod)\n");
+      return 2;
+    }
     KubernetesOptions k8s;
     if (!options.image.empty()) k8s.image = options.image;
+    if (!options.storage.empty()) k8s.storage = options.storage;
+    k8s.storage_class = options.storage_class;
+    if (options.heap_limit_mb > 0) k8s.default_heap_limit_mb = options.heap_limit_mb;
+    if (!StorageQuantity(k8s.storage)) {
+      fprintf(stderr, "ken cluster render k8s: --storage '%s' is not a size Kubernetes takes (e.g. 512Mi, 10Gi)\n",
+              k8s.storage.c_str());
+      return 2;
+    }
+    if (!k8s.storage_class.empty() && !DnsSubdomain(k8s.storage_class)) {
+      fprintf(stderr, "ken cluster render k8s: --storage-class '%s' is not a storage class name (lower-case DNS name)\n",
+              k8s.storage_class.c_str());
+      return 2;
+    }
     files = RenderKubernetes(config, k8s);
   } else if (what == "systemd") {
     if (options.output_dir.empty()) {
       fprintf(stderr, "ken cluster render systemd: -o DIR is required (it writes units, the config, its token and scripts)\n");
       return 2;
     }
-    files = RenderSystemd(config, SystemdOptions());
+    SystemdOptions systemd;
+    if (options.heap_limit_mb > 0) systemd.default_heap_limit_mb = options.heap_limit_mb;
+    for (absl::string_view id : absl::StrSplit(options.nodes, ',', absl::SkipWhitespace())) {
+      systemd.nodes.insert(std::string(absl::StripAsciiWhitespace(id)));
+    }
+    // Units are for hosts of their own: an address only this host can dial
+    // cannot be reached from the others.
+    if (config.nodes.size() > 1) {
+      for (const NodeConfig& n : config.nodes) {
+        if (Loopback(n.address)) {
+          fprintf(stderr,
+                  "ken cluster render systemd: warning: node '%s' has the loopback address %s: nodes on other hosts "
+                  "cannot dial it (give each node an address its peers reach: a DNS name or an IP)\n",
+                  n.id.c_str(), n.address.c_str());
+        }
+      }
+    }
+    files = RenderSystemd(config, systemd);
   } else {
     fprintf(stderr, "ken cluster render: unknown target '%s' (k8s, systemd)\n", what.c_str());
     return 2;

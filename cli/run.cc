@@ -47,6 +47,13 @@ int RunNode(const RunOptions& options) {
     fprintf(stderr, "ken run: node '%s' is not in %s\n", options.node_id.c_str(), config->path.c_str());
     return 2;
   }
+  if (std::string host; !options.health_address.empty()) {
+    int port = 0;
+    if (!ParseHostPort(options.health_address, &host, &port)) {
+      fprintf(stderr, "ken run: --health '%s' must be HOST:PORT\n", options.health_address.c_str());
+      return 2;
+    }
+  }
   std::map<std::string, std::string> peer_flags;
   for (const std::string& arg : options.peers) {
     const size_t eq = arg.find('=');
@@ -160,6 +167,7 @@ int RunNode(const RunOptions& options) {
   server_options.restarts = restarts ? static_cast<uint32_t>(atoi(restarts)) : 0;
   server_options.peers = config->DialAddressesOf(me->id);
   server_options.tls = std::move(*tls);
+  server_options.health_address = options.health_address;
   for (const auto& [peer, address] : peer_flags) server_options.peers[peer] = address;
   absl::StatusOr<std::unique_ptr<NodeServer>> server = NodeServer::Start(node, loop, server_options);
   if (!server.ok()) {
@@ -187,8 +195,10 @@ int RunNode(const RunOptions& options) {
   if (spdlog::should_log(spdlog::level::warn)) {
     const std::string grpc = me->listen == me->address ? me->address
                                                        : absl::StrCat(me->listen, " (address ", me->address, ")");
-    printf("node %s up: gRPC %s%s, store %s, %s\n", me->id.c_str(), grpc.c_str(),
-           http_address.empty() ? "" : absl::StrCat(", http ", http_address).c_str(), store.c_str(),
+    printf("node %s up: gRPC %s%s%s, store %s, %s\n", me->id.c_str(), grpc.c_str(),
+           http_address.empty() ? "" : absl::StrCat(", http ", http_address).c_str(),
+           options.health_address.empty() ? "" : absl::StrCat(", health ", options.health_address).c_str(),
+           store.c_str(),
            created ? absl::StrCat("new (script ", script, " ran as turn 1)").c_str()
                    : absl::StrCat("restored turn ", node.state().turns(), " (commit ", node.checkpoint_seq(), ")")
                          .c_str());

@@ -167,13 +167,14 @@ absl::Status CheckKeys(const std::string& name, const YAML::Node& map, const std
 // `ca`, `cert`, `key` in `map` (the top level, or node `node`'s entry) over
 // `tls`: readable files, relative to the config's folder.
 absl::Status ParseTlsFiles(const std::string& name, const YAML::Node& map, const std::string& base_dir,
-                           const std::string& node, TlsFiles* tls) {
+                           const std::string& node, bool must_exist, TlsFiles* tls) {
   for (auto [key, out] : {std::pair<const char*, std::string*>{"ca", &tls->ca}, {"cert", &tls->cert}, {"key", &tls->key}}) {
     absl::StatusOr<std::string> value = ScalarField(name, map, key, false);
     if (!value.ok()) return value.status();
     if (!map[key]) continue;
     if (value->empty()) return Error(name, map[key], absl::StrCat("'", key, "' must name a PEM file"));
     *out = Resolve(base_dir, *value);
+    if (!must_exist) continue;
     if (const std::string why = WhyUnreadableScript(*out); !why.empty()) {
       return Error(name, map[key], absl::StrCat(node.empty() ? "" : absl::StrCat("node '", node, "': "), "cannot read ",
                                                 key, " ", *out, " (", why, ")"));
@@ -236,7 +237,8 @@ absl::Status CheckKeys(const std::string& name, const YAML::Node& map, const std
   return absl::OkStatus();
 }
 
-absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& base_dir, const std::string& name);
+absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& base_dir, const std::string& name,
+                                    const ConfigLoadOptions& options);
 
 }  // namespace
 
@@ -269,11 +271,11 @@ std::vector<std::string> ClusterConfig::PeersOf(const std::string& id) const {
 
 
 absl::StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml, const std::string& base_dir,
-                                                 const std::string& name) {
+                                                 const std::string& name, const ConfigLoadOptions& options) {
   // yaml-cpp throws on conversions it cannot make; every one is a config
   // error, never a crash.
   try {
-    return Parse(yaml, base_dir, name);
+    return Parse(yaml, base_dir, name, options);
   } catch (const YAML::Exception& e) {
     if (e.mark.line < 0) return absl::InvalidArgumentError(absl::StrCat(name, ": ", e.msg));
     return absl::InvalidArgumentError(absl::StrCat(name, ":", e.mark.line + 1, ": ", e.msg));
@@ -284,7 +286,8 @@ absl::StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml, const 
 
 namespace {
 
-absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& base_dir, const std::string& name) {
+absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& base_dir, const std::string& name,
+                                    const ConfigLoadOptions& options) {
   YAML::Node root;
   try {
     // One document only: a second would be ignored by YAML::Load. (Found by
@@ -353,7 +356,7 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
     return Error(name, root["durability"],
                  absl::StrCat("durability '", config.durability, "' is not supported (supported: snapshot, journal)"));
   }
-  if (absl::Status st = ParseTlsFiles(name, root, base_dir, "", &config.tls); !st.ok()) return st;
+  if (absl::Status st = ParseTlsFiles(name, root, base_dir, "", options.tls_files_must_exist, &config.tls); !st.ok()) return st;
   if (YAML::Node m = root["max_message_bytes"]) {
     int64_t v = 0;
     if (!m.IsScalar() || !absl::SimpleAtoi(m.as<std::string>(), &v) || v < 1 || v > (64 << 20)) {
@@ -462,7 +465,7 @@ absl::StatusOr<ClusterConfig> Parse(const std::string& yaml, const std::string& 
       }
     }
     node.tls = config.tls;
-    if (absl::Status st = ParseTlsFiles(name, n, base_dir, node.id, &node.tls); !st.ok()) return st;
+    if (absl::Status st = ParseTlsFiles(name, n, base_dir, node.id, options.tls_files_must_exist, &node.tls); !st.ok()) return st;
     if ((node.tls.ca.empty() || node.tls.cert.empty() || node.tls.key.empty()) &&
         !(node.tls.ca.empty() && node.tls.cert.empty() && node.tls.key.empty())) {
       return Error(name, n, absl::StrCat("node '", node.id, "': TLS needs 'ca', 'cert' and 'key' (here or at the top "
@@ -501,14 +504,14 @@ std::string ClusterConfig::ActorPlacementJson() const {
   return nlohmann::json{{"nodes", ids}, {"kinds", kinds}, {"max_message_bytes", max_message_bytes}}.dump();
 }
 
-absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path) {
+absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path, const ConfigLoadOptions& options) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read cluster config ", path, " (", strerror(errno), ")"));
   std::stringstream text;
   text << in.rdbuf();
   std::string absolute = std::filesystem::absolute(path).lexically_normal().string();
   absl::StatusOr<ClusterConfig> config =
-      ParseClusterConfig(text.str(), std::filesystem::path(absolute).parent_path().string(), path);
+      ParseClusterConfig(text.str(), std::filesystem::path(absolute).parent_path().string(), path, options);
   if (config.ok()) config->path = absolute;
   return config;
 }

@@ -108,12 +108,17 @@ struct ClusterConfig {
 // unreadable script or token_file, both token and token_file, a token that is not
 // printable ASCII (it travels as gRPC metadata), a limit out of range; the
 // message names the file and the line.
-absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path);
+struct ConfigLoadOptions {
+  // Whether the TLS files (`ca`, `cert`, `key`) must be readable. Off for
+  // `ken cluster certs`, which makes them.
+  bool tls_files_must_exist = true;
+};
+absl::StatusOr<ClusterConfig> LoadClusterConfig(const std::string& path, const ConfigLoadOptions& options = {});
 
 // Same, from text; `base_dir` resolves relative paths, `name` is used in
 // messages.
 absl::StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml, const std::string& base_dir,
-                                                 const std::string& name);
+                                                 const std::string& name, const ConfigLoadOptions& options = {});
 
 
 }  // namespace ken

@@ -242,10 +242,13 @@ RenderedFile StatefulSet(const NodeConfig& n, const KubernetesOptions& o, int64_
   out << YAML::Key << "name" << YAML::Value << "ken";
   out << YAML::Key << "image" << YAML::Value << Quoted{o.image};
   out << YAML::Key << "args" << YAML::Value << YAML::Flow << YAML::BeginSeq << "run" << "--cluster"
-      << absl::StrCat(kPodConfigDir, "/cluster.yaml") << "--id" << Quoted{n.id} << YAML::EndSeq;
+      << absl::StrCat(kPodConfigDir, "/cluster.yaml") << "--id" << Quoted{n.id} << "--health"
+      << absl::StrCat("0.0.0.0:", o.health_port) << YAML::EndSeq;
   out << YAML::Key << "ports" << YAML::Value << YAML::BeginSeq;
   out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "grpc" << YAML::Key << "containerPort"
       << YAML::Value << o.grpc_port << YAML::EndMap;
+  out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "health" << YAML::Key << "containerPort"
+      << YAML::Value << o.health_port << YAML::EndMap;
   if (!n.http.empty()) {
     out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "http" << YAML::Key << "containerPort"
         << YAML::Value << o.http_port << YAML::EndMap;
@@ -272,11 +275,14 @@ RenderedFile StatefulSet(const NodeConfig& n, const KubernetesOptions& o, int64_
   out << YAML::EndSeq;
   // The gRPC server starts once the store is restored (a long journal
   // replays first): the startup probe allows an hour for that, then the
-  // liveness probe takes over. Both use the standard gRPC health service,
-  // which needs no token and tells nothing but SERVING.
-  Probe(out, "startupProbe", o.grpc_port, 5, 2, 720);
-  Probe(out, "livenessProbe", o.grpc_port, 10, 5, 3);
-  Probe(out, "readinessProbe", o.grpc_port, 5, 2, 2);
+  // liveness probe takes over. All ask the standard gRPC health service,
+  // which needs no token and tells nothing but SERVING, on the plaintext
+  // health port (`ken run --health`): a kubelet has no client certificate
+  // for a TLS cluster's gRPC port. Readiness only gates Service endpoints
+  // (peers dial the pod's DNS name, published before it is ready).
+  Probe(out, "startupProbe", o.health_port, 5, 2, 720);
+  Probe(out, "livenessProbe", o.health_port, 10, 5, 3);
+  Probe(out, "readinessProbe", o.health_port, 5, 2, 2);
   out << YAML::EndMap << YAML::EndSeq;  // the container, containers
   out << YAML::Key << "volumes" << YAML::Value << YAML::BeginSeq;
   out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "config" << YAML::Key << "configMap" << YAML::Value
@@ -305,6 +311,7 @@ RenderedFile StatefulSet(const NodeConfig& n, const KubernetesOptions& o, int64_
       << YAML::EndMap;
   out << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "accessModes" << YAML::Value << YAML::Flow << YAML::BeginSeq << "ReadWriteOnce" << YAML::EndSeq;
+  if (!o.storage_class.empty()) out << YAML::Key << "storageClassName" << YAML::Value << Quoted{o.storage_class};
   out << YAML::Key << "resources" << YAML::Value << YAML::BeginMap << YAML::Key << "requests" << YAML::Value
       << YAML::BeginMap << YAML::Key << "storage" << YAML::Value << o.storage << YAML::EndMap << YAML::EndMap;
   out << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
@@ -423,8 +430,14 @@ absl::StatusOr<std::vector<RenderedFile>> RenderKubernetes(const ClusterConfig& 
     out << YAML::Key << "selector" << YAML::Value << YAML::BeginMap << YAML::Key << "app.kubernetes.io/instance"
         << YAML::Value << o.service << YAML::EndMap;
     out << YAML::Key << "ports" << YAML::Value << YAML::BeginSeq << YAML::BeginMap << YAML::Key << "name"
-        << YAML::Value << "grpc" << YAML::Key << "port" << YAML::Value << o.grpc_port << YAML::EndMap
-        << YAML::EndSeq;
+        << YAML::Value << "grpc" << YAML::Key << "port" << YAML::Value << o.grpc_port << YAML::EndMap;
+    bool http = false;
+    for (const NodeConfig& n : config.nodes) http = http || !n.http.empty();
+    if (http) {
+      out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "http" << YAML::Key << "port" << YAML::Value
+          << o.http_port << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
     out << YAML::EndMap;
     files.push_back(Finish(out, "Service", o.service));
   }
@@ -442,6 +455,13 @@ std::string JoinYamlDocuments(const std::vector<RenderedFile>& files) {
 }
 
 absl::StatusOr<std::vector<RenderedFile>> RenderSystemd(const ClusterConfig& config, const SystemdOptions& o) {
+  for (const std::string& id : o.nodes) {
+    if (config.Find(id) == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("--nodes names '", id, "', which is not a node of ", config.path));
+    }
+  }
+  // This host's nodes: all, or o.nodes.
+  auto here = [&](const std::string& id) { return o.nodes.empty() || o.nodes.count(id) > 0; };
   std::map<std::string, Placement> where;
   absl::StatusOr<ProgramFiles> program = Program(config, size_t{1} << 30);
   if (!program.ok()) return program.status();
@@ -457,8 +477,9 @@ absl::StatusOr<std::vector<RenderedFile>> RenderSystemd(const ClusterConfig& con
   }
   std::vector<RenderedFile> files;
   const std::string etc = o.config_dir.substr(1);  // the tree's paths, relative to /
-  // TLS: every node's certificate and key (and the commands') under
-  // <config_dir>/tls/; each host starts only its own nodes.
+  // TLS: the certificate and key of each node this host runs (and the
+  // commands') under <config_dir>/tls/; a host never holds the key of a
+  // node it does not run.
   TlsFiles top_tls;
   if (!config.nodes.empty() && config.nodes.front().tls.enabled()) {
     const std::string tls_dir = absl::StrCat(o.config_dir, "/tls");
@@ -469,6 +490,9 @@ absl::StatusOr<std::vector<RenderedFile>> RenderSystemd(const ClusterConfig& con
         top_tls.ca = tls_dir + "/ca.pem";
         files.push_back({top_tls.ca.substr(1), pem->ca});
       }
+      // Another host's node: no files, and no cert/key of its own in this
+      // host's config (it inherits the top level's, which it never runs with).
+      if (!here(n.id)) continue;
       Placement& p = where[n.id];
       p.cert = absl::StrCat(tls_dir, "/", n.id, ".pem");
       p.key = absl::StrCat(tls_dir, "/", n.id, ".key");
@@ -482,6 +506,10 @@ absl::StatusOr<std::vector<RenderedFile>> RenderSystemd(const ClusterConfig& con
       top_tls.key = tls_dir + "/admin.key";
       files.push_back({top_tls.cert.substr(1), admin->cert});
       files.push_back({top_tls.key.substr(1), admin->key, 0600});
+    } else if (!o.nodes.empty()) {
+      return absl::InvalidArgumentError(
+          "--nodes with TLS needs the top-level cert and key (the commands' certificate; ken cluster certs makes "
+          "admin.pem): this host's config names no files for the other hosts' nodes, which inherit them");
     }
   }
   files.push_back({etc + "/cluster.yaml", DeployedConfig(config, absl::StrCat(o.config_dir, "/token"), top_tls, where,
@@ -548,6 +576,7 @@ absl::StatusOr<std::vector<RenderedFile>> RenderSystemd(const ClusterConfig& con
                                 std::filesystem::path(config.path).filename().string(),
                                 "\n\n[Install]\nWantedBy=multi-user.target\n")});
   for (const NodeConfig& n : config.nodes) {
+    if (!here(n.id)) continue;
     const int64_t heap = n.limits.heap_limit_mb > 0 ? n.limits.heap_limit_mb : o.default_heap_limit_mb;
     files.push_back({absl::StrCat("etc/systemd/system/ken@", n.id, ".service.d/memory.conf"),
                      absl::StrCat("# heap_limit_mb ", heap, "\n[Service]\nMemoryMax=",

@@ -9,6 +9,7 @@
 #define KEN_CLUSTER_RENDER_H_
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,9 @@ struct KubernetesOptions {
   std::string service = "ken";                 // the headless Service; pods are <id>-0.<service>
   int grpc_port = 7001;                        // every pod's gRPC port (each pod has its own IP)
   int http_port = 8080;                        // pods of nodes that have `http:`
-  std::string storage = "1Gi";                 // each store's PersistentVolumeClaim
+  int health_port = 7002;                      // plaintext gRPC health service, for the probes
+  std::string storage = "1Gi";                 // each store's PersistentVolumeClaim (a quantity)
+  std::string storage_class;                   // its storageClassName; empty: the cluster's default
   int64_t default_heap_limit_mb = 1024;        // for nodes whose config has no heap_limit_mb
 };
 
@@ -65,6 +68,9 @@ struct SystemdOptions {
   std::string config_dir = "/etc/ken";   // cluster.yaml, token, program/
   std::string state_dir = "ken";         // StateDirectory=: /var/lib/ken holds the stores
   int64_t default_heap_limit_mb = 1024;  // for nodes whose config has no heap_limit_mb
+  // The node ids of the host the tree is for (`--nodes`): only their keys
+  // and memory drop-ins are written. Empty: every node's.
+  std::set<std::string> nodes;
 };
 
 // systemd units, as a tree to copy onto / (paths relative to it):

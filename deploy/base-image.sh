@@ -3,9 +3,11 @@
 # from Debian's archive only (no registry is pulled): a minbase Debian 12
 # root file system with the shared libraries `ken` links, as the Debian
 # packages that ship them (found with ldd and dpkg -S), plus libnode108 at
-# the version the build unpacked (third_party/libnode/VERSION). Imported
-# with `podman import`. Idempotent: an existing image is kept unless
-# KEN_REBUILD_BASE=1.
+# the version the build unpacked (third_party/libnode/VERSION); see
+# deploy/runtime-packages.sh. KEN_BASE_PACKAGES=FILE takes the list from a
+# file instead (image.sh --from-source: the build stage writes it).
+# Imported with `podman import`. Idempotent: an existing image is kept
+# unless KEN_REBUILD_BASE=1.
 #
 #   deploy/base-image.sh [KEN_BINARY]      (default bazel-bin/cli/ken)
 set -euo pipefail
@@ -18,18 +20,12 @@ if [ "${KEN_REBUILD_BASE:-0}" != 1 ] && podman_ image exists "$image"; then
   echo "base-image: $image exists (KEN_REBUILD_BASE=1 makes it again)" >&2
   exit 0
 fi
-libnode_dir="$root/third_party/libnode/root/usr/lib/x86_64-linux-gnu"
-version="$(cat "$root/third_party/libnode/VERSION")"
-packages=("libnode108=$version" ca-certificates)
-while read -r lib; do
-  [ -z "$lib" ] && continue
-  case "$lib" in */libnode.so.*) continue ;; esac  # unpacked by tools/setup.sh: libnode108 above
-  pkg="$(dpkg -S "$lib" 2>/dev/null | head -1 | cut -d: -f1 || true)"
-  [ -z "$pkg" ] && pkg="$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -1 | cut -d: -f1 || true)"
-  [ -z "$pkg" ] && pkg="$(dpkg -S "/usr$lib" 2>/dev/null | head -1 | cut -d: -f1 || true)"
-  if [ -z "$pkg" ]; then echo "base-image: no Debian package ships $lib" >&2; exit 1; fi
-  packages+=("$pkg")
-done < <(LD_LIBRARY_PATH="$libnode_dir" ldd "$ken" | awk '$3 ~ /^\// {print $3}')
+if [ "${KEN_BASE_PACKAGES:-}" ]; then
+  mapfile -t packages < "$KEN_BASE_PACKAGES"
+else
+  mapfile -t packages < <(bash "$root/deploy/runtime-packages.sh" "$ken")
+fi
+[ ${#packages[@]} -gt 0 ] || { echo "base-image: no package list" >&2; exit 1; }
 list="$(printf '%s\n' "${packages[@]}" | sort -u | paste -sd, -)"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

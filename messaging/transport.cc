@@ -164,12 +164,33 @@ absl::StatusOr<std::unique_ptr<TransportServer>> TransportServer::Start(const Tr
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address,
                                                " (address in use or not local?)"));
   }
+  if (!options.health_address.empty()) {
+    // The default health service, which every server gets, and Admin's
+    // generated base class, whose methods all answer UNIMPLEMENTED: a
+    // server needs one synchronous service to poll for calls at all.
+    grpc::ServerBuilder health;
+    int health_port = 0;
+    health.AddListeningPort(options.health_address, grpc::InsecureServerCredentials(), &health_port);
+    health.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    server->unimplemented_ = std::make_unique<v1::Admin::Service>();
+    health.RegisterService(server->unimplemented_.get());
+    server->health_server_ = health.BuildAndStart();
+    if (server->health_server_ == nullptr || health_port == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", options.health_address,
+                                                 " for health checks (address in use or not local?)"));
+    }
+  }
   return server;
 }
 
 TransportServer::~TransportServer() { Shutdown(); }
 
 void TransportServer::Shutdown() {
+  if (health_server_) {
+    health_server_->Shutdown(std::chrono::system_clock::now());
+    health_server_->Wait();
+    health_server_.reset();
+  }
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
     server_->Wait();

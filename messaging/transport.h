@@ -55,6 +55,10 @@ struct TransportOptions {
   // certificate from `tls.ca`, and a transmission is taken only if that
   // certificate names its source node (PERMISSION_DENIED, logged, else).
   TlsPem tls;
+  // When set (host:port), a second, plaintext server there answers only the
+  // standard gRPC health service: for probes that cannot present a client
+  // certificate (Kubernetes' grpc probes) when `tls` is enabled.
+  std::string health_address;
 };
 
 class TransportServer {
@@ -65,7 +69,8 @@ class TransportServer {
   using EvalFn = std::function<v1::EvalReply(const std::string& source)>;
   // Listens on options.listen_address. `on_input` is called (from gRPC
   // threads) when envelopes or acks arrived; `status` answers Admin.Status,
-  // `eval` Admin.Eval. Errors: kUnavailable if the address cannot be bound.
+  // `eval` Admin.Eval. Errors: kUnavailable if the address (or the health
+  // address) cannot be bound.
   static absl::StatusOr<std::unique_ptr<TransportServer>> Start(const TransportOptions& options,
                                                                 Channels* channels,
                                                                 std::function<void()> on_input,
@@ -80,6 +85,8 @@ class TransportServer {
   std::unique_ptr<Service> service_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Admin::Service> unimplemented_;  // the health server's placeholder (outlives it)
+  std::unique_ptr<grpc::Server> health_server_;        // options.health_address's, or none
 };
 
 // Channel arguments for Ken's gRPC channels and servers: message limits that

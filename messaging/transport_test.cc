@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "messaging/channels.h"
 #include "tests/netfault/fault_net.h"
+#include "tests/util/health_check.h"
 #include "tests/util/subprocess.h"
 
 namespace ken {
@@ -161,31 +162,7 @@ TEST(TransportTest, HealthCheckAnswersWithoutTheToken) {
   const std::string address = Serve(&b, testing::FreePort());
   ASSERT_FALSE(address.empty());
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Slice empty("", 0);  // HealthCheckRequest{service: ""} is zero bytes
-  grpc::ByteBuffer request(&empty, 1), response;
-  // The completion-queue API (gRPC's callback API races inside its own
-  // header code under TSan).
-  grpc::CompletionQueue cq;
-  auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request, &cq);
-  call->StartCall();
-  grpc::Status status;
-  call->Finish(&response, &status, reinterpret_cast<void*>(1));
-  void* tag = nullptr;
-  bool ok = false;
-  ASSERT_TRUE(cq.Next(&tag, &ok));
-  ASSERT_TRUE(ok);
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  std::vector<grpc::Slice> slices;
-  ASSERT_TRUE(response.Dump(&slices).ok());
-  std::string bytes;
-  for (const grpc::Slice& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "HealthCheckResponse{status: SERVING}";
+  EXPECT_EQ(testing::GrpcHealthCheck(channel), std::string("\x08\x01", 2)) << "HealthCheckResponse{status: SERVING}";
   auto admin = v1::Admin::NewStub(channel);
   grpc::ClientContext admin_context;
   v1::StatusRequest status_request;

@@ -16,11 +16,13 @@
 
 #include "gtest/gtest.h"
 #include "tests/netfault/fault_net.h"
+#include "tests/util/health_check.h"
 #include "tests/util/subprocess.h"
 
 namespace ken {
 namespace {
 
+using ::ken::testing::BusyPort;
 using ::ken::testing::FreePort;
 using ::ken::testing::MakeTempDir;
 using ::ken::testing::Process;
@@ -37,28 +39,6 @@ std::string WriteCluster(const std::string& dir, int port_a, int port_b) {
                         << "  - id: b\n    address: 127.0.0.1:" << port_b << "\n    script: b.js\n";
   return config;
 }
-
-// A port held by another program, as a listening socket on 127.0.0.1.
-class BusyPort {
- public:
-  BusyPort() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(listen(fd_, 1), 0);
-    socklen_t len = sizeof(addr);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~BusyPort() { close(fd_); }
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
 
 TEST(ClusterCliTest, UpStatusKillEvalDown) {
   const std::string dir = MakeTempDir();
@@ -112,8 +92,11 @@ TEST(ClusterCliTest, UpStatusKillEvalDown) {
   EXPECT_EQ(down.exit_code, 0) << down.output;
   EXPECT_NE(down.output.find("cluster down"), std::string::npos);
   auto after = RunProgram({kKen, "cluster", "status", config});
-  EXPECT_EQ(std::count(after.output.begin(), after.output.end(), '\n'), 3);
+  // The header, a row per node, and why each is down.
+  EXPECT_EQ(std::count(after.output.begin(), after.output.end(), '\n'), 5) << after.output;
   EXPECT_NE(after.output.find(" down "), std::string::npos) << after.output;
+  EXPECT_NE(after.output.find("\nb: no node answers at 127.0.0.1:"), std::string::npos) << after.output;
+  EXPECT_EQ(after.exit_code, 0) << "nodes that are merely down are no error";
   EXPECT_NE(::ken::testing::ReadFileOrEmpty(dir + "/data/cluster.log").find("[a] "), std::string::npos);
   // Straight back up: the stopped nodes' connections in TIME_WAIT must not
   // make their addresses look taken.
@@ -280,6 +263,33 @@ TEST(ClusterCliTest, CertsThenATlsCluster) {
                  at + "    cert: certs/" + id + ".pem\n    key: certs/" + id + ".key\n");
   }
   std::ofstream(config) << text;
+  // certs for a config that already names files not made yet: it makes them.
+  std::string later = text;
+  for (size_t at = later.find("certs/"); at != std::string::npos; at = later.find("certs/", at + 7)) {
+    later.replace(at, 6, "certs2/");
+  }
+  std::ofstream(dir + "/later.yaml") << later;
+  auto certs2 = RunProgram({kKen, "cluster", "certs", dir + "/later.yaml", "-o", dir + "/certs2"});
+  EXPECT_EQ(certs2.exit_code, 0) << certs2.output;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/certs2/b.key"));
+  // A key that is not its certificate's is found when the config is used.
+  std::string swapped = text;
+  swapped.replace(swapped.find("key: certs/a.key"), 16, "key: certs/b.key");
+  std::ofstream(dir + "/swapped.yaml") << swapped;
+  auto mismatch = RunProgram({kKen, "run", "--cluster", dir + "/swapped.yaml", "--id", "a"});
+  EXPECT_NE(mismatch.exit_code, 0) << mismatch.output;
+  EXPECT_NE(mismatch.output.find("is not the key of the certificate"), std::string::npos) << mismatch.output;
+  // systemd units for the host of node a: a's key, not b's.
+  auto units = RunProgram({kKen, "cluster", "render", "systemd", config, "-o", dir + "/host-a", "--nodes", "a"});
+  ASSERT_EQ(units.exit_code, 0) << units.output;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/host-a/etc/ken/tls/a.key"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/host-a/etc/ken/tls/b.key")) << "host a holds b's key";
+  EXPECT_FALSE(std::filesystem::exists(dir + "/host-a/etc/systemd/system/ken@b.service.d/memory.conf"));
+  EXPECT_EQ(ken::testing::ReadFileOrEmpty(dir + "/host-a/etc/ken/cluster.yaml").find("b.pem"), std::string::npos);
+  EXPECT_NE(units.output.find("warning: node 'a' has the loopback address"), std::string::npos) << units.output;
+  auto unknown = RunProgram({kKen, "cluster", "render", "systemd", config, "-o", dir + "/x", "--nodes", "a,zz"});
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("--nodes names 'zz', which is not a node of"), std::string::npos) << unknown.output;
   auto up = RunProgram({kKen, "cluster", "up", config, "--detach"}, "", 60000);
   ASSERT_EQ(up.exit_code, 0) << up.output;
   std::string hits;
@@ -302,7 +312,55 @@ TEST(ClusterCliTest, CertsThenATlsCluster) {
   auto plain = RunProgram({kKen, "cluster", "eval", dir + "/plain.yaml", "a", "1"});
   EXPECT_EQ(plain.exit_code, 1) << plain.output;
   EXPECT_NE(plain.output.find("no node answers"), std::string::npos) << plain.output;
+  // status says why a node shows down: here, plaintext to a TLS node.
+  auto plain_status = RunProgram({kKen, "cluster", "status", dir + "/plain.yaml"});
+  EXPECT_NE(plain_status.output.find("\na: no node answers at 127.0.0.1:"), std::string::npos) << plain_status.output;
+  // The wrong token: refused, said, and the exit code says so.
+  std::string wrong = text;
+  wrong.replace(wrong.find("token: t0k"), 10, "token: nope");
+  std::ofstream(dir + "/wrong-token.yaml") << wrong;
+  auto refused_status = RunProgram({kKen, "cluster", "status", dir + "/wrong-token.yaml"});
+  EXPECT_EQ(refused_status.exit_code, 1) << refused_status.output;
+  EXPECT_NE(refused_status.output.find("\nb: node at 127.0.0.1:"), std::string::npos) << refused_status.output;
+  EXPECT_NE(refused_status.output.find("token"), std::string::npos) << refused_status.output;
   EXPECT_EQ(RunProgram({kKen, "cluster", "down", config}).exit_code, 0);
+  // A probe has no client certificate: --health answers it in plaintext.
+  const int health_port = FreePort();
+  const std::string health = "127.0.0.1:" + std::to_string(health_port);
+  auto bad = RunProgram({kKen, "run", "--cluster", config, "--id", "a", "--health", "nowhere"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--health 'nowhere' must be HOST:PORT"), std::string::npos) << bad.output;
+  Process a({kKen, "run", "--cluster", config, "--id", "a", "--health", health});
+  ASSERT_TRUE(a.WaitFor(", health " + health + ",", 30000)) << a.output();
+  EXPECT_EQ(ken::testing::GrpcHealthCheck(grpc::CreateChannel(health, grpc::InsecureChannelCredentials())),
+            std::string("\x08\x01", 2));
+  a.Kill(SIGTERM);
+  EXPECT_EQ(a.Wait(), 0) << a.output();
+}
+
+// Render flags a user may get wrong: each named, exit code 2.
+TEST(ClusterCliTest, RenderFlagsAreChecked) {
+  const std::string dir = MakeTempDir();
+  const std::string config = WriteCluster(dir, FreePort(), FreePort());
+  for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"k8s", config, "--storage", "ten gigs"}, "--storage 'ten gigs' is not a size Kubernetes takes"},
+           {{"k8s", config, "--storage", "0Gi"}, "--storage '0Gi' is not a size"},
+           {{"k8s", config, "--storage-class", "Fast_SSD"}, "--storage-class 'Fast_SSD' is not a storage class name"},
+           {{"k8s", config, "--nodes", "a"}, "--nodes is for render systemd"},
+           {{"k8s", config, "--heap-limit-mb", "8"}, "--heap-limit-mb must be 0 (V8's default) or from 16"}}) {
+    std::vector<std::string> argv = {kKen, "cluster", "render"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunProgram(argv);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
+  }
+  auto ok = RunProgram({kKen, "cluster", "render", "k8s", config, "--storage", "20Gi", "--storage-class", "fast-ssd",
+                        "--heap-limit-mb", "512"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("storage: 20Gi"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("storageClassName: \"fast-ssd\""), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("heap_limit_mb: 512"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("memory: 1792Mi"), std::string::npos) << "3 x 512 + 256" << ok.output;
 }
 
 // Polls `ken cluster status` until its output contains `text`.

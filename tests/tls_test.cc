@@ -5,6 +5,7 @@
 // another node are each refused, the receiver stays up and nothing is
 // delivered. Admin calls need a certificate too (and the token).
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -17,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "messaging/channels.h"
 #include "messaging/transport.h"
+#include "tests/util/health_check.h"
 #include "tests/util/subprocess.h"
 
 namespace ken {
@@ -128,6 +130,68 @@ TEST_F(TlsTest, AdminCallsNeedACertificateAndTheToken) {
       AdminStatus(address_, "secret", 2000, AdminTls{Pem(ca_, Must(MakeCertificate(other_ca_, {"x"}))), "b"});
   EXPECT_FALSE(other.ok());
   EXPECT_NE(other.status().message().find("over TLS"), std::string::npos) << other.status();
+}
+
+// Probes have no client certificate: a node's plaintext health address
+// answers the health service (and nothing else), its TLS port does not.
+TEST_F(TlsTest, TheHealthAddressAnswersProbesInPlaintext) {
+  server_->Shutdown();
+  TransportOptions options;
+  options.listen_address = address_;
+  options.token = "secret";
+  options.tls = Pem(ca_, b_cert_);
+  options.health_address = "127.0.0.1:" + std::to_string(testing::FreePort());
+  auto server = TransportServer::Start(
+      options, b_channels_.get(), [] {}, [] { return v1::StatusReply(); },
+      [](const std::string&) { return v1::EvalReply(); });
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = std::move(*server);
+  auto health = grpc::CreateChannel(options.health_address, grpc::InsecureChannelCredentials());
+  EXPECT_EQ(testing::GrpcHealthCheck(health), std::string("\x08\x01", 2)) << "SERVING";
+  EXPECT_NE(testing::GrpcHealthCheck(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()), 2000)
+                .rfind("error: ", 0),
+            std::string::npos)
+      << "the TLS port answered a plaintext probe";
+  // Only health there: Ken's services are not served in plaintext.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::StatusReply reply;
+  EXPECT_EQ(v1::Admin::NewStub(health)->Status(&context, v1::StatusRequest(), &reply).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  // A busy health address is an error at start.
+  server_->Shutdown();
+  testing::BusyPort busy;
+  options.health_address = "127.0.0.1:" + std::to_string(busy.port());
+  EXPECT_FALSE(TransportServer::Start(options, b_channels_.get(), [] {}, [] { return v1::StatusReply(); },
+                                      [](const std::string&) { return v1::EvalReply(); })
+                   .ok());
+}
+
+// Files are checked when read, not at the first handshake.
+TEST(TlsFilesTest, AKeyOfAnotherCertificateOrAFileThatIsNoCertificateIsRefused) {
+  const CertificatePem ca = Must(MakeCa("ken test CA"));
+  const CertificatePem a = Must(MakeCertificate(ca, {"a"})), b = Must(MakeCertificate(ca, {"b"}));
+  const std::string dir = testing::MakeTempDir();
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + "/" + name) << text;
+    return dir + "/" + name;
+  };
+  const TlsFiles good{write("ca.pem", ca.cert), write("a.pem", a.cert), write("a.key", a.key)};
+  ASSERT_TRUE(ReadTls(good).ok()) << ReadTls(good).status();
+  TlsFiles files = good;
+  files.key = write("b.key", b.key);
+  EXPECT_EQ(ReadTls(files).status().message(),
+            "TLS key " + files.key + " is not the key of the certificate " + files.cert);
+  files = good;
+  files.cert = write("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n");
+  EXPECT_EQ(ReadTls(files).status().message(), "TLS certificate " + files.cert + " holds no PEM certificate");
+  files = good;
+  files.ca = write("key-as-ca.pem", a.key);
+  EXPECT_EQ(ReadTls(files).status().message(), "TLS CA " + files.ca + " holds no PEM certificate");
+  files = good;
+  files.key = write("cert-as-key.pem", a.cert);
+  EXPECT_NE(ReadTls(files).status().message().find("holds no PEM private key"), std::string::npos)
+      << ReadTls(files).status();
 }
 
 }  // namespace

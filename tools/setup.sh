@@ -6,13 +6,17 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prefix="$root/third_party/libnode/root"
 
-pkgs=(bazel-bootstrap libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
+# --build-only: just what `bazel build //cli:ken` needs (the image's build
+# stage, deploy/Containerfile); otherwise also the tests' tools.
+build_pkgs=(g++ bazel-bootstrap libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
       protobuf-compiler libspdlog-dev libsqlite3-dev libyaml-cpp-dev libabsl-dev
-      bazel-rules-java libgtest-dev libgmock-dev libedit-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libbrotli-dev zlib1g-dev sqlite3
-      clang-14 lld-14 lld libclang-rt-14-dev llvm-14 llvm
-      systemd python3-jsonschema python3-yaml libnss-wrapper
-      podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap
+      bazel-rules-java libgtest-dev libgmock-dev libedit-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libbrotli-dev zlib1g-dev
       libuv1 libicu72 libc-ares2 libnghttp2-14 libbrotli1 libssl3)
+test_pkgs=(sqlite3 clang-14 lld-14 lld libclang-rt-14-dev llvm-14 llvm
+      systemd python3-jsonschema python3-yaml libnss-wrapper
+      podman runc uidmap slirp4netns fuse-overlayfs mmdebstrap)
+pkgs=("${build_pkgs[@]}")
+[ "${1:-}" = --build-only ] || pkgs+=("${test_pkgs[@]}")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -53,6 +57,8 @@ fi
 # Bazel's new_local_repository wants a stable layout: include/ and lib/.
 ln -sfn root/usr/include "$root/third_party/libnode/include"
 ln -sfn root/usr/lib/x86_64-linux-gnu "$root/third_party/libnode/lib"
+
+[ "${1:-}" = --build-only ] && exit 0
 
 # The npm packages tests/npm_test.cc runs in Ken nodes, pinned by
 # tests/npm/package-lock.json, from the npm registry with the machine's npm

@@ -24,6 +24,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> NodeServer::Start(Node& node, TurnLo
   transport.token = self->options_.token;
   transport.max_message_bytes = self->options_.max_message_bytes;
   transport.tls = self->options_.tls;
+  transport.health_address = self->options_.health_address;
   absl::StatusOr<std::unique_ptr<TransportServer>> started = TransportServer::Start(
       transport, node.channels(), [self] { self->loop_.Wake(); }, [self] { return self->Status(); },
       [self](const std::string& source) { return self->SubmitEval(source); });

@@ -36,6 +36,7 @@ struct NodeServerOptions {
   int64_t answer_timeout_ms = 60000;
   uint32_t restarts = 0;                      // reported by Admin.Status
   TlsPem tls;                                 // mutual TLS for server and senders (base/tls.h)
+  std::string health_address;                 // plaintext health-only server (TransportOptions), or ""
 };
 
 class NodeServer {

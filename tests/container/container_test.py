@@ -82,7 +82,10 @@ def main():
     # The libraries ken links are found next to the repository's checkout
     # (image.sh runs ldd on it), so the script runs from the source tree when
     # Bazel's runfiles point there.
-    built = run(["bash", os.path.join(ROOT, "deploy/image.sh"), "--ken", KEN, "--tag", IMAGE], check=False)
+    # KEN_IMAGE_FROM_SOURCE=1: build ken inside the image's build stage
+    # instead (deploy/image.sh --from-source; slow, so not in CI).
+    source = ["--from-source"] if os.environ.get("KEN_IMAGE_FROM_SOURCE") == "1" else ["--ken", KEN]
+    built = run(["bash", os.path.join(ROOT, "deploy/image.sh")] + source + ["--tag", IMAGE], check=False)
     if built.returncode != 0:
         log("deploy/image.sh failed:", built.stdout, built.stderr)
         return 1

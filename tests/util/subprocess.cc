@@ -225,6 +225,20 @@ ChildResult RunProgram(const std::vector<std::string>& argv, const std::string& 
   return r;
 }
 
+BusyPort::BusyPort() {
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  EXPECT_EQ(listen(fd_, 1), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+}
+
+BusyPort::~BusyPort() { close(fd_); }
+
 std::string MakeTempDir() {
   const char* t = getenv("TEST_TMPDIR");
   std::string tmpl = std::string(t ? t : "/tmp") + "/kenXXXXXX";

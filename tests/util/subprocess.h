@@ -87,6 +87,21 @@ int FreePort();
 // port, as nodes on different machines would).
 int FreePortOn(const std::vector<std::string>& hosts);
 
+// A port held by another program: a listening socket on 127.0.0.1 (a
+// kernel-chosen port), open while this lives.
+class BusyPort {
+ public:
+  BusyPort();
+  ~BusyPort();
+  BusyPort(const BusyPort&) = delete;
+  BusyPort& operator=(const BusyPort&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 std::string ReadFileOrEmpty(const std::string& path);
 
 }  // namespace ken::testing
