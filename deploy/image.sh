@@ -8,7 +8,7 @@
 #     --from-source  build ken inside a container instead (the Containerfile's
 #                    build stage: tools/setup.sh and Bazel on a minbase Debian 12
 #                    made by mmdebstrap, packages from Debian's archive); needs
-#                    no build tools on the host; slow (~20-30 min on 2 cores).
+#                    no build tools on the host; ~5 min on 2 cores.
 #                    Builds the checkout's files as they are (tracked and
 #                    untracked, not ignored ones).
 #     --tag IMAGE    default localhost/ken:latest
