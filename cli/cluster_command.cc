@@ -55,11 +55,14 @@ pid_t ReadPid(const std::string& path) {
   return kill(static_cast<pid_t>(pid), 0) == 0 ? static_cast<pid_t>(pid) : -1;
 }
 
-bool AllUp(const ClusterConfig& config) {
+// The nodes that do not answer Admin.Status, each as "ID (why)".
+std::vector<std::string> SilentNodes(const ClusterConfig& config) {
+  std::vector<std::string> silent;
   for (const NodeConfig& n : config.nodes) {
-    if (!AdminStatus(n.address, config.token, 500, AdminTlsFor(n.id)).ok()) return false;
+    absl::StatusOr<v1::StatusReply> s = AdminStatus(n.address, config.token, 500, AdminTlsFor(n.id));
+    if (!s.ok()) silent.push_back(absl::StrCat(n.id, " (", s.status().message(), ")"));
   }
-  return true;
+  return silent;
 }
 
 std::string JsonString(const std::string& s) {
@@ -100,24 +103,22 @@ int Up(const ClusterConfig& config, const ClusterOptions& options) {
     }
     if (child > 0) {
       auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-      while (std::chrono::steady_clock::now() < deadline) {
-        if (AllUp(config)) {
+      std::vector<std::string> silent;
+      bool exited = false;
+      while (std::chrono::steady_clock::now() < deadline && !exited) {
+        silent = SilentNodes(config);
+        if (silent.empty()) {
           printf("cluster up: %zu nodes (supervisor pid %d, log %s)\n", config.nodes.size(), child,
                  SupervisorLogFile(config).c_str());
           return 0;
         }
-        if (kill(child, 0) != 0) break;
+        exited = kill(child, 0) != 0;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
-      if (kill(child, 0) != 0) {
+      if (exited) {
         fprintf(stderr, "ken cluster up: the supervisor exited before every node answered; see %s\n",
                 SupervisorLogFile(config).c_str());
         return 1;
-      }
-      std::vector<std::string> silent;
-      for (const NodeConfig& n : config.nodes) {
-        absl::StatusOr<v1::StatusReply> s = AdminStatus(n.address, config.token, 500, AdminTlsFor(n.id));
-        if (!s.ok()) silent.push_back(absl::StrCat(n.id, " (", s.status().message(), ")"));
       }
       fprintf(stderr,
               "ken cluster up: not every node answered within 60 s: %s. The supervisor (pid %d) keeps running and "

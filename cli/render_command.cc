@@ -8,7 +8,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -53,20 +52,6 @@ int WriteAll(const std::string& what, const std::vector<RenderedFile>& files, co
   return 0;
 }
 
-// A Kubernetes quantity as a claim's size takes it: digits, an optional
-// fraction, an optional suffix (binary Ki..Ei or decimal k..E), not zero.
-bool StorageQuantity(const std::string& q) {
-  static const std::regex re("([0-9]+)(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?");
-  std::smatch m;
-  return std::regex_match(q, m, re) && q.find_first_of("123456789") != std::string::npos;
-}
-
-// A DNS subdomain (RFC 1123), as a storageClassName must be.
-bool DnsSubdomain(const std::string& s) {
-  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
-  return s.size() <= 253 && std::regex_match(s, re);
-}
-
 bool Loopback(const std::string& address) {
   std::string host;
   int port = 0;
@@ -89,16 +74,6 @@ int ClusterRender(const ClusterConfig& config, const ClusterOptions& options) {
     if (!options.storage.empty()) k8s.storage = options.storage;
     k8s.storage_class = options.storage_class;
     if (options.heap_limit_mb > 0) k8s.default_heap_limit_mb = options.heap_limit_mb;
-    if (!StorageQuantity(k8s.storage)) {
-      fprintf(stderr, "ken cluster render k8s: --storage '%s' is not a size Kubernetes takes (e.g. 512Mi, 10Gi)\n",
-              k8s.storage.c_str());
-      return 2;
-    }
-    if (!k8s.storage_class.empty() && !DnsSubdomain(k8s.storage_class)) {
-      fprintf(stderr, "ken cluster render k8s: --storage-class '%s' is not a storage class name (lower-case DNS name)\n",
-              k8s.storage_class.c_str());
-      return 2;
-    }
     files = RenderKubernetes(config, k8s);
   } else if (what == "systemd") {
     if (options.output_dir.empty()) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -26,6 +27,20 @@ constexpr size_t kConfigMapMaxBytes = 1 << 20;
 
 // A node id is [a-z0-9-]{1,63} (cluster/config.h); a DNS label must also
 // start and end with a letter or digit.
+// A Kubernetes quantity as a claim's size takes it: digits, an optional
+// fraction, an optional suffix (binary Ki..Ei or decimal k..E), not zero.
+bool StorageQuantity(const std::string& q) {
+  static const std::regex re("([0-9]+)(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?");
+  std::smatch m;
+  return std::regex_match(q, m, re) && q.find_first_of("123456789") != std::string::npos;
+}
+
+// A DNS subdomain (RFC 1123), as a storageClassName must be.
+bool DnsSubdomain(const std::string& s) {
+  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+  return s.size() <= 253 && std::regex_match(s, re);
+}
+
 bool DnsLabel(const std::string& id) { return !id.empty() && id.front() != '-' && id.back() != '-'; }
 
 // Whether `text` survives a YAML literal block unchanged: UTF-8 of
@@ -328,6 +343,14 @@ int64_t NodeMemoryMb(int64_t heap_limit_mb, const std::string& durability) {
 
 absl::StatusOr<std::vector<RenderedFile>> RenderKubernetes(const ClusterConfig& config,
                                                            const KubernetesOptions& o) {
+  if (!StorageQuantity(o.storage)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--storage '", o.storage, "' is not a size Kubernetes takes (e.g. 512Mi, 10Gi)"));
+  }
+  if (!o.storage_class.empty() && !DnsSubdomain(o.storage_class)) {
+    return absl::InvalidArgumentError(absl::StrCat("--storage-class '", o.storage_class,
+                                                   "' is not a storage class name (lower-case DNS name)"));
+  }
   for (const NodeConfig& n : config.nodes) {
     if (!DnsLabel(n.id)) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -53,7 +53,8 @@ int64_t NodeMemoryMb(int64_t heap_limit_mb, const std::string& durability);
 // ids stay free-form, a pod is <id>-0, its DNS name <id>-0.<service>, and
 // its store's PersistentVolumeClaim follows the id). Each object is one
 // file "<kind>-<name>.yaml" (lower case). Errors (kInvalidArgument): a
-// node id that is not a DNS label (starts or ends with '-') or is over 52
+// `storage` that is no Kubernetes quantity above zero, a `storage_class`
+// that is no DNS subdomain, a node id that is not a DNS label (starts or ends with '-') or is over 52
 // characters (a pod is ID-0 and its revision label adds 11), a program
 // over a ConfigMap's 1 MiB in all, a file that cannot be read or a module
 // that cannot be found (CollectProgramFiles' errors).
